@@ -1,0 +1,832 @@
+/*
+ * config: builds a struct config from built-in defaults, then a libconfig
+ * file, then environment variables, each overriding the one before.  All
+ * the knowledge about the settings (names, environment spellings, types,
+ * ranges, defaults, secrecy) lives in one table below; the code that reads
+ * each source and validates each value is shared.  Pure: errors go to the
+ * caller's buffer, one line, never with a secret's value in it.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+
+/* The table stores enums through an int pointer. */
+_Static_assert(sizeof(enum config_policy) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_log_level) == sizeof(int), "enum size");
+
+/* A config file is a few dozen lines; refuse anything absurd. */
+#define MAX_FILE_SIZE	(1024 * 1024)
+
+/* Longest piece of a bad value quoted back in an error message. */
+#define MAX_SHOWN	64
+
+enum kind {
+	K_STR,		/* char *; NULL when unset */
+	K_INT,		/* int in [min, max] */
+	K_INT64,	/* long long in [min, max] */
+	K_BOOL,		/* int, 0 or 1 */
+	K_ENUM,		/* int index into names */
+	K_CONSUMERS	/* int in [min, max], or "auto" */
+};
+
+#define F_SECRET	0x01	/* never show the value */
+#define F_REQUIRED	0x02	/* no default; must come from file or env */
+#define F_NONZERO	0x04	/* 0 is invalid (why says so) */
+
+struct setting {
+	const char	 *name;		/* in the file */
+	const char	 *env[2];	/* environment spellings */
+	enum kind	  kind;
+	int		  flags;
+	size_t		  off;		/* into struct config */
+	long long	  min, max;
+	const char	 *def;		/* K_STR default, or NULL */
+	long long	  idef;		/* default for the other kinds */
+	const char *const *names;	/* K_ENUM values, by enum order */
+	int		(*check)(const char *);	/* K_STR: 0 when valid */
+	const char	 *why;		/* what check or F_NONZERO wants */
+};
+
+static int	check_url(const char *);
+static int	check_region(const char *);
+static int	check_token(const char *);
+static int	check_abspath(const char *);
+
+static const char *const policy_names[] = {
+	"UPSERT", "UPDATE_IF_EXISTS", NULL
+};
+static const char *const level_names[] = {
+	"error", "warn", "info", "debug", NULL
+};
+
+#define OFF(f)		offsetof(struct config, f)
+#define STR(n, e0, e1, fl, f, d, chk, w) {				\
+	.name = n, .env = { e0, e1 }, .kind = K_STR, .flags = fl,	\
+	.off = OFF(f), .def = d, .check = chk, .why = w }
+#define SECRET(n, e, f)	STR(n, e, NULL, F_SECRET, f, NULL, NULL, NULL)
+#define NUM(n, e0, e1, k, f, lo, hi, d) {				\
+	.name = n, .env = { e0, e1 }, .kind = k, .off = OFF(f),		\
+	.min = lo, .max = hi, .idef = d }
+#define ENUM(n, e, f, d, v) {						\
+	.name = n, .env = { e }, .kind = K_ENUM, .off = OFF(f),		\
+	.idef = d, .names = v }
+
+#define WHY_URL		"must be an http:// or https:// URL with a host"
+#define WHY_TOKEN	"must be non-empty, without whitespace"
+
+static const struct setting settings[] = {
+	/* Stigg's container settings, spelled as in its image and chart. */
+	STR("queue_url", "QUEUE_URL", NULL, F_REQUIRED, queue_url, NULL,
+	    check_url, WHY_URL),
+	STR("aws_region", "AWS_REGION", NULL, F_REQUIRED, aws_region, NULL,
+	    check_region, "must be lowercase letters, digits and '-' only"),
+	SECRET("aws_access_key_id", "AWS_ACCESS_KEY_ID", aws_access_key_id),
+	SECRET("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY",
+	    aws_secret_access_key),
+	SECRET("aws_session_token", "AWS_SESSION_TOKEN", aws_session_token),
+	SECRET("server_api_key", "SERVER_API_KEY", server_api_key),
+	STR("environment_prefix", "ENVIRONMENT_PREFIX",
+	    "REDIS_ENVIRONMENT_PREFIX", 0, environment_prefix, "production",
+	    check_token, WHY_TOKEN),
+	STR("redis_host", "REDIS_HOST", NULL, 0, redis_host, "localhost",
+	    check_token, WHY_TOKEN),
+	NUM("redis_port", "REDIS_PORT", NULL, K_INT, redis_port, 1, 65535,
+	    6379),
+	NUM("redis_db", "REDIS_DB", NULL, K_INT, redis_db, 0, INT_MAX, 0),
+	STR("redis_user", "REDIS_USER", "REDIS_USERNAME", 0, redis_user, NULL,
+	    NULL, NULL),
+	SECRET("redis_password", "REDIS_PASSWORD", redis_password),
+	NUM("batch_size", "BATCH_SIZE", NULL, K_INT, batch_size, 1, 10, 1),
+	{ .name = "keys_ttl",
+	    .env = { "KEYS_TTL_IN_SECS", "REDIS_KEYS_TTL_IN_SECS" },
+	    .kind = K_INT64, .flags = F_NONZERO, .off = OFF(keys_ttl),
+	    .min = LLONG_MIN, .max = LLONG_MAX, .idef = 604800,
+	    .why = "must be positive, or negative for no expiry" },
+	STR("edge_api_url", "EDGE_API_URL", NULL, 0, edge_api_url,
+	    "https://edge.api.stigg.io", check_url, WHY_URL),
+	SECRET("sentry_dsn", "SENTRY_DSN", sentry_dsn),
+	NUM("disable_sentry", "DISABLE_SENTRY", NULL, K_BOOL, disable_sentry,
+	    0, 1, 0),
+	NUM("port", "PORT", NULL, K_INT, port, 1, 65535, 4000),
+	ENUM("cache_update_policy", "CACHE_UPDATE_POLICY", cache_update_policy,
+	    CONFIG_POLICY_UPSERT, policy_names),
+
+	/* The daemon's own settings. */
+	NUM("consumers", "CONSUMERS", NULL, K_CONSUMERS, consumers, 1,
+	    CONFIG_MAX_CONSUMERS, 0),
+	STR("listen_address", "LISTEN_ADDRESS", NULL, 0, listen_address,
+	    "0.0.0.0", check_token, WHY_TOKEN),
+	ENUM("log_level", "LOG_LEVEL", log_level, CONFIG_LOG_INFO,
+	    level_names),
+	STR("log_file", "LOG_FILE", NULL, 0, log_file, NULL, check_abspath,
+	    "must be an absolute path"),
+	NUM("drain_timeout", "DRAIN_TIMEOUT_SECS", NULL, K_INT, drain_timeout,
+	    1, 3600, 30),
+	NUM("restart_backoff_min_ms", "RESTART_BACKOFF_MIN_MS", NULL, K_INT,
+	    restart_backoff_min_ms, 10, 60000, 100),
+	NUM("restart_backoff_max_ms", "RESTART_BACKOFF_MAX_MS", NULL, K_INT,
+	    restart_backoff_max_ms, 10, 600000, 30000),
+	NUM("hang_timeout", "HANG_TIMEOUT_SECS", NULL, K_INT, hang_timeout,
+	    3, 3600, 30),
+};
+
+#define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
+
+/* Where a setting's current value came from, for error messages. */
+struct origin {
+	const char	*file;		/* NULL: not from a file */
+	int		 line;
+	const char	*env;		/* NULL: not from the environment */
+};
+
+struct load {
+	struct config	 cfg;
+	const char	*envsrc[NSETTINGS];	/* variable that set it */
+	char		*err;
+	size_t		 errlen;
+};
+
+static int	fail(struct load *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	bad(struct load *, const struct setting *,
+		    const struct origin *, const char *, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
+
+static const char *
+default_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+static int
+fail(struct load *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ld->err != NULL && ld->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(ld->err, ld->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/*
+ * A bad value: "<where>: <value> <problem>", where <where> is
+ * "file:line: name" or the environment variable, and a secret's value
+ * is never shown.
+ */
+static int
+bad(struct load *ld, const struct setting *s, const struct origin *o,
+    const char *shown, const char *fmt, ...)
+{
+	char where[512], problem[256];
+	va_list ap;
+
+	if (o->env != NULL)
+		snprintf(where, sizeof(where), "%s", o->env);
+	else if (o->file != NULL)
+		snprintf(where, sizeof(where), "%s:%d: %s", o->file, o->line,
+		    s->name);
+	else
+		snprintf(where, sizeof(where), "%s", s->name);
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof(problem), fmt, ap);
+	va_end(ap);
+	return fail(ld, "%s: %s %s", where,
+	    (s->flags & F_SECRET) ? "value" : shown, problem);
+}
+
+/* Quotes v for an error message: printable, one line, bounded. */
+static const char *
+quote(char *buf, size_t len, const char *v)
+{
+	size_t i, n;
+
+	n = 0;
+	buf[n++] = '\'';
+	for (i = 0; v[i] != '\0' && n + 5 < len; i++) {
+		if (i == MAX_SHOWN) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		buf[n++] = isprint((unsigned char)v[i]) ? v[i] : '?';
+	}
+	buf[n++] = '\'';
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+check_url(const char *v)
+{
+	const char *host, *end, *p;
+	size_t i;
+
+	if (strncasecmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else if (strncasecmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else
+		return -1;
+	for (i = 0; v[i] != '\0'; i++)
+		if (!isgraph((unsigned char)v[i]))
+			return -1;
+	end = host + strcspn(host, "/?#");
+	/* Skip any user:password@ to reach the host. */
+	for (p = host; p < end; p++)
+		if (*p == '@')
+			host = p + 1;
+	if (*host == '[') {
+		p = memchr(host, ']', end - host);
+		if (p == NULL || p == host + 1)
+			return -1;
+		p++;
+	} else {
+		for (p = host; p < end && *p != ':'; p++)
+			;
+		if (p == host)
+			return -1;
+	}
+	if (p < end && *p++ != ':')
+		return -1;
+	for (; p < end; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	return 0;
+}
+
+static int
+check_region(const char *v)
+{
+	if (*v == '\0')
+		return -1;
+	for (; *v != '\0'; v++)
+		if ((*v < 'a' || *v > 'z') && (*v < '0' || *v > '9') &&
+		    *v != '-')
+			return -1;
+	return 0;
+}
+
+static int
+check_token(const char *v)
+{
+	if (*v == '\0')
+		return -1;
+	for (; *v != '\0'; v++)
+		if (!isgraph((unsigned char)*v))
+			return -1;
+	return 0;
+}
+
+static int
+check_abspath(const char *v)
+{
+	return v[0] == '/' ? 0 : -1;
+}
+
+static void *
+field(struct config *cfg, const struct setting *s)
+{
+	return (char *)cfg + s->off;
+}
+
+static void
+free_str(char **p, int secret)
+{
+	if (*p != NULL && secret)
+		explicit_bzero(*p, strlen(*p));
+	free(*p);
+	*p = NULL;
+}
+
+static int
+set_str(struct load *ld, const struct setting *s, const struct origin *o,
+    const char *v, const char *shown)
+{
+	char **p = field(&ld->cfg, s);
+	char *copy = NULL;
+
+	/* An empty optional string without a default just means unset. */
+	if (*v != '\0' || s->def != NULL || (s->flags & F_REQUIRED)) {
+		if (s->check != NULL && s->check(v) != 0)
+			return bad(ld, s, o, shown, "is invalid: %s", s->why);
+		if ((copy = strdup(v)) == NULL)
+			return fail(ld, "%s: out of memory", s->name);
+	}
+	free_str(p, s->flags & F_SECRET);
+	*p = copy;
+	ld->envsrc[s - settings] = o->env;
+	return 0;
+}
+
+static int
+set_int(struct load *ld, const struct setting *s, const struct origin *o,
+    long long v, const char *shown)
+{
+	if (v < s->min || v > s->max)
+		return bad(ld, s, o, shown, "is out of range (%lld..%lld)",
+		    s->min, s->max);
+	if ((s->flags & F_NONZERO) && v == 0)
+		return bad(ld, s, o, shown, "is invalid: %s", s->why);
+	if (s->kind == K_INT64)
+		*(long long *)field(&ld->cfg, s) = v;
+	else
+		*(int *)field(&ld->cfg, s) = (int)v;
+	if (s->kind == K_CONSUMERS)
+		ld->cfg.consumers_auto = 0;
+	ld->envsrc[s - settings] = o->env;
+	return 0;
+}
+
+static int
+set_enum(struct load *ld, const struct setting *s, const struct origin *o,
+    const char *v, const char *shown)
+{
+	char list[128];
+	size_t n;
+	int i;
+
+	for (i = 0; s->names[i] != NULL; i++) {
+		if (strcasecmp(v, s->names[i]) == 0) {
+			*(int *)field(&ld->cfg, s) = i;
+			ld->envsrc[s - settings] = o->env;
+			return 0;
+		}
+	}
+	list[0] = '\0';
+	for (i = 0, n = 0; s->names[i] != NULL && n < sizeof(list); i++)
+		n += snprintf(list + n, sizeof(list) - n, "%s%s",
+		    i > 0 ? ", " : "", s->names[i]);
+	return bad(ld, s, o, shown, "is not one of %s", list);
+}
+
+static int
+set_auto(struct load *ld, const struct setting *s, const struct origin *o,
+    const char *v, const char *shown)
+{
+	if (strcasecmp(v, "auto") != 0)
+		return bad(ld, s, o, shown, "is neither an integer nor 'auto'");
+	ld->cfg.consumers_auto = 1;
+	ld->envsrc[s - settings] = o->env;
+	return 0;
+}
+
+static int
+set_defaults(struct load *ld)
+{
+	static const struct origin none;
+	const struct setting *s;
+
+	for (s = settings; s < settings + NSETTINGS; s++) {
+		switch (s->kind) {
+		case K_STR:
+			if (s->def != NULL && set_str(ld, s, &none, s->def,
+			    s->def) != 0)
+				return -1;
+			break;
+		case K_CONSUMERS:
+			ld->cfg.consumers_auto = 1;
+			break;
+		case K_INT64:
+			*(long long *)field(&ld->cfg, s) = s->idef;
+			break;
+		default:
+			*(int *)field(&ld->cfg, s) = (int)s->idef;
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * libconfig 1.5 reads a plain integer literal with atoi(), so one past 32
+ * bits wraps silently (keys_ttl = 3000000000 turns negative: no expiry),
+ * and an L literal past 64 bits saturates.  Find the literal on the
+ * setting's line, check it is the one libconfig read (same low bits), and
+ * take its true value.  Returns 1 with *v and shown set, 0 when it cannot
+ * be found (libconfig's value stands), -1 when it overflows 64 bits.
+ */
+static int
+int_literal(const char *text, int line, const char *name, long long libval,
+    long long *v, char *shown, size_t shownlen)
+{
+	const unsigned long long low = 0xffffffffULL;
+	const char *p, *end, *q, *r;
+	size_t n = strlen(name);
+	char *ep;
+	long long x;
+	int hex;
+
+	for (p = text; line > 1 && p != NULL; line--)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (p == NULL)
+		return 0;
+	if ((end = strchr(p, '\n')) == NULL)
+		end = p + strlen(p);
+	for (q = p; q + n <= end; q++) {
+		if (strncmp(q, name, n) != 0 || (q > p &&
+		    (isalnum((unsigned char)q[-1]) || strchr("_-*", q[-1]))))
+			continue;
+		for (r = q + n; *r == ' ' || *r == '\t'; r++)
+			;
+		if (*r != '=' && *r != ':')
+			continue;
+		for (r++; *r == ' ' || *r == '\t'; r++)
+			;
+		hex = r[0] == '0' && (r[1] == 'x' || r[1] == 'X');
+		errno = 0;
+		x = strtoll(r, &ep, hex ? 16 : 10);
+		if (ep == r || ep > end || (((unsigned long long)x & low) !=
+		    ((unsigned long long)libval & low)))
+			continue;
+		if (*ep == 'L')
+			ep++;
+		snprintf(shown, shownlen, "%.*s", (int)(ep - r), r);
+		*v = x;
+		return errno == ERANGE ? -1 : 1;
+	}
+	return 0;
+}
+
+static const char *
+expected(const struct setting *s)
+{
+	switch (s->kind) {
+	case K_STR:
+	case K_ENUM:
+		return "a string";
+	case K_BOOL:
+		return "a boolean (true or false)";
+	case K_CONSUMERS:
+		return "an integer or \"auto\"";
+	default:
+		return "an integer";
+	}
+}
+
+static int
+file_setting(struct load *ld, const char *text, config_setting_t *cs,
+    const struct setting *s, const struct origin *o)
+{
+	char shown[MAX_SHOWN + 40];
+	const char *str;
+	long long v;
+	int type, rc;
+
+	type = config_setting_type(cs);
+	if ((str = config_setting_get_string(cs)) != NULL)
+		quote(shown, sizeof(shown), str);
+	if (type == CONFIG_TYPE_STRING && s->kind == K_STR)
+		return set_str(ld, s, o, str, shown);
+	if (type == CONFIG_TYPE_STRING && s->kind == K_ENUM)
+		return set_enum(ld, s, o, str, shown);
+	if (type == CONFIG_TYPE_STRING && s->kind == K_CONSUMERS)
+		return set_auto(ld, s, o, str, shown);
+	if (type == CONFIG_TYPE_BOOL && s->kind == K_BOOL)
+		return set_int(ld, s, o, config_setting_get_bool(cs), "");
+	if ((type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) &&
+	    s->kind != K_STR && s->kind != K_BOOL && s->kind != K_ENUM) {
+		v = config_setting_get_int64(cs);
+		snprintf(shown, sizeof(shown), "%lld", v);
+		rc = 0;
+		if (config_setting_source_file(cs) == NULL)
+			rc = int_literal(text, o->line, s->name, v, &v,
+			    shown, sizeof(shown));
+		if (rc == -1)
+			return bad(ld, s, o, shown,
+			    "is out of range (%lld..%lld)", s->min, s->max);
+		return set_int(ld, s, o, v, shown);
+	}
+	return fail(ld, "%s:%d: %s: wrong type: expected %s", o->file, o->line,
+	    s->name, expected(s));
+}
+
+static const struct setting *
+find_setting(const char *name)
+{
+	const struct setting *s;
+
+	for (s = settings; s < settings + NSETTINGS; s++)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+/* Reads all of path into a NUL-terminated buffer. */
+static int
+slurp(struct load *ld, const char *path, int must_exist, char **textp)
+{
+	FILE *fp;
+	char *text;
+	size_t n;
+
+	*textp = NULL;
+	if ((fp = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		return fail(ld, "%s: cannot read: %s", path, strerror(errno));
+	}
+	if ((text = malloc(MAX_FILE_SIZE + 1)) == NULL) {
+		fclose(fp);
+		return fail(ld, "%s: out of memory", path);
+	}
+	n = fread(text, 1, MAX_FILE_SIZE + 1, fp);
+	if (ferror(fp)) {
+		fail(ld, "%s: cannot read: %s", path, strerror(errno));
+		goto bad;
+	}
+	if (n > MAX_FILE_SIZE) {
+		fail(ld, "%s: cannot read: larger than %d bytes", path,
+		    MAX_FILE_SIZE);
+		goto bad;
+	}
+	if (memchr(text, '\0', n) != NULL) {
+		fail(ld, "%s: cannot read: contains a NUL byte", path);
+		goto bad;
+	}
+	fclose(fp);
+	text[n] = '\0';
+	*textp = text;
+	return 0;
+bad:
+	fclose(fp);
+	free(text);
+	return -1;
+}
+
+static int
+read_file(struct load *ld, const char *path, int must_exist)
+{
+	config_t lc;
+	config_setting_t *root, *cs;
+	const struct setting *s;
+	struct origin o;
+	char *text, name[MAX_SHOWN + 8];
+	int i, rc = -1;
+
+	if (slurp(ld, path, must_exist, &text) == -1)
+		return -1;
+	if (text == NULL)
+		return 0;
+	if ((ld->cfg.path = strdup(path)) == NULL) {
+		free(text);
+		return fail(ld, "%s: out of memory", path);
+	}
+	config_init(&lc);
+	if (config_read_string(&lc, text) != CONFIG_TRUE) {
+		fail(ld, "%s:%d: %s", config_error_file(&lc) != NULL ?
+		    config_error_file(&lc) : path, config_error_line(&lc),
+		    config_error_text(&lc));
+		goto out;
+	}
+	root = config_root_setting(&lc);
+	for (i = 0; i < config_setting_length(root); i++) {
+		cs = config_setting_get_elem(root, i);
+		o.file = config_setting_source_file(cs) != NULL ?
+		    config_setting_source_file(cs) : path;
+		o.line = config_setting_source_line(cs);
+		o.env = NULL;
+		if ((s = find_setting(config_setting_name(cs))) == NULL) {
+			fail(ld, "%s:%d: unknown setting %s", o.file, o.line,
+			    quote(name, sizeof(name), config_setting_name(cs)));
+			goto out;
+		}
+		if (file_setting(ld, text, cs, s, &o) == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	config_destroy(&lc);
+	free(text);
+	return rc;
+}
+
+/*
+ * The value of s from the environment, or NULL.  Two spellings that are
+ * both set must agree.  For strings an empty value counts as unset.
+ */
+static int
+env_value(struct load *ld, const struct setting *s, config_getenv_fn get,
+    const char **vp, const char **envp)
+{
+	const char *v[2] = { NULL, NULL };
+	char a[MAX_SHOWN + 8], b[MAX_SHOWN + 8];
+	int i;
+
+	*vp = *envp = NULL;
+	for (i = 1; i >= 0; i--) {
+		if (s->env[i] == NULL)
+			continue;
+		v[i] = get(s->env[i]);
+		if (v[i] != NULL && s->kind == K_STR && *v[i] == '\0')
+			v[i] = NULL;
+		if (v[i] != NULL) {
+			*vp = v[i];
+			*envp = s->env[i];
+		}
+	}
+	if (v[0] == NULL || v[1] == NULL || strcmp(v[0], v[1]) == 0)
+		return 0;
+	if (s->flags & F_SECRET)
+		return fail(ld, "%s and %s are both set, to different values",
+		    s->env[0], s->env[1]);
+	return fail(ld, "%s (%s) and %s (%s) are both set, to different values",
+	    s->env[0], quote(a, sizeof(a), v[0]), s->env[1],
+	    quote(b, sizeof(b), v[1]));
+}
+
+/* Strict: an optional sign, digits, nothing else, no overflow. */
+static int
+parse_ll(const char *v, long long *out)
+{
+	char *ep;
+
+	if (*v == '\0' || isspace((unsigned char)*v))
+		return -1;
+	errno = 0;
+	*out = strtoll(v, &ep, 10);
+	if (*ep != '\0')
+		return -1;
+	return errno == ERANGE ? 1 : 0;
+}
+
+static int
+parse_bool(const char *v)
+{
+	static const char *const yes[] = { "true", "1", "yes" };
+	static const char *const no[] = { "false", "0", "no" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int
+env_setting(struct load *ld, const struct setting *s, const char *v,
+    const struct origin *o)
+{
+	char shown[MAX_SHOWN + 8];
+	long long ll;
+	int rc;
+
+	quote(shown, sizeof(shown), v);
+	switch (s->kind) {
+	case K_STR:
+		return set_str(ld, s, o, v, shown);
+	case K_ENUM:
+		return set_enum(ld, s, o, v, shown);
+	case K_BOOL:
+		if ((rc = parse_bool(v)) == -1)
+			return bad(ld, s, o, shown,
+			    "is not a boolean (true/false, 1/0, yes/no)");
+		return set_int(ld, s, o, rc, shown);
+	case K_CONSUMERS:
+		if (parse_ll(v, &ll) == -1)
+			return set_auto(ld, s, o, v, shown);
+		/* FALLTHROUGH */
+	default:
+		if ((rc = parse_ll(v, &ll)) == -1)
+			return bad(ld, s, o, shown, "is not an integer");
+		if (rc == 1)
+			return bad(ld, s, o, shown,
+			    "is out of range (%lld..%lld)", s->min, s->max);
+		return set_int(ld, s, o, ll, shown);
+	}
+}
+
+static int
+read_env(struct load *ld, config_getenv_fn get)
+{
+	const struct setting *s;
+	struct origin o = { NULL, 0, NULL };
+	const char *v;
+
+	for (s = settings; s < settings + NSETTINGS; s++) {
+		if (env_value(ld, s, get, &v, &o.env) == -1)
+			return -1;
+		if (v != NULL && env_setting(ld, s, v, &o) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* What the settings must satisfy together, once all sources are read. */
+static int
+finish(struct load *ld)
+{
+	const struct setting *s, *min, *max;
+	struct config *cfg = &ld->cfg;
+	struct origin o = { NULL, 0, NULL };
+	char shown[32];
+	long n;
+
+	for (s = settings; s < settings + NSETTINGS; s++)
+		if ((s->flags & F_REQUIRED) &&
+		    *(char **)field(cfg, s) == NULL)
+			return fail(ld, "%s: required setting is missing "
+			    "(set %s in the file or %s)", s->name, s->name,
+			    s->env[0]);
+	min = find_setting("restart_backoff_min_ms");
+	max = find_setting("restart_backoff_max_ms");
+	if (cfg->restart_backoff_max_ms < cfg->restart_backoff_min_ms) {
+		o.env = ld->envsrc[max - settings];
+		snprintf(shown, sizeof(shown), o.env != NULL ? "'%d'" : "%d",
+		    cfg->restart_backoff_max_ms);
+		return bad(ld, max, &o, shown,
+		    "is less than %s (%d)", min->name,
+		    cfg->restart_backoff_min_ms);
+	}
+	if (cfg->consumers_auto) {
+		/* Two at least, so one crashing consumer never stops all. */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 2)
+			n = 2;
+		if (n > CONFIG_MAX_CONSUMERS)
+			n = CONFIG_MAX_CONSUMERS;
+		cfg->consumers = (int)n;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *path, config_getenv_fn getenv_fn,
+    char *err, size_t errlen)
+{
+	struct load *ld;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if ((ld = calloc(1, sizeof(*ld))) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "config: out of memory");
+		return -1;
+	}
+	ld->err = err;
+	ld->errlen = errlen;
+	if (getenv_fn == NULL)
+		getenv_fn = default_getenv;
+	if (set_defaults(ld) == -1 ||
+	    read_file(ld, path != NULL ? path : CONFIG_DEFAULT_PATH,
+	    path != NULL) == -1 ||
+	    read_env(ld, getenv_fn) == -1 ||
+	    finish(ld) == -1) {
+		config_free(&ld->cfg);
+		free(ld);
+		return -1;
+	}
+	*cfg = ld->cfg;
+	free(ld);
+	return 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+	const struct setting *s;
+
+	for (s = settings; s < settings + NSETTINGS; s++)
+		if (s->kind == K_STR)
+			free_str(field(cfg, s), s->flags & F_SECRET);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *
+config_policy_name(enum config_policy p)
+{
+	if ((unsigned)p >= sizeof(policy_names) / sizeof(policy_names[0]) - 1)
+		return "unknown";
+	return policy_names[p];
+}
+
+const char *
+config_log_level_name(enum config_log_level l)
+{
+	if ((unsigned)l >= sizeof(level_names) / sizeof(level_names[0]) - 1)
+		return "unknown";
+	return level_names[l];
+}

@@ -1,0 +1,84 @@
+/*
+ * config: the daemon's settings.  They come from a libconfig file and are
+ * overridden, one by one, by environment variables named as in Stigg's own
+ * container (and its Helm chart), so this daemon is a drop-in for it.
+ * Parsing and validation are pure: no logging, no exiting; errors are
+ * written to the caller's buffer as one line naming the setting.
+ */
+#ifndef PCS_CONFIG_H
+#define PCS_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/persistent-cache-service/persistent-cache-service.conf"
+
+enum config_policy {
+	CONFIG_POLICY_UPSERT = 0,
+	CONFIG_POLICY_UPDATE_IF_EXISTS
+};
+
+/* Ordered by verbosity: a message is logged when its level <= the setting. */
+enum config_log_level {
+	CONFIG_LOG_ERROR = 0,
+	CONFIG_LOG_WARN,
+	CONFIG_LOG_INFO,
+	CONFIG_LOG_DEBUG
+};
+
+struct config {
+	/* Stigg's container settings. */
+	char	*queue_url;		/* QUEUE_URL, required */
+	char	*aws_region;		/* AWS_REGION, required */
+	char	*aws_access_key_id;	/* secret */
+	char	*aws_secret_access_key;	/* secret */
+	char	*aws_session_token;	/* secret */
+	char	*server_api_key;	/* secret */
+	char	*environment_prefix;	/* "production" */
+	char	*redis_host;		/* "localhost" */
+	int	 redis_port;		/* 6379, 1..65535 */
+	int	 redis_db;		/* 0, >= 0 */
+	char	*redis_user;
+	char	*redis_password;	/* secret */
+	int	 batch_size;		/* 1, 1..10 */
+	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
+	char	*edge_api_url;		/* "https://edge.api.stigg.io" */
+	char	*sentry_dsn;		/* secret; accepted, not used */
+	int	 disable_sentry;
+	int	 port;			/* 4000, 1..65535 */
+	enum config_policy cache_update_policy;
+
+	/* The daemon's own settings. */
+	int	 consumers;		/* resolved count, 1..CONFIG_MAX_CONSUMERS */
+	int	 consumers_auto;	/* 1 when "auto" picked the count */
+	char	*listen_address;	/* "0.0.0.0" */
+	enum config_log_level log_level;
+	char	*log_file;		/* NULL: stderr */
+	int	 drain_timeout;		/* seconds, 30, 1..3600 */
+	int	 restart_backoff_min_ms; /* 100, 10..60000 */
+	int	 restart_backoff_max_ms; /* 30000, min..600000 */
+	int	 hang_timeout;		/* seconds, 30, 3..3600 */
+
+	char	*path;			/* file read, NULL if none */
+};
+
+#define CONFIG_MAX_CONSUMERS 64
+
+/* Where config_load reads environment variables from (tests pass their own). */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/*
+ * Fills cfg with defaults, then the file at path (when path is NULL the
+ * default path is read if it exists; an explicit path must exist), then
+ * the environment through getenv_fn (getenv when NULL), then validates.
+ * Returns 0, or -1 with one line in err naming the setting (and file:line
+ * for a parse error).  On -1 cfg holds nothing that needs freeing.
+ * Never puts a secret's value in err.
+ */
+int	config_load(struct config *cfg, const char *path,
+	    config_getenv_fn getenv_fn, char *err, size_t errlen);
+void	config_free(struct config *cfg);
+
+const char *config_policy_name(enum config_policy);
+const char *config_log_level_name(enum config_log_level);
+
+#endif

@@ -1,0 +1,628 @@
+/*
+ * health: the master's HTTP endpoint on its libev loop.  It owns the
+ * listening socket, every connection accepted on it and their watchers,
+ * and turns a request parsed by http.c plus a status snapshot from the
+ * caller's status_fn into a response.  One request per connection,
+ * answered with Connection: close.  Nothing here blocks: a slow or
+ * malicious client costs one connection slot until its timer fires.
+ *
+ * A connection goes READING (timer: HEALTH_IDLE_TIMEOUT from accept, not
+ * reset by reads, so a client cannot trickle bytes to keep it) -> WRITING
+ * (timer restarted) -> LINGERING (our side shut down; the client's unread
+ * bytes are drained until it closes, so close() does not answer them with
+ * an RST that would destroy the response in flight) -> closed.
+ */
+
+#include "autoconf.h"	/* first: _GNU_SOURCE for accept4() */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "health.h"
+#include "http.h"
+#include "log.h"
+
+#define HEALTH_BACKLOG		128
+/*
+ * After EMFILE/ENFILE the pending connection stays in the backlog and the
+ * listener stays readable: retrying at once would spin.  A tenth of a
+ * second lets other fds close without making probes wait noticeably.
+ */
+#define HEALTH_ACCEPT_PAUSE	0.1
+/* How long a client gets to read the response and close after our FIN. */
+#define HEALTH_LINGER_TIMEOUT	2.0
+/* Warnings about the connection cap or fd exhaustion: once a minute. */
+#define HEALTH_WARN_INTERVAL	60.0
+/* The longest response is well under this (headers ~170, body < 100). */
+#define HEALTH_RESPONSE_MAX	512
+/* "[host]:port" */
+#define HEALTH_NAME_MAX		(NI_MAXHOST + NI_MAXSERV + 4)
+
+enum conn_state {
+	CONN_READING,
+	CONN_WRITING,
+	CONN_LINGERING
+};
+
+struct health_conn {
+	LIST_ENTRY(health_conn) entry;
+	struct health	*h;
+	int		 fd;
+	enum conn_state	 state;
+	ev_io		 io;
+	ev_timer	 timer;
+	size_t		 inlen;
+	size_t		 outlen;
+	size_t		 outoff;
+	char		 peer[HEALTH_NAME_MAX];
+	char		 in[HTTP_MAX_REQUEST];
+	char		 out[HEALTH_RESPONSE_MAX];
+};
+
+struct health {
+	struct ev_loop	*loop;
+	int		 fd;
+	ev_io		 accept_io;
+	ev_timer	 accept_pause;
+	int		 paused;	/* accept_pause is running */
+	int		 nconns;
+	ev_tstamp	 last_warn_cap;
+	ev_tstamp	 last_warn_accept;
+	health_status_fn status_fn;
+	void		*arg;
+	char		 name[HEALTH_NAME_MAX];
+	LIST_HEAD(, health_conn) conns;
+};
+
+static void	accept_cb(struct ev_loop *, ev_io *, int);
+static void	accept_pause_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_io_cb(struct ev_loop *, ev_io *, int);
+static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_close(struct health_conn *);
+static void	conn_write(struct health_conn *);
+
+/*
+ * On Linux the fd is released even when close() fails with EINTR, so it
+ * must not be retried; there is nothing else useful to do with an error
+ * closing a socket.
+ */
+static void
+close_fd(int fd)
+{
+	if (close(fd) == -1 && errno != EINTR)
+		log_debug("health: close: %s", strerror(errno));
+}
+
+/* "host:port", with brackets around an IPv6 literal. */
+static void
+format_name(char *buf, size_t len, const char *host, const char *port)
+{
+	if (strchr(host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%s", host, port);
+	else
+		snprintf(buf, len, "%s:%s", host, port);
+}
+
+static int
+warn_due(struct health *h, ev_tstamp *last)
+{
+	ev_tstamp now = ev_now(h->loop);
+
+	if (*last != 0 && now - *last < HEALTH_WARN_INTERVAL)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+/*
+ * At HEALTH_MAX_CONNECTIONS the accept watcher is stopped, not answered
+ * with 503: new connections wait in the kernel backlog (and beyond it, in
+ * the clients' SYN retries) and are served as soon as a slot frees, within
+ * HEALTH_IDLE_TIMEOUT at worst.  A probe that waits a little is better than
+ * a probe told the service is unavailable because someone else opened too
+ * many sockets, and a stopped watcher cannot spin.
+ */
+static void
+accept_update(struct health *h)
+{
+	if (h->paused || h->nconns >= HEALTH_MAX_CONNECTIONS)
+		ev_io_stop(h->loop, &h->accept_io);
+	else
+		ev_io_start(h->loop, &h->accept_io);
+}
+
+static void
+accept_pause(struct health *h)
+{
+	h->paused = 1;
+	ev_timer_set(&h->accept_pause, HEALTH_ACCEPT_PAUSE, 0.);
+	ev_timer_start(h->loop, &h->accept_pause);
+	accept_update(h);
+}
+
+static void
+accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct health	*h = w->data;
+
+	(void)loop;
+	(void)revents;
+	h->paused = 0;
+	accept_update(h);
+}
+
+static void
+conn_new(struct health *h, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct health_conn	*c;
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	int			 r;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (warn_due(h, &h->last_warn_accept))
+			log_warn("health: accept: %s", strerror(errno));
+		close_fd(fd);
+		accept_pause(h);
+		return;
+	}
+	c->h = h;
+	c->fd = fd;
+	c->state = CONN_READING;
+	r = getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV);
+	if (r == 0)
+		format_name(c->peer, sizeof(c->peer), host, serv);
+	else
+		snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
+
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_timer_init(&c->timer, conn_timer_cb, HEALTH_IDLE_TIMEOUT, 0.);
+	c->timer.data = c;
+	ev_io_start(h->loop, &c->io);
+	ev_timer_start(h->loop, &c->timer);
+
+	LIST_INSERT_HEAD(&h->conns, c, entry);
+	h->nconns++;
+	if (h->nconns >= HEALTH_MAX_CONNECTIONS &&
+	    warn_due(h, &h->last_warn_cap))
+		log_warn("health: %s: %d connections, not accepting more "
+		    "until one closes", h->name, h->nconns);
+	accept_update(h);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct health		*h = w->data;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	int			 fd;
+
+	(void)loop;
+	(void)revents;
+	while (!h->paused && h->nconns < HEALTH_MAX_CONNECTIONS) {
+		sslen = sizeof(ss);
+		fd = accept4(h->fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			switch (errno) {
+			case EINTR:
+				continue;
+			case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+			case EWOULDBLOCK:
+#endif
+				return;
+			/*
+			 * The connection died in the backlog, or (Linux
+			 * accept(2)) a pending network error was reported
+			 * on it: that connection is lost, the next is fine.
+			 */
+			case ECONNABORTED:
+			case EPROTO:
+			case ENETDOWN:
+			case ENOPROTOOPT:
+			case EHOSTDOWN:
+			case ENONET:
+			case EHOSTUNREACH:
+			case EOPNOTSUPP:
+			case ENETUNREACH:
+			case ETIMEDOUT:
+				continue;
+			default:
+				/* EMFILE, ENFILE, ENOBUFS, ENOMEM, the rest. */
+				if (warn_due(h, &h->last_warn_accept))
+					log_warn("health: %s: accept: %s",
+					    h->name, strerror(errno));
+				accept_pause(h);
+				return;
+			}
+		}
+		conn_new(h, fd, (struct sockaddr *)&ss, sslen);
+	}
+}
+
+static void
+conn_close(struct health_conn *c)
+{
+	struct health	*h = c->h;
+
+	ev_io_stop(h->loop, &c->io);
+	ev_timer_stop(h->loop, &c->timer);
+	close_fd(c->fd);
+	LIST_REMOVE(c, entry);
+	free(c);
+	h->nconns--;
+	accept_update(h);
+}
+
+static void
+conn_timer_restart(struct health_conn *c, ev_tstamp after)
+{
+	ev_timer_stop(c->h->loop, &c->timer);
+	ev_timer_set(&c->timer, after, 0.);
+	ev_timer_start(c->h->loop, &c->timer);
+}
+
+static void
+conn_watch(struct health_conn *c, int events)
+{
+	ev_io_stop(c->h->loop, &c->io);
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(c->h->loop, &c->io);
+}
+
+static const char *
+status_reason(int code)
+{
+	switch (code) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+/*
+ * Queue a response and start writing it.  HEAD gets the headers of the
+ * GET response, Content-Length included.  c may be freed on return.
+ */
+static void
+conn_respond(struct health_conn *c, int code, const char *extra,
+    const char *body, int head)
+{
+	int	n;
+
+	n = snprintf(c->out, sizeof(c->out),
+	    "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "%s"
+	    "Connection: close\r\n"
+	    "\r\n"
+	    "%s",
+	    code, status_reason(code), strlen(body), extra, head ? "" : body);
+	if (n < 0 || (size_t)n >= sizeof(c->out)) {
+		log_warn("health: %s: response too big", c->peer);
+		conn_close(c);
+		return;
+	}
+	c->outlen = (size_t)n;
+	c->outoff = 0;
+	c->state = CONN_WRITING;
+	conn_timer_restart(c, HEALTH_IDLE_TIMEOUT);
+	conn_write(c);
+}
+
+static void
+conn_route(struct health_conn *c, const struct http_request *req)
+{
+	struct health		*h = c->h;
+	struct health_status	 st;
+	char			 body[128];
+	int			 head = req->method == HTTP_METHOD_HEAD;
+
+	if (req->method == HTTP_METHOD_OTHER) {
+		conn_respond(c, 405, "Allow: GET, HEAD\r\n",
+		    "{\"error\":\"method not allowed\"}", 0);
+		return;
+	}
+	if (strcmp(req->path, "/livez") == 0) {
+		conn_respond(c, 200, "", "{\"status\":\"UP\"}", head);
+		return;
+	}
+	if (strcmp(req->path, "/readyz") == 0) {
+		memset(&st, 0, sizeof(st));
+		if (h->status_fn != NULL)
+			h->status_fn(h->arg, &st);
+		snprintf(body, sizeof(body),
+		    "{\"status\":\"%s\",\"consumers\":%d,\"redis\":\"%s\"}",
+		    st.ready ? "UP" : "DOWN", st.consumers_ready,
+		    st.redis_connected ? "CONNECTED" : "DISCONNECTED");
+		conn_respond(c, st.ready ? 200 : 503, "", body, head);
+		return;
+	}
+	conn_respond(c, 404, "", "{\"error\":\"not found\"}", head);
+}
+
+static void
+conn_bad(struct health_conn *c, const char *why)
+{
+	/* Debug only: a flood of garbage must not become a flood of logs. */
+	log_debug("health: %s: bad request: %s", c->peer, why);
+	conn_respond(c, 400, "", "{\"error\":\"bad request\"}", 0);
+}
+
+/* recv() with EINTR retried; -1 with errno otherwise. */
+static ssize_t
+conn_recv(struct health_conn *c, char *buf, size_t len)
+{
+	ssize_t	n;
+
+	do {
+		n = recv(c->fd, buf, len, 0);
+	} while (n == -1 && errno == EINTR);
+	return n;
+}
+
+static void
+conn_read(struct health_conn *c)
+{
+	struct http_request	 req;
+	char			 why[64];
+	ssize_t			 n;
+	int			 r;
+
+	if (c->inlen >= sizeof(c->in)) {
+		/* Cannot happen: a full buffer parses as TOO_LARGE. */
+		conn_bad(c, "request too large");
+		return;
+	}
+	n = conn_recv(c, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		log_debug("health: %s: recv: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		/* Half-closed before a whole request: answer if it sent any. */
+		if (c->inlen == 0)
+			conn_close(c);
+		else
+			conn_bad(c, "incomplete request");
+		return;
+	}
+	c->inlen += (size_t)n;
+
+	r = http_parse(c->in, c->inlen, &req, why, sizeof(why));
+	switch (r) {
+	case HTTP_PARSE_MORE:
+		return;
+	case HTTP_PARSE_DONE:
+		conn_route(c, &req);
+		return;
+	default:
+		conn_bad(c, why);
+		return;
+	}
+}
+
+/* The response is out: close our side, then drain until the client does. */
+static void
+conn_linger(struct health_conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		log_debug("health: %s: shutdown: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	c->state = CONN_LINGERING;
+	conn_timer_restart(c, HEALTH_LINGER_TIMEOUT);
+	conn_watch(c, EV_READ);
+}
+
+static void
+conn_drain(struct health_conn *c)
+{
+	ssize_t	n;
+
+	n = conn_recv(c, c->in, sizeof(c->in));
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0)
+		conn_close(c);
+}
+
+static void
+conn_write(struct health_conn *c)
+{
+	ssize_t	n;
+
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!(c->io.events & EV_WRITE))
+					conn_watch(c, EV_WRITE);
+				return;
+			}
+			log_debug("health: %s: send: %s", c->peer,
+			    strerror(errno));
+			conn_close(c);
+			return;
+		}
+		c->outoff += (size_t)n;
+	}
+	conn_linger(c);
+}
+
+static void
+conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct health_conn	*c = w->data;
+
+	(void)loop;
+	(void)revents;
+	switch (c->state) {
+	case CONN_READING:
+		conn_read(c);
+		break;
+	case CONN_WRITING:
+		conn_write(c);
+		break;
+	case CONN_LINGERING:
+		conn_drain(c);
+		break;
+	}
+}
+
+static void
+conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct health_conn	*c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_READING && c->inlen > 0) {
+		log_debug("health: %s: request timeout", c->peer);
+		conn_respond(c, 408, "", "{\"error\":\"request timeout\"}", 0);
+		return;
+	}
+	conn_close(c);
+}
+
+/* Open, bind and listen on the first address of ai that binds. */
+static int
+listen_on(struct addrinfo *ai0, int *fdp)
+{
+	struct addrinfo	*ai;
+	int		 fd, on = 1, off = 0, saved = EADDRNOTAVAIL;
+
+	for (ai = ai0; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd == -1) {
+			saved = errno;
+			continue;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on)) == -1 ||
+		    (ai->ai_family == AF_INET6 &&
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+		    sizeof(off)) == -1) ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+			saved = errno;
+			close_fd(fd);
+			continue;
+		}
+		if (listen(fd, HEALTH_BACKLOG) == -1) {
+			saved = errno;
+			close_fd(fd);
+			continue;
+		}
+		*fdp = fd;
+		return 0;
+	}
+	errno = saved;
+	return -1;
+}
+
+struct health *
+health_start(struct ev_loop *loop, const char *addr, int port,
+    health_status_fn status_fn, void *arg, char *err, size_t errlen)
+{
+	struct health	*h;
+	struct addrinfo	 hints, *ai;
+	char		 portstr[16], name[HEALTH_NAME_MAX];
+	const char	*node;
+	int		 r, fd;
+
+	node = addr != NULL && addr[0] != '\0' ? addr : NULL;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	format_name(name, sizeof(name), node != NULL ? node : "*", portstr);
+	if (port < 0 || port > 65535) {
+		snprintf(err, errlen, "health: listen on %s: bad port", name);
+		return NULL;
+	}
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	r = getaddrinfo(node, portstr, &hints, &ai);
+	if (r != 0) {
+		snprintf(err, errlen, "health: listen on %s: %s", name,
+		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return NULL;
+	}
+	r = listen_on(ai, &fd);
+	freeaddrinfo(ai);
+	if (r == -1) {
+		snprintf(err, errlen, "health: listen on %s: %s", name,
+		    strerror(errno));
+		return NULL;
+	}
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(err, errlen, "health: listen on %s: %s", name,
+		    strerror(errno));
+		close_fd(fd);
+		return NULL;
+	}
+	h->loop = loop;
+	h->fd = fd;
+	h->status_fn = status_fn;
+	h->arg = arg;
+	memcpy(h->name, name, sizeof(h->name));
+	LIST_INIT(&h->conns);
+	ev_io_init(&h->accept_io, accept_cb, fd, EV_READ);
+	h->accept_io.data = h;
+	ev_timer_init(&h->accept_pause, accept_pause_cb, HEALTH_ACCEPT_PAUSE,
+	    0.);
+	h->accept_pause.data = h;
+	accept_update(h);
+	log_info("health: listening on %s", h->name);
+	return h;
+}
+
+void
+health_stop(struct health *h)
+{
+	if (h == NULL)
+		return;
+	ev_io_stop(h->loop, &h->accept_io);
+	ev_timer_stop(h->loop, &h->accept_pause);
+	h->paused = 1;		/* keep conn_close from restarting accept */
+	while (!LIST_EMPTY(&h->conns))
+		conn_close(LIST_FIRST(&h->conns));
+	close_fd(h->fd);
+	free(h);
+}

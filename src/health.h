@@ -1,0 +1,35 @@
+/*
+ * health: the master's HTTP endpoint (/livez, /readyz) on its libev loop.
+ * Small and strict: nonblocking, a timer per connection, a cap on
+ * connections, GET and HEAD only, one request per connection.
+ */
+#ifndef PCS_HEALTH_H
+#define PCS_HEALTH_H
+
+#include <stddef.h>
+
+struct ev_loop;
+
+#define HEALTH_MAX_CONNECTIONS	128
+#define HEALTH_IDLE_TIMEOUT	5.0	/* seconds a client has to send its request */
+
+struct health_status {
+	int	ready;			/* overall readiness */
+	int	consumers_ready;	/* consumers reporting ready */
+	int	redis_connected;	/* some consumer reached Redis lately */
+};
+
+typedef void (*health_status_fn)(void *arg, struct health_status *out);
+
+struct health;
+
+/*
+ * Listen on addr:port (IPv4 or IPv6 literal, or a host name) and serve
+ * from loop.  NULL with err on failure.
+ */
+struct health *health_start(struct ev_loop *loop, const char *addr, int port,
+	    health_status_fn status_fn, void *arg, char *err, size_t errlen);
+/* Close the listener and every connection. */
+void	health_stop(struct health *h);
+
+#endif

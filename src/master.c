@@ -1,0 +1,698 @@
+/*
+ * master: the supervisor process.  Everything happens on EV_DEFAULT and
+ * nothing blocks: consumers are forked into slots of the process table,
+ * watched through ev_child and their status channels, restarted with
+ * per-slot exponential backoff (timers, never sleep), killed when their
+ * heartbeat stops, and replaced one at a time on reload.  Readiness for
+ * /readyz is computed from the last message of each consumer.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "backoff.h"
+#include "consumer.h"
+#include "health.h"
+#include "ipc.h"
+#include "log.h"
+#include "master.h"
+#include "proc.h"
+#include "util.h"
+
+/*
+ * A consumer that first became ready this long before it exited has
+ * proved itself (even if an outage made it not-ready later): its backoff
+ * starts over.
+ */
+#define STABLE_MS		10000
+/* This many unexpected exits within the window is a crash storm. */
+#define STORM_EXITS		10
+#define STORM_WINDOW_MS		60000
+/* A status older than this says nothing about Redis any more (3 heartbeats). */
+#define STATUS_FRESH_MS		3000
+/* How long a reload waits for a replaced consumer to become ready. */
+#define ROLL_READY_TIMEOUT_MS	30000
+#define TICK_SECS		1.0
+
+struct master {
+	struct ev_loop	*loop;
+	struct config	*cfg;
+	const char	*config_path;
+	unsigned	 generation;
+	struct proc	 procs[CONFIG_MAX_CONSUMERS];
+
+	struct health	*health;
+	char		*health_addr;	/* what health listens on */
+	int		 health_port;
+
+	ev_signal	 sigterm, sigint, sighup, sigusr1;
+	ev_timer	 tick;
+	ev_timer	 drain_deadline;
+	int		 draining;
+	int		 exit_status;
+
+	uint64_t	 exits[STORM_EXITS];	/* ring of unexpected exit times */
+	unsigned	 nexits;
+	int		 storm;
+
+	int		 roll_slot;	/* slot being replaced, -1: none */
+	uint64_t	 roll_started_ms;
+};
+
+static void	spawn(struct master *, struct proc *);
+static void	roll_next(struct master *);
+
+static int
+alive_count(const struct master *m)
+{
+	int i, n = 0;
+
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		if (proc_alive(&m->procs[i]))
+			n++;
+	return n;
+}
+
+static void
+health_status(void *arg, struct health_status *out)
+{
+	struct master *m = arg;
+	uint64_t now = util_mono_ms();
+	const struct proc *p;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		if (!proc_alive(p) || now - p->last_msg_ms > STATUS_FRESH_MS)
+			continue;
+		if (p->state == PROC_READY)
+			out->consumers_ready++;
+		if (p->status.redis_ok)
+			out->redis_connected = 1;
+	}
+	out->ready = !m->draining && out->consumers_ready > 0 &&
+	    out->redis_connected;
+}
+
+/* Ask a consumer to drain; a signal does it when the channel cannot. */
+static void
+ask_stop(struct proc *p)
+{
+	struct ipc_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = IPC_STOP;
+	if (p->fd == -1 || ipc_send(p->fd, &msg) == -1)
+		(void)kill(p->pid, SIGTERM);
+	p->state = PROC_DRAINING;
+}
+
+static void
+close_channel(struct master *m, struct proc *p)
+{
+	if (p->fd == -1)
+		return;
+	ev_io_stop(m->loop, &p->io);
+	close(p->fd);
+	p->fd = -1;
+}
+
+static void
+finish_if_drained(struct master *m)
+{
+	if (m->draining && alive_count(m) == 0) {
+		log_info("all consumers stopped; exiting");
+		ev_break(m->loop, EVBREAK_ALL);
+	}
+}
+
+static void
+on_channel(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proc *p = w->data;
+	struct master *m = p->owner;
+	struct ipc_msg msg;
+	char err[128];
+	int r;
+
+	(void)loop;
+	(void)revents;
+	for (;;) {
+		r = ipc_recv(p->fd, &msg, err, sizeof(err));
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r == 1 && (msg.pid != (uint32_t)p->pid ||
+		    msg.type == IPC_STOP)) {
+			snprintf(err, sizeof(err), "%s from pid %u",
+			    ipc_type_name(msg.type), msg.pid);
+			r = -2;
+		}
+		if (r == -2) {
+			log_error("consumer %d (pid %ld): malformed "
+			    "status message: %s; killing it", p->slot,
+			    (long)p->pid, err);
+			(void)kill(p->pid, SIGKILL);
+			close_channel(m, p);
+			return;
+		}
+		if (r != 1) {
+			/* EOF: the consumer is exiting; ev_child follows. */
+			close_channel(m, p);
+			return;
+		}
+		p->last_msg_ms = util_mono_ms();
+		p->status = msg;
+		if (p->state == PROC_DRAINING)
+			continue;
+		if (msg.ready && p->state != PROC_READY) {
+			p->state = PROC_READY;
+			if (p->first_ready_ms == 0)
+				p->first_ready_ms = p->last_msg_ms;
+			log_info("consumer %d (pid %ld) is ready",
+			    p->slot, (long)p->pid);
+			if (m->roll_slot == p->slot - 1) {
+				m->roll_slot = -1;
+				roll_next(m);
+			}
+		} else if (!msg.ready && p->state != PROC_STARTING &&
+		    p->state != PROC_NOT_READY) {
+			p->state = PROC_NOT_READY;
+			log_info("consumer %d (pid %ld) is not ready: %s",
+			    p->slot, (long)p->pid, msg.reason);
+		}
+	}
+}
+
+/* Count an unexpected exit; say when a crash storm starts. */
+static void
+note_exit(struct master *m, uint64_t now)
+{
+	uint64_t oldest;
+
+	m->exits[m->nexits++ % STORM_EXITS] = now;
+	if (m->nexits < STORM_EXITS || m->storm)
+		return;
+	oldest = m->exits[m->nexits % STORM_EXITS];
+	if (now - oldest < STORM_WINDOW_MS) {
+		m->storm = 1;
+		log_error("crash storm: %d consumer exits within %ds; "
+		    "restarts are held at %.1fs until it calms down",
+		    STORM_EXITS, STORM_WINDOW_MS / 1000,
+		    m->cfg->restart_backoff_max_ms / 1000.0);
+	}
+}
+
+static void
+check_storm_over(struct master *m, uint64_t now)
+{
+	uint64_t newest;
+
+	if (!m->storm)
+		return;
+	newest = m->exits[(m->nexits - 1) % STORM_EXITS];
+	if (now - newest >= STORM_WINDOW_MS) {
+		m->storm = 0;
+		log_info("crash storm over: no consumer exit for %ds",
+		    STORM_WINDOW_MS / 1000);
+	}
+}
+
+static int
+none_can_run(const struct master *m)
+{
+	int i;
+
+	for (i = 0; i < m->cfg->consumers; i++)
+		if (m->procs[i].state != PROC_FAILED)
+			return 0;
+	return 1;
+}
+
+static void
+on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct proc *p = w->data;
+	struct master *m = p->owner;
+	uint64_t now = util_mono_ms();
+	int status = w->rstatus, expected;
+	double uptime, delay;
+	char how[96];
+
+	(void)revents;
+	ev_child_stop(loop, w);
+	close_channel(m, p);
+	util_wait_status(status, how, sizeof(how));
+	uptime = (now - p->started_ms) / 1000.0;
+	expected = p->state == PROC_DRAINING && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == CONSUMER_EXIT_OK;
+	if (expected)
+		log_info("consumer %d (pid %ld) %s after %.1fs",
+		    p->slot, (long)p->pid, how, uptime);
+	else
+		log_warn("consumer %d (pid %ld) %s after %.1fs",
+		    p->slot, (long)p->pid, how, uptime);
+	p->pid = 0;
+
+	if (m->draining || p->retire) {
+		p->state = PROC_EMPTY;
+		p->retire = 0;
+		finish_if_drained(m);
+		return;
+	}
+	if (p->replace) {
+		spawn(m, p);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG) {
+		p->state = PROC_FAILED;
+		log_error("consumer %d stopped on a configuration "
+		    "error; not restarting it", p->slot);
+		if (none_can_run(m)) {
+			log_error("no consumer can run with this "
+			    "configuration; exiting");
+			m->exit_status = MASTER_EXIT_CONFIG;
+			ev_break(loop, EVBREAK_ALL);
+		}
+		return;
+	}
+	if (p->first_ready_ms != 0 && now - p->first_ready_ms >= STABLE_MS)
+		backoff_reset(&p->backoff);
+	note_exit(m, now);
+	delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
+	if (m->storm)
+		delay = m->cfg->restart_backoff_max_ms / 1000.0;
+	p->state = PROC_BACKOFF;
+	ev_timer_set(&p->restart, delay, 0.);
+	ev_timer_start(loop, &p->restart);
+	log_info("restarting consumer %d in %.2fs", p->slot, delay);
+}
+
+static void
+on_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proc *p = w->data;
+	struct master *m = p->owner;
+
+	(void)loop;
+	(void)revents;
+	if (!m->draining && p->state == PROC_BACKOFF)
+		spawn(m, p);
+}
+
+/* In a new consumer: the master's signal watchers are not its own. */
+static void
+child_atfork(void *arg)
+{
+	struct master *m = arg;
+
+	ev_signal_stop(m->loop, &m->sigterm);
+	ev_signal_stop(m->loop, &m->sigint);
+	ev_signal_stop(m->loop, &m->sighup);
+	ev_signal_stop(m->loop, &m->sigusr1);
+}
+
+static void
+child_run(void *arg, int slot, int fd)
+{
+	struct master *m = arg;
+
+	consumer_main(m->cfg, slot, fd);
+}
+
+static void
+spawn(struct master *m, struct proc *p)
+{
+	uint64_t now = util_mono_ms();
+	double delay;
+
+	ev_timer_stop(m->loop, &p->restart);
+	p->generation = m->generation;
+	p->replace = p->retire = 0;
+	p->first_ready_ms = 0;
+	memset(&p->status, 0, sizeof(p->status));
+	if (proc_spawn(p, child_atfork, child_run, m, log_fd()) == -1) {
+		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
+		log_error("fork consumer %d: %s; retrying in %.2fs",
+		    p->slot, strerror(errno), delay);
+		p->state = PROC_BACKOFF;
+		ev_timer_set(&p->restart, delay, 0.);
+		ev_timer_start(m->loop, &p->restart);
+		return;
+	}
+	p->state = PROC_STARTING;
+	p->started_ms = p->last_msg_ms = now;
+	ev_io_init(&p->io, on_channel, p->fd, EV_READ);
+	p->io.data = p;
+	ev_io_start(m->loop, &p->io);
+	ev_child_init(&p->child, on_child, p->pid, 0);
+	p->child.data = p;
+	ev_child_start(m->loop, &p->child);
+	log_info("consumer %d started (pid %ld)", p->slot,
+	    (long)p->pid);
+}
+
+/*
+ * Rolling reload: replace one consumer of an older generation at a time;
+ * the next goes when the replacement reports ready.  A replacement that
+ * never gets ready stops the roll, so a configuration that cannot work
+ * (a wrong Redis host, say) costs one consumer, not all of them.
+ */
+static void
+roll_next(struct master *m)
+{
+	struct proc *p;
+	int i;
+
+	if (m->roll_slot != -1 || m->draining)
+		return;
+	for (i = 0; i < m->cfg->consumers; i++) {
+		p = &m->procs[i];
+		if (proc_alive(p) && p->generation != m->generation &&
+		    p->state != PROC_DRAINING) {
+			log_info("reload: replacing consumer %d "
+			    "(pid %ld)", p->slot, (long)p->pid);
+			p->replace = 1;
+			ask_stop(p);
+			m->roll_slot = i;
+			m->roll_started_ms = util_mono_ms();
+			return;
+		}
+	}
+	log_info("reload complete: %d consumers on the new "
+	    "configuration", m->cfg->consumers);
+}
+
+static void
+on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct master *m = w->data;
+	uint64_t now = util_mono_ms(), hang = m->cfg->hang_timeout * 1000ULL;
+	struct proc *p;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		if (!proc_alive(p) || now - p->last_msg_ms <= hang)
+			continue;
+		log_error("consumer %d (pid %ld) sent no heartbeat "
+		    "for %ds; killing it", p->slot, (long)p->pid,
+		    m->cfg->hang_timeout);
+		(void)kill(p->pid, SIGKILL);
+		/* Once: its exit, not another kill, comes next. */
+		p->last_msg_ms = now;
+	}
+	check_storm_over(m, now);
+	if (m->roll_slot != -1 &&
+	    now - m->roll_started_ms > ROLL_READY_TIMEOUT_MS) {
+		log_error("reload: consumer %d did not become ready "
+		    "within %ds; the remaining consumers keep the previous "
+		    "configuration", m->roll_slot + 1,
+		    ROLL_READY_TIMEOUT_MS / 1000);
+		m->roll_slot = -1;
+		/* Mark the rest current so the roll does not resume by itself. */
+		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+			m->procs[i].generation = m->generation;
+	}
+}
+
+static void
+on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct master *m = w->data;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	log_warn("drain deadline of %ds passed; killing %d "
+	    "consumers", m->cfg->drain_timeout, alive_count(m));
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		if (proc_alive(&m->procs[i]))
+			(void)kill(m->procs[i].pid, SIGKILL);
+}
+
+static void
+kill_now(struct master *m)
+{
+	struct proc *p;
+	int i, status;
+
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		if (!proc_alive(p))
+			continue;
+		(void)kill(p->pid, SIGKILL);
+		/* Exiting: blocking on a SIGKILLed child is brief. */
+		while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
+			;
+		ev_child_stop(m->loop, &p->child);
+		close_channel(m, p);
+		p->pid = 0;
+		p->state = PROC_EMPTY;
+	}
+	ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void
+start_drain(struct master *m, const char *why)
+{
+	struct proc *p;
+	int i;
+
+	if (m->draining) {
+		log_warn("%s again: stopping now", why);
+		kill_now(m);
+		return;
+	}
+	m->draining = 1;
+	m->roll_slot = -1;
+	log_info("%s: draining %d consumers (deadline %ds)", why,
+	    alive_count(m), m->cfg->drain_timeout);
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		ev_timer_stop(m->loop, &p->restart);
+		if (proc_alive(p))
+			ask_stop(p);
+		else
+			p->state = PROC_EMPTY;
+	}
+	ev_timer_set(&m->drain_deadline, m->cfg->drain_timeout, 0.);
+	ev_timer_start(m->loop, &m->drain_deadline);
+	finish_if_drained(m);
+}
+
+/*
+ * Listen where cfg says, unless health already does.  A new address on
+ * the same port cannot be bound while the old listener holds the port, so
+ * that case closes the old one first and, if the new one fails, takes
+ * the old one back: the endpoint is never left without a listener.
+ */
+static int
+health_listen(struct master *m, const struct config *cfg)
+{
+	struct health *h;
+	char err[256], err2[256], *addr;
+
+	if (m->health != NULL && m->health_port == cfg->port &&
+	    strcmp(m->health_addr, cfg->listen_address) == 0)
+		return 0;
+	if ((addr = strdup(cfg->listen_address)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	h = health_start(m->loop, cfg->listen_address, cfg->port,
+	    health_status, m, err, sizeof(err));
+	if (h == NULL && m->health != NULL && m->health_port == cfg->port) {
+		health_stop(m->health);
+		m->health = NULL;
+		h = health_start(m->loop, cfg->listen_address, cfg->port,
+		    health_status, m, err, sizeof(err));
+		if (h == NULL) {
+			m->health = health_start(m->loop, m->health_addr,
+			    m->health_port, health_status, m, err2,
+			    sizeof(err2));
+			if (m->health == NULL)
+				log_error("%s", err2);
+		}
+	}
+	if (h == NULL) {
+		log_error("%s%s", err, m->health != NULL ?
+		    "; the health endpoint stays where it was" : "");
+		free(addr);
+		return -1;
+	}
+	if (m->health != NULL)
+		health_stop(m->health);
+	free(m->health_addr);
+	m->health = h;
+	m->health_addr = addr;
+	m->health_port = cfg->port;
+	return 0;
+}
+
+static void
+reload(struct master *m)
+{
+	struct config next;
+	struct proc *p;
+	char err[512];
+	int i, old_n;
+
+	if (m->draining) {
+		log_warn("SIGHUP while draining: ignored");
+		return;
+	}
+	if (config_load(&next, m->config_path, NULL, err, sizeof(err)) == -1) {
+		log_error("reload: %s; keeping the current "
+		    "configuration", err);
+		return;
+	}
+	log_info("reload: configuration read; replacing consumers "
+	    "one at a time");
+	log_set_level(next.log_level);
+	/* Compared with where logs go now, so a failed path is retried. */
+	if (next.log_file == NULL ? log_path() != NULL :
+	    log_path() == NULL || strcmp(next.log_file, log_path()) != 0)
+		if (log_open(next.log_file) == -1)
+			log_error("reload: log_file: cannot open %s: %s; "
+			    "logging stays where it was", next.log_file,
+			    strerror(errno));
+	/* A new address that cannot be bound leaves the old one serving. */
+	(void)health_listen(m, &next);
+
+	old_n = m->cfg->consumers;
+	config_free(m->cfg);
+	*m->cfg = next;
+	m->generation++;
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		backoff_init(&p->backoff, m->cfg->restart_backoff_min_ms,
+		    m->cfg->restart_backoff_max_ms);
+		if (i >= m->cfg->consumers) {
+			ev_timer_stop(m->loop, &p->restart);
+			if (proc_alive(p) && p->state != PROC_DRAINING) {
+				p->retire = 1;
+				ask_stop(p);
+			} else if (!proc_alive(p))
+				p->state = PROC_EMPTY;
+		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
+		    p->state == PROC_BACKOFF)
+			spawn(m, p);
+	}
+	if (m->cfg->consumers != old_n)
+		log_info("reload: consumers %d -> %d", old_n,
+		    m->cfg->consumers);
+	m->roll_slot = -1;
+	roll_next(m);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct master *m = w->data;
+	int i;
+
+	(void)loop;
+	(void)revents;
+	switch (w->signum) {
+	case SIGTERM:
+		start_drain(m, "SIGTERM");
+		break;
+	case SIGINT:
+		start_drain(m, "SIGINT");
+		break;
+	case SIGHUP:
+		reload(m);
+		break;
+	case SIGUSR1:
+		if (log_path() == NULL)
+			log_info("SIGUSR1: logging to stderr, nothing to "
+			    "reopen");
+		else if (log_reopen() == -1)
+			log_error("SIGUSR1: reopen %s: %s", log_path(),
+			    strerror(errno));
+		else
+			log_info("SIGUSR1: reopened %s", log_path());
+		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+			if (proc_alive(&m->procs[i]))
+				(void)kill(m->procs[i].pid, SIGUSR1);
+		break;
+	}
+}
+
+static void
+signal_watch(struct master *m, ev_signal *w, int signum)
+{
+	ev_signal_init(w, on_signal, signum);
+	w->data = m;
+	ev_signal_start(m->loop, w);
+}
+
+int
+master_run(struct config *cfg, const char *config_path)
+{
+	struct master m;
+	struct proc *p;
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	m.loop = EV_DEFAULT;
+	m.cfg = cfg;
+	m.config_path = config_path;
+	m.roll_slot = -1;
+	m.exit_status = MASTER_EXIT_OK;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal_watch(&m, &m.sigterm, SIGTERM);
+	signal_watch(&m, &m.sigint, SIGINT);
+	signal_watch(&m, &m.sighup, SIGHUP);
+	signal_watch(&m, &m.sigusr1, SIGUSR1);
+
+	if (health_listen(&m, cfg) == -1) {
+		config_free(cfg);
+		return MASTER_EXIT_FAILURE;
+	}
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m.procs[i];
+		p->slot = i + 1;
+		p->fd = -1;
+		p->owner = &m;
+		backoff_init(&p->backoff, cfg->restart_backoff_min_ms,
+		    cfg->restart_backoff_max_ms);
+		ev_timer_init(&p->restart, on_restart, 0., 0.);
+		p->restart.data = p;
+	}
+	ev_timer_init(&m.tick, on_tick, TICK_SECS, TICK_SECS);
+	m.tick.data = &m;
+	ev_timer_start(m.loop, &m.tick);
+	ev_timer_init(&m.drain_deadline, on_drain_deadline, 0., 0.);
+	m.drain_deadline.data = &m;
+
+	log_info("starting %d consumers%s (redis %s:%d db %d, "
+	    "prefix '%s')", cfg->consumers, cfg->consumers_auto ?
+	    " (auto)" : "", cfg->redis_host, cfg->redis_port, cfg->redis_db,
+	    cfg->environment_prefix);
+	for (i = 0; i < cfg->consumers; i++)
+		spawn(&m, &m.procs[i]);
+
+	ev_run(m.loop, 0);
+
+	kill_now(&m);	/* nothing alive is left behind, whatever ended the loop */
+	if (m.health != NULL)
+		health_stop(m.health);
+	free(m.health_addr);
+	config_free(m.cfg);
+	return m.exit_status;
+}

@@ -1,0 +1,66 @@
+/*
+ * proc: the master's process table, one slot per consumer, and the fork
+ * that fills a slot.  The master's policy (when to spawn, when to kill)
+ * lives in master.c; this module owns the slot's data and the mechanics
+ * of creating a child with its status channel.
+ */
+#ifndef PCS_PROC_H
+#define PCS_PROC_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "backoff.h"
+#include "ipc.h"
+
+enum proc_state {
+	PROC_EMPTY = 0,		/* no process, none wanted */
+	PROC_STARTING,		/* forked, not ready yet */
+	PROC_READY,		/* reports ready */
+	PROC_NOT_READY,		/* alive, reports it cannot work */
+	PROC_DRAINING,		/* told to stop, not exited yet */
+	PROC_BACKOFF,		/* exited, waiting to be restarted */
+	PROC_FAILED		/* exited with a configuration error: not restarted */
+};
+
+struct proc {
+	int		 slot;		/* 1-based, as logs show it */
+	pid_t		 pid;		/* 0 when no process */
+	enum proc_state	 state;
+	int		 fd;		/* master's end of the channel, -1 if none */
+	unsigned	 generation;	/* configuration generation it runs */
+	int		 replace;	/* stopping to be replaced (reload) */
+	int		 retire;	/* stopping for good (fewer consumers) */
+	uint64_t	 started_ms;	/* monotonic */
+	uint64_t	 first_ready_ms; /* monotonic, 0 until first ready */
+	uint64_t	 last_msg_ms;	/* monotonic time of the last message */
+	struct backoff	 backoff;
+	struct ipc_msg	 status;	/* the last message */
+	ev_io		 io;		/* channel readable */
+	ev_child	 child;		/* exit */
+	ev_timer	 restart;	/* backoff timer */
+	void		*owner;		/* the master */
+};
+
+/* What the child runs; it must not return (it calls _exit). */
+typedef void (*proc_child_fn)(void *arg, int slot, int fd);
+/* Called in the child right after fork, before fds are closed. */
+typedef void (*proc_atfork_fn)(void *arg);
+
+const char *proc_state_name(enum proc_state);
+/* Alive from the master's point of view: has a pid not reaped yet. */
+int	proc_alive(const struct proc *p);
+
+/*
+ * Fork a child for slot p with a fresh SOCK_SEQPACKET socketpair.  In the
+ * child: default signal handlers and mask, PR_SET_PDEATHSIG, every fd
+ * but stdio, keep_fd and its channel closed, then atfork(arg) and
+ * child(arg, slot, fd).  In the parent: p->pid, p->fd (nonblocking), 0;
+ * or -1 with errno and nothing changed.
+ */
+int	proc_spawn(struct proc *p, proc_atfork_fn atfork, proc_child_fn child,
+	    void *arg, int keep_fd);
+
+#endif

@@ -1,0 +1,140 @@
+# Shared helpers for the integration tests: a real redis-server on a free
+# loopback port, the daemon under test, HTTP through curl, and polling
+# with deadlines (never a bare sleep-and-hope).  Sourced by each test;
+# an EXIT trap stops everything the test started and fails the test if
+# any process of the daemon outlives it.
+set -u
+
+: "${PCS_BIN:?PCS_BIN must name the daemon binary (make check sets it)}"
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pcs-$TEST_NAME.XXXXXX")
+PCS_LOG=$WORK/pcs.log
+PCS_PID=
+REDIS_PID=
+REDIS_PORT=
+HTTP_PORT=
+FAILS=0
+ALL_PIDS=
+
+command -v redis-server >/dev/null || { echo "SKIP: redis-server missing"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
+
+ok()   { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+die()  { echo "FAIL: $*"; exit 1; }
+show_log() { [ -f "$PCS_LOG" ] && { echo "---- daemon log"; tail -n 80 "$PCS_LOG"; echo "----"; }; }
+
+# A TCP port nobody listens on (ports from the ephemeral-free range).
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
+wait_for() {
+    local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+    shift
+    while :; do
+        "$@" >/dev/null 2>&1 && return 0
+        [ $(( $(date +%s%N) / 1000000 )) -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+
+start_redis() {
+    [ -n "$REDIS_PORT" ] || REDIS_PORT=$(free_port)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" "$@" &
+    REDIS_PID=$!
+    wait_for 10 redis_cli ping || die "redis-server did not start on $REDIS_PORT"
+}
+
+stop_redis() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill "$REDIS_PID" 2>/dev/null
+    wait "$REDIS_PID" 2>/dev/null
+    REDIS_PID=
+}
+
+redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# start_pcs [ARGS...]: run the daemon with the test's environment (and,
+# without ARGS, no configuration file: the machine's own is never read).
+start_pcs() {
+    [ $# -gt 0 ] || set -- -c /dev/null
+    [ -n "$HTTP_PORT" ] || HTTP_PORT=$(free_port)
+    env QUEUE_URL="${QUEUE_URL:-http://127.0.0.1:9/000000000000/test}" \
+        AWS_REGION="${AWS_REGION:-us-east-1}" \
+        REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" \
+        PORT="$HTTP_PORT" LISTEN_ADDRESS=127.0.0.1 \
+        LOG_LEVEL="${LOG_LEVEL:-debug}" \
+        "$PCS_BIN" "$@" >>"$PCS_LOG" 2>&1 &
+    PCS_PID=$!
+    ALL_PIDS="$ALL_PIDS $PCS_PID"
+}
+
+# The consumers of the running daemon, one pid a line.
+consumers() { pgrep -P "$PCS_PID" | sort; }
+remember_consumers() { ALL_PIDS="$ALL_PIDS $(consumers | tr '\n' ' ')"; }
+
+# http METHOD PATH: prints "CODE BODY".
+http() {
+    curl -s -m 5 -X "$1" -o "$WORK/body" -w '%{http_code}' \
+        "http://127.0.0.1:$HTTP_PORT$2" >"$WORK/code" 2>/dev/null
+    echo "$(cat "$WORK/code") $(cat "$WORK/body" 2>/dev/null)"
+}
+
+# Raw bytes to the health port; prints the status line.
+http_raw() {
+    exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT" || return 1
+    printf '%b' "$1" >&3
+    timeout 5 head -n 1 <&3 | tr -d '\r'
+    exec 3<&-
+}
+
+readyz_is() { [ "$(http GET /readyz)" = "$1" ]; }
+ready_with() { readyz_is "200 {\"status\":\"UP\",\"consumers\":$1,\"redis\":\"CONNECTED\"}"; }
+
+# expect NAME ACTUAL WANTED
+expect() {
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+cleanup() {
+    local rc=$? p left=
+    [ -n "$PCS_PID" ] && remember_consumers 2>/dev/null
+    [ -n "$PCS_PID" ] && kill -TERM "$PCS_PID" 2>/dev/null && wait_for 20 pid_gone "$PCS_PID"
+    for p in $ALL_PIDS; do
+        if kill -0 "$p" 2>/dev/null && grep -q persistent-cache "/proc/$p/cmdline" 2>/dev/null; then
+            left="$left $p"
+            kill -KILL "$p" 2>/dev/null
+        fi
+    done
+    stop_redis
+    if [ -n "$left" ]; then
+        echo "FAIL: processes left behind:$left"
+        rc=1
+    fi
+    [ "$rc" = 0 ] && [ "$FAILS" -gt 0 ] && rc=1
+    [ "$rc" != 0 ] && show_log
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+finish() {
+    if [ "$FAILS" -gt 0 ]; then
+        echo "$TEST_NAME: $FAILS check(s) failed"
+        exit 1
+    fi
+    echo "$TEST_NAME: all checks passed"
+    exit 0
+}

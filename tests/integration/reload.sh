@@ -1,0 +1,47 @@
+#!/bin/bash
+# SIGHUP: a broken configuration is logged and the old one kept (the same
+# consumers keep serving); a good one replaces the consumers one at a
+# time and applies the new consumer count.
+. "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
+
+start_redis
+CONF=$WORK/pcs.conf
+cat >"$CONF" <<CONF
+consumers = 3;
+drain_timeout = 5;
+CONF
+start_pcs -c "$CONF"
+wait_for 10 ready_with 3 || die "not ready: $(http GET /readyz)"
+before=$(consumers)
+
+# Broken: a syntax error, then an out-of-range value.
+echo 'consumers = ;' >"$CONF"
+kill -HUP "$PCS_PID"
+wait_for 10 grep -q "reload: $CONF:1: .*keeping the current configuration" "$PCS_LOG" \
+    || die "broken reload not logged"
+ok "syntax error on reload logged with file:line"
+printf 'consumers = 3;\nredis_port = 99999;\n' >"$CONF"
+kill -HUP "$PCS_PID"
+wait_for 10 grep -q "reload: .*redis_port: 99999 is out of range.*keeping the current configuration" "$PCS_LOG" \
+    || die "out-of-range reload not logged"
+ok "bad value on reload logged"
+expect "still ready with the old configuration" "$(http GET /readyz)" '200 {"status":"UP","consumers":3,"redis":"CONNECTED"}'
+expect "same consumers after a broken reload" "$(consumers)" "$before"
+remember_consumers
+
+# Good: two consumers from now on; every old consumer is replaced.
+printf 'consumers = 2;\ndrain_timeout = 5;\n' >"$CONF"
+kill -HUP "$PCS_PID"
+rolled() {
+    local now
+    now=$(consumers)
+    [ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | grep -qxF "$before"
+}
+wait_for 20 rolled || die "consumers not replaced: before $(echo $before) now $(consumers | tr '\n' ' ')"
+wait_for 10 ready_with 2 || die "not ready after reload: $(http GET /readyz)"
+ok "reload replaced every consumer and now runs 2"
+grep -q "reload complete" "$PCS_LOG" && ok "reload completion logged" || fail "no 'reload complete' line"
+# One at a time: each replacement was announced before the next.
+expect "replacements announced one by one" "$(grep -c 'reload: replacing consumer' "$PCS_LOG")" 2
+kill -0 "$PCS_PID" && ok "master survived" || fail "master died"
+finish

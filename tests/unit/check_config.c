@@ -1,0 +1,1238 @@
+/*
+ * check_config: unit tests for config_load.  Each test writes its own
+ * config file under /tmp and hands config_load a fake getenv, so nothing
+ * depends on the real environment or on /etc.  One test per error case,
+ * plus the precedence rules (default < file < environment).
+ */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "config.h"
+
+#define MAX_ENV		16
+
+static struct {
+	const char	*name;
+	const char	*value;
+} fake_env[MAX_ENV];
+
+static char	tmp_paths[4][64];
+static int	ntmp;
+static char	err[512];
+static struct config cfg;
+
+static const char *
+fake_getenv(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_ENV && fake_env[i].name != NULL; i++)
+		if (strcmp(fake_env[i].name, name) == 0)
+			return fake_env[i].value;
+	return NULL;
+}
+
+static void
+env_set(const char *name, const char *value)
+{
+	int i;
+
+	for (i = 0; i < MAX_ENV - 1 && fake_env[i].name != NULL; i++)
+		if (strcmp(fake_env[i].name, name) == 0)
+			break;
+	ck_assert_int_lt(i, MAX_ENV - 1);
+	fake_env[i].name = name;
+	fake_env[i].value = value;
+}
+
+/* The two settings without which nothing loads. */
+static void
+env_required(void)
+{
+	env_set("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q");
+	env_set("AWS_REGION", "us-east-1");
+}
+
+/* Writes text to a fresh file under /tmp and returns its path. */
+static const char *
+conf(const char *text)
+{
+	char *path;
+	size_t len = strlen(text);
+	int fd;
+
+	ck_assert_int_lt(ntmp, 4);
+	path = tmp_paths[ntmp++];
+	snprintf(path, sizeof(tmp_paths[0]), "/tmp/check_config.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+	return path;
+}
+
+static int
+load(const char *path)
+{
+	return config_load(&cfg, path, fake_getenv, err, sizeof(err));
+}
+
+/* Loading path must fail with exactly the message fmt makes. */
+static void
+expect_err(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+expect_err(const char *path, const char *fmt, ...)
+{
+	static const struct config zero;
+	char want[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof(want), fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(load(path), -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	/* A failed load leaves nothing to free. */
+	ck_assert(memcmp(&cfg, &zero, sizeof(cfg)) == 0);
+}
+
+static void
+expect_ok(const char *path)
+{
+	if (load(path) != 0)
+		ck_abort_msg("config_load failed: %s", err);
+}
+
+static void
+setup(void)
+{
+	memset(fake_env, 0, sizeof(fake_env));
+	memset(&cfg, 0, sizeof(cfg));
+	err[0] = '\0';
+	ntmp = 0;
+}
+
+static void
+teardown(void)
+{
+	config_free(&cfg);
+	while (ntmp > 0)
+		unlink(tmp_paths[--ntmp]);
+}
+
+/* Defaults and sources. */
+
+START_TEST(test_defaults)
+{
+	const char *path = conf("");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_str_eq(cfg.queue_url,
+	    "https://sqs.us-east-1.amazonaws.com/1/q");
+	ck_assert_str_eq(cfg.aws_region, "us-east-1");
+	ck_assert_ptr_null(cfg.aws_access_key_id);
+	ck_assert_ptr_null(cfg.aws_secret_access_key);
+	ck_assert_ptr_null(cfg.aws_session_token);
+	ck_assert_ptr_null(cfg.server_api_key);
+	ck_assert_str_eq(cfg.environment_prefix, "production");
+	ck_assert_str_eq(cfg.redis_host, "localhost");
+	ck_assert_int_eq(cfg.redis_port, 6379);
+	ck_assert_int_eq(cfg.redis_db, 0);
+	ck_assert_ptr_null(cfg.redis_user);
+	ck_assert_ptr_null(cfg.redis_password);
+	ck_assert_int_eq(cfg.batch_size, 1);
+	ck_assert(cfg.keys_ttl == 604800);
+	ck_assert_str_eq(cfg.edge_api_url, "https://edge.api.stigg.io");
+	ck_assert_ptr_null(cfg.sentry_dsn);
+	ck_assert_int_eq(cfg.disable_sentry, 0);
+	ck_assert_int_eq(cfg.port, 4000);
+	ck_assert_int_eq(cfg.cache_update_policy, CONFIG_POLICY_UPSERT);
+	ck_assert_int_eq(cfg.consumers_auto, 1);
+	ck_assert_int_ge(cfg.consumers, 2);
+	ck_assert_int_le(cfg.consumers, CONFIG_MAX_CONSUMERS);
+	ck_assert_str_eq(cfg.listen_address, "0.0.0.0");
+	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_INFO);
+	ck_assert_ptr_null(cfg.log_file);
+	ck_assert_int_eq(cfg.drain_timeout, 30);
+	ck_assert_int_eq(cfg.restart_backoff_min_ms, 100);
+	ck_assert_int_eq(cfg.restart_backoff_max_ms, 30000);
+	ck_assert_int_eq(cfg.hang_timeout, 30);
+	ck_assert_str_eq(cfg.path, path);
+}
+END_TEST
+
+START_TEST(test_file_values)
+{
+	const char *path = conf(
+	    "queue_url = \"http://localhost:4566/000000000000/q\";\n"
+	    "aws_region = \"eu-west-1\";\n"
+	    "aws_access_key_id = \"AKIDEXAMPLE\";\n"
+	    "aws_secret_access_key = \"s3cr3t\";\n"
+	    "aws_session_token = \"tok\";\n"
+	    "server_api_key = \"key\";\n"
+	    "environment_prefix = \"staging\";\n"
+	    "redis_host = \"redis.internal\";\n"
+	    "redis_port = 6380;\n"
+	    "redis_db = 3;\n"
+	    "redis_user = \"pcs\";\n"
+	    "redis_password = \"pw\";\n"
+	    "batch_size = 10;\n"
+	    "keys_ttl = -1;\n"
+	    "edge_api_url = \"http://edge.local:8080\";\n"
+	    "sentry_dsn = \"https://x@sentry.example/1\";\n"
+	    "disable_sentry = true;\n"
+	    "port = 4001;\n"
+	    "cache_update_policy = \"update_if_exists\";\n"
+	    "consumers = 3;\n"
+	    "listen_address = \"127.0.0.1\";\n"
+	    "log_level = \"DEBUG\";\n"
+	    "log_file = \"/var/log/pcs.log\";\n"
+	    "drain_timeout = 3600;\n"
+	    "restart_backoff_min_ms = 10;\n"
+	    "restart_backoff_max_ms = 600000;\n"
+	    "hang_timeout = 3;\n");
+
+	expect_ok(path);
+	ck_assert_str_eq(cfg.queue_url, "http://localhost:4566/000000000000/q");
+	ck_assert_str_eq(cfg.aws_region, "eu-west-1");
+	ck_assert_str_eq(cfg.aws_access_key_id, "AKIDEXAMPLE");
+	ck_assert_str_eq(cfg.aws_secret_access_key, "s3cr3t");
+	ck_assert_str_eq(cfg.aws_session_token, "tok");
+	ck_assert_str_eq(cfg.server_api_key, "key");
+	ck_assert_str_eq(cfg.environment_prefix, "staging");
+	ck_assert_str_eq(cfg.redis_host, "redis.internal");
+	ck_assert_int_eq(cfg.redis_port, 6380);
+	ck_assert_int_eq(cfg.redis_db, 3);
+	ck_assert_str_eq(cfg.redis_user, "pcs");
+	ck_assert_str_eq(cfg.redis_password, "pw");
+	ck_assert_int_eq(cfg.batch_size, 10);
+	ck_assert(cfg.keys_ttl == -1);
+	ck_assert_str_eq(cfg.edge_api_url, "http://edge.local:8080");
+	ck_assert_str_eq(cfg.sentry_dsn, "https://x@sentry.example/1");
+	ck_assert_int_eq(cfg.disable_sentry, 1);
+	ck_assert_int_eq(cfg.port, 4001);
+	ck_assert_int_eq(cfg.cache_update_policy,
+	    CONFIG_POLICY_UPDATE_IF_EXISTS);
+	ck_assert_int_eq(cfg.consumers, 3);
+	ck_assert_int_eq(cfg.consumers_auto, 0);
+	ck_assert_str_eq(cfg.listen_address, "127.0.0.1");
+	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_DEBUG);
+	ck_assert_str_eq(cfg.log_file, "/var/log/pcs.log");
+	ck_assert_int_eq(cfg.drain_timeout, 3600);
+	ck_assert_int_eq(cfg.restart_backoff_min_ms, 10);
+	ck_assert_int_eq(cfg.restart_backoff_max_ms, 600000);
+	ck_assert_int_eq(cfg.hang_timeout, 3);
+}
+END_TEST
+
+START_TEST(test_precedence)
+{
+	const char *path = conf(
+	    "redis_port = 6380;\n"
+	    "batch_size = 5;\n"
+	    "redis_host = \"from-file\";\n"
+	    "log_level = \"warn\";\n");
+
+	env_required();
+	env_set("REDIS_PORT", "6381");
+	env_set("REDIS_HOST", "from-env");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_port, 6381);		/* env over file */
+	ck_assert_str_eq(cfg.redis_host, "from-env");
+	ck_assert_int_eq(cfg.batch_size, 5);		/* file over default */
+	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_WARN);
+	ck_assert_int_eq(cfg.port, 4000);		/* default */
+}
+END_TEST
+
+START_TEST(test_env_only_values)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("AWS_SECRET_ACCESS_KEY", "s3cr3t");
+	env_set("DISABLE_SENTRY", "YES");
+	env_set("CACHE_UPDATE_POLICY", "Update_If_Exists");
+	env_set("LOG_LEVEL", "Error");
+	env_set("KEYS_TTL_IN_SECS", "-5");
+	env_set("CONSUMERS", "8");
+	env_set("REDIS_DB", "2147483647");
+	env_set("PORT", "+80");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_secret_access_key, "s3cr3t");
+	ck_assert_int_eq(cfg.disable_sentry, 1);
+	ck_assert_int_eq(cfg.cache_update_policy,
+	    CONFIG_POLICY_UPDATE_IF_EXISTS);
+	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_ERROR);
+	ck_assert(cfg.keys_ttl == -5);
+	ck_assert_int_eq(cfg.consumers, 8);
+	ck_assert_int_eq(cfg.consumers_auto, 0);
+	ck_assert_int_eq(cfg.redis_db, INT_MAX);
+	ck_assert_int_eq(cfg.port, 80);
+}
+END_TEST
+
+START_TEST(test_env_empty_string_is_unset)
+{
+	const char *path = conf("redis_host = \"from-file\";\n");
+
+	env_required();
+	env_set("REDIS_HOST", "");
+	env_set("ENVIRONMENT_PREFIX", "");
+	env_set("REDIS_PASSWORD", "");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_host, "from-file");
+	ck_assert_str_eq(cfg.environment_prefix, "production");
+	ck_assert_ptr_null(cfg.redis_password);
+}
+END_TEST
+
+START_TEST(test_env_empty_required)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("QUEUE_URL", "");
+	expect_err(path, "queue_url: required setting is missing "
+	    "(set queue_url in the file or QUEUE_URL)");
+}
+END_TEST
+
+START_TEST(test_missing_required)
+{
+	const char *path = conf("queue_url = \"https://sqs.example/1/q\";\n");
+
+	expect_err(path, "aws_region: required setting is missing "
+	    "(set aws_region in the file or AWS_REGION)");
+}
+END_TEST
+
+START_TEST(test_env_empty_int)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_PORT", "");
+	expect_err(path, "REDIS_PORT: '' is not an integer");
+}
+END_TEST
+
+START_TEST(test_env_empty_bool)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("DISABLE_SENTRY", "");
+	expect_err(path, "DISABLE_SENTRY: '' is not a boolean "
+	    "(true/false, 1/0, yes/no)");
+}
+END_TEST
+
+START_TEST(test_env_empty_enum)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("LOG_LEVEL", "");
+	expect_err(path, "LOG_LEVEL: '' is not one of error, warn, info, "
+	    "debug");
+}
+END_TEST
+
+/* Files. */
+
+START_TEST(test_explicit_path_missing)
+{
+	expect_err("/nonexistent/pcs.conf",
+	    "/nonexistent/pcs.conf: cannot read: %s", strerror(ENOENT));
+}
+END_TEST
+
+START_TEST(test_path_is_directory)
+{
+	expect_err("/tmp", "/tmp: cannot read: %s", strerror(EISDIR));
+}
+END_TEST
+
+START_TEST(test_default_path_absent)
+{
+	if (access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+		return;		/* installed here: cannot test its absence */
+	env_required();
+	ck_assert_int_eq(config_load(&cfg, NULL, fake_getenv, err,
+	    sizeof(err)), 0);
+	ck_assert_ptr_null(cfg.path);
+	ck_assert_str_eq(cfg.aws_region, "us-east-1");
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+	const char *path = conf("port = 4000;\nredis_port = = 5;\n");
+
+	expect_err(path, "%s:2: syntax error", path);
+}
+END_TEST
+
+START_TEST(test_duplicate_setting)
+{
+	const char *path = conf("port = 4000;\nport = 4001;\n");
+
+	expect_err(path, "%s:2: duplicate setting name", path);
+}
+END_TEST
+
+START_TEST(test_unknown_setting)
+{
+	const char *path = conf("\nredis_prot = 6379;\n");
+
+	env_required();
+	expect_err(path, "%s:2: unknown setting 'redis_prot'", path);
+}
+END_TEST
+
+START_TEST(test_unknown_group)
+{
+	const char *path = conf("redis = { port = 6379; };\n");
+
+	env_required();
+	expect_err(path, "%s:1: unknown setting 'redis'", path);
+}
+END_TEST
+
+START_TEST(test_include_error_names_included_file)
+{
+	char text[128];
+	const char *inc = conf("\n\nport = 0;\n");
+	const char *path;
+
+	snprintf(text, sizeof(text), "@include \"%s\"\n", inc);
+	path = conf(text);
+	env_required();
+	expect_err(path, "%s:3: port: 0 is out of range (1..65535)", inc);
+}
+END_TEST
+
+/* Types in the file. */
+
+START_TEST(test_wrong_type_string_for_int)
+{
+	const char *path = conf("port = 4000;\n\nredis_port = \"6379\";\n");
+
+	env_required();
+	expect_err(path, "%s:3: redis_port: wrong type: expected an integer",
+	    path);
+}
+END_TEST
+
+START_TEST(test_wrong_type_float_for_int)
+{
+	const char *path = conf("batch_size = 2.0;\n");
+
+	env_required();
+	expect_err(path, "%s:1: batch_size: wrong type: expected an integer",
+	    path);
+}
+END_TEST
+
+START_TEST(test_wrong_type_int_for_string)
+{
+	const char *path = conf("redis_host = 5;\n");
+
+	env_required();
+	expect_err(path, "%s:1: redis_host: wrong type: expected a string",
+	    path);
+}
+END_TEST
+
+START_TEST(test_wrong_type_int_for_bool)
+{
+	const char *path = conf("disable_sentry = 1;\n");
+
+	env_required();
+	expect_err(path, "%s:1: disable_sentry: wrong type: expected a "
+	    "boolean (true or false)", path);
+}
+END_TEST
+
+START_TEST(test_wrong_type_group_for_known)
+{
+	const char *path = conf("port = { value = 4000; };\n");
+
+	env_required();
+	expect_err(path, "%s:1: port: wrong type: expected an integer", path);
+}
+END_TEST
+
+START_TEST(test_wrong_type_list_for_enum)
+{
+	const char *path = conf("cache_update_policy = [ \"UPSERT\" ];\n");
+
+	env_required();
+	expect_err(path, "%s:1: cache_update_policy: wrong type: "
+	    "expected a string", path);
+}
+END_TEST
+
+START_TEST(test_int64_and_hex_in_file)
+{
+	const char *path = conf("keys_ttl = 5000000000L;\nport = 0x1F90;\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert(cfg.keys_ttl == 5000000000LL);
+	ck_assert_int_eq(cfg.port, 8080);
+}
+END_TEST
+
+/* libconfig 1.5 wraps plain literals past 32 bits; we must not. */
+START_TEST(test_file_int_past_32_bits)
+{
+	const char *path = conf("keys_ttl = 3000000000;\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert(cfg.keys_ttl == 3000000000LL);
+}
+END_TEST
+
+START_TEST(test_file_int_wraps_into_range)
+{
+	/* 2^32 + 6295: libconfig 1.5 alone would read 6295. */
+	const char *path = conf("redis_port = 4294973591;\n");
+
+	env_required();
+	expect_err(path, "%s:1: redis_port: 4294973591 is out of range "
+	    "(1..65535)", path);
+}
+END_TEST
+
+START_TEST(test_file_int_past_64_bits)
+{
+	const char *path = conf("keys_ttl = 99999999999999999999L;\n");
+
+	env_required();
+	expect_err(path, "%s:1: keys_ttl: 99999999999999999999L is out of "
+	    "range (%lld..%lld)", path, LLONG_MIN, LLONG_MAX);
+}
+END_TEST
+
+/* Ranges. */
+
+START_TEST(test_range_file)
+{
+	const char *path = conf("redis_port = 70000;\n");
+
+	env_required();
+	expect_err(path, "%s:1: redis_port: 70000 is out of range (1..65535)",
+	    path);
+}
+END_TEST
+
+START_TEST(test_range_env)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_PORT", "70000");
+	expect_err(path, "REDIS_PORT: '70000' is out of range (1..65535)");
+}
+END_TEST
+
+START_TEST(test_range_bad_file_value_overridden_by_env)
+{
+	const char *path = conf("batch_size = 11;\n");
+
+	env_required();
+	env_set("BATCH_SIZE", "2");
+	expect_err(path, "%s:1: batch_size: 11 is out of range (1..10)", path);
+}
+END_TEST
+
+START_TEST(test_range_each_int)
+{
+	static const struct {
+		const char	*env, *value, *range;
+	} cases[] = {
+		{ "PORT", "0", "1..65535" },
+		{ "REDIS_DB", "-1", "0..2147483647" },
+		{ "REDIS_DB", "2147483648", "0..2147483647" },
+		{ "BATCH_SIZE", "0", "1..10" },
+		{ "CONSUMERS", "0", "1..64" },
+		{ "CONSUMERS", "65", "1..64" },
+		{ "DRAIN_TIMEOUT_SECS", "3601", "1..3600" },
+		{ "RESTART_BACKOFF_MIN_MS", "9", "10..60000" },
+		{ "RESTART_BACKOFF_MAX_MS", "600001", "10..600000" },
+		{ "HANG_TIMEOUT_SECS", "2", "3..3600" },
+	};
+	const char *path = conf("");
+	char want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup();
+		env_required();
+		env_set(cases[i].env, cases[i].value);
+		snprintf(want, sizeof(want), "%s: '%s' is out of range (%s)",
+		    cases[i].env, cases[i].value, cases[i].range);
+		ck_assert_int_eq(load(path), -1);
+		ck_assert_str_eq(err, want);
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_env_int_trailing_junk)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_PORT", "63 79");
+	expect_err(path, "REDIS_PORT: '63 79' is not an integer");
+}
+END_TEST
+
+START_TEST(test_env_int_leading_space)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("PORT", " 4000");
+	expect_err(path, "PORT: ' 4000' is not an integer");
+}
+END_TEST
+
+START_TEST(test_env_int_overflow)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_PORT", "99999999999999999999");
+	expect_err(path, "REDIS_PORT: '99999999999999999999' is out of range "
+	    "(1..65535)");
+}
+END_TEST
+
+START_TEST(test_keys_ttl_zero_file)
+{
+	const char *path = conf("keys_ttl = 0;\n");
+
+	env_required();
+	expect_err(path, "%s:1: keys_ttl: 0 is invalid: must be positive, "
+	    "or negative for no expiry", path);
+}
+END_TEST
+
+START_TEST(test_keys_ttl_zero_env)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_KEYS_TTL_IN_SECS", "0");
+	expect_err(path, "REDIS_KEYS_TTL_IN_SECS: '0' is invalid: must be "
+	    "positive, or negative for no expiry");
+}
+END_TEST
+
+START_TEST(test_backoff_max_below_min_file)
+{
+	const char *path = conf("restart_backoff_min_ms = 500;\n"
+	    "restart_backoff_max_ms = 200;\n");
+
+	env_required();
+	expect_err(path, "restart_backoff_max_ms: 200 is less than "
+	    "restart_backoff_min_ms (500)");
+}
+END_TEST
+
+START_TEST(test_backoff_max_below_min_env)
+{
+	const char *path = conf("restart_backoff_min_ms = 500;\n");
+
+	env_required();
+	env_set("RESTART_BACKOFF_MAX_MS", "200");
+	expect_err(path, "RESTART_BACKOFF_MAX_MS: '200' is less than "
+	    "restart_backoff_min_ms (500)");
+}
+END_TEST
+
+/* String checks. */
+
+START_TEST(test_queue_url_valid_forms)
+{
+	static const char *const good[] = {
+		"https://sqs.us-east-1.amazonaws.com/123456789012/q",
+		"http://localhost:4566/000000000000/q",
+		"HTTPS://sqs.example",
+		"http://[::1]:4566/q",
+		"https://user@host/q",
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		setup();
+		env_required();
+		env_set("QUEUE_URL", good[i]);
+		expect_ok(path);
+		ck_assert_str_eq(cfg.queue_url, good[i]);
+		config_free(&cfg);
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_queue_url_invalid)
+{
+	static const char *const badurls[] = {
+		"ftp://sqs.example/q",
+		"sqs.example/q",
+		"https://",
+		"https:///q",
+		"https://:443/q",
+		"https://host:44x/q",
+		"https://ho st/q",
+		"http://[]/q",
+	};
+	const char *path = conf("");
+	char want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(badurls) / sizeof(badurls[0]); i++) {
+		setup();
+		env_required();
+		env_set("QUEUE_URL", badurls[i]);
+		snprintf(want, sizeof(want), "QUEUE_URL: '%s' is invalid: "
+		    "must be an http:// or https:// URL with a host",
+		    badurls[i]);
+		ck_assert_int_eq(load(path), -1);
+		ck_assert_str_eq(err, want);
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_queue_url_invalid_file)
+{
+	const char *path = conf("queue_url = \"sqs.example/q\";\n");
+
+	env_set("AWS_REGION", "us-east-1");
+	expect_err(path, "%s:1: queue_url: 'sqs.example/q' is invalid: must "
+	    "be an http:// or https:// URL with a host", path);
+}
+END_TEST
+
+START_TEST(test_edge_api_url_invalid)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("EDGE_API_URL", "edge.api.stigg.io");
+	expect_err(path, "EDGE_API_URL: 'edge.api.stigg.io' is invalid: must "
+	    "be an http:// or https:// URL with a host");
+}
+END_TEST
+
+START_TEST(test_aws_region_invalid)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("AWS_REGION", "US-East-1");
+	expect_err(path, "AWS_REGION: 'US-East-1' is invalid: must be "
+	    "lowercase letters, digits and '-' only");
+}
+END_TEST
+
+START_TEST(test_environment_prefix_whitespace)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("ENVIRONMENT_PREFIX", "my env");
+	expect_err(path, "ENVIRONMENT_PREFIX: 'my env' is invalid: must be "
+	    "non-empty, without whitespace");
+}
+END_TEST
+
+START_TEST(test_environment_prefix_empty_in_file)
+{
+	const char *path = conf("environment_prefix = \"\";\n");
+
+	env_required();
+	expect_err(path, "%s:1: environment_prefix: '' is invalid: must be "
+	    "non-empty, without whitespace", path);
+}
+END_TEST
+
+START_TEST(test_listen_address_empty_in_file)
+{
+	const char *path = conf("listen_address = \"\";\n");
+
+	env_required();
+	expect_err(path, "%s:1: listen_address: '' is invalid: must be "
+	    "non-empty, without whitespace", path);
+}
+END_TEST
+
+START_TEST(test_log_file_relative)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("LOG_FILE", "pcs.log");
+	expect_err(path, "LOG_FILE: 'pcs.log' is invalid: must be an "
+	    "absolute path");
+}
+END_TEST
+
+START_TEST(test_optional_empty_in_file_is_unset)
+{
+	const char *path = conf("log_file = \"\";\nredis_password = \"\";\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_ptr_null(cfg.log_file);
+	ck_assert_ptr_null(cfg.redis_password);
+}
+END_TEST
+
+START_TEST(test_bad_value_is_quoted_on_one_line)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_HOST", "a\nb");
+	expect_err(path, "REDIS_HOST: 'a?b' is invalid: must be non-empty, "
+	    "without whitespace");
+}
+END_TEST
+
+/* Two spellings of one variable. */
+
+START_TEST(test_two_spellings_differ)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("ENVIRONMENT_PREFIX", "a");
+	env_set("REDIS_ENVIRONMENT_PREFIX", "b");
+	expect_err(path, "ENVIRONMENT_PREFIX ('a') and "
+	    "REDIS_ENVIRONMENT_PREFIX ('b') are both set, to different values");
+}
+END_TEST
+
+START_TEST(test_two_spellings_differ_ttl)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("KEYS_TTL_IN_SECS", "60");
+	env_set("REDIS_KEYS_TTL_IN_SECS", "61");
+	expect_err(path, "KEYS_TTL_IN_SECS ('60') and REDIS_KEYS_TTL_IN_SECS "
+	    "('61') are both set, to different values");
+}
+END_TEST
+
+START_TEST(test_two_spellings_agree)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_USER", "pcs");
+	env_set("REDIS_USERNAME", "pcs");
+	env_set("KEYS_TTL_IN_SECS", "60");
+	env_set("REDIS_KEYS_TTL_IN_SECS", "60");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_user, "pcs");
+	ck_assert(cfg.keys_ttl == 60);
+}
+END_TEST
+
+START_TEST(test_second_spelling_alone)
+{
+	const char *path = conf("environment_prefix = \"file\";\n");
+
+	env_required();
+	env_set("REDIS_ENVIRONMENT_PREFIX", "chart");
+	env_set("REDIS_USERNAME", "u");
+	env_set("REDIS_KEYS_TTL_IN_SECS", "120");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.environment_prefix, "chart");
+	ck_assert_str_eq(cfg.redis_user, "u");
+	ck_assert(cfg.keys_ttl == 120);
+}
+END_TEST
+
+START_TEST(test_second_spelling_empty_string)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("ENVIRONMENT_PREFIX", "staging");
+	env_set("REDIS_ENVIRONMENT_PREFIX", "");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.environment_prefix, "staging");
+}
+END_TEST
+
+/* Booleans, enums, consumers. */
+
+START_TEST(test_bool_env_spellings)
+{
+	static const struct {
+		const char	*v;
+		int		 want;
+	} cases[] = {
+		{ "true", 1 }, { "TRUE", 1 }, { "1", 1 }, { "Yes", 1 },
+		{ "false", 0 }, { "False", 0 }, { "0", 0 }, { "NO", 0 },
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup();
+		env_required();
+		env_set("DISABLE_SENTRY", cases[i].v);
+		expect_ok(path);
+		ck_assert_int_eq(cfg.disable_sentry, cases[i].want);
+		config_free(&cfg);
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_bool_env_invalid)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("DISABLE_SENTRY", "on");
+	expect_err(path, "DISABLE_SENTRY: 'on' is not a boolean "
+	    "(true/false, 1/0, yes/no)");
+}
+END_TEST
+
+START_TEST(test_policy_invalid)
+{
+	const char *path = conf("cache_update_policy = \"INSERT\";\n");
+
+	env_required();
+	expect_err(path, "%s:1: cache_update_policy: 'INSERT' is not one of "
+	    "UPSERT, UPDATE_IF_EXISTS", path);
+}
+END_TEST
+
+START_TEST(test_log_level_invalid)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("LOG_LEVEL", "verbose");
+	expect_err(path, "LOG_LEVEL: 'verbose' is not one of error, warn, "
+	    "info, debug");
+}
+END_TEST
+
+START_TEST(test_consumers_auto)
+{
+	const char *path = conf("consumers = 4;\n");
+
+	env_required();
+	env_set("CONSUMERS", "AUTO");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.consumers_auto, 1);
+	ck_assert_int_ge(cfg.consumers, 2);
+	ck_assert_int_le(cfg.consumers, CONFIG_MAX_CONSUMERS);
+}
+END_TEST
+
+START_TEST(test_consumers_auto_in_file)
+{
+	const char *path = conf("consumers = \"auto\";\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_int_eq(cfg.consumers_auto, 1);
+}
+END_TEST
+
+START_TEST(test_consumers_invalid_string)
+{
+	const char *path = conf("consumers = \"many\";\n");
+
+	env_required();
+	expect_err(path, "%s:1: consumers: 'many' is neither an integer nor "
+	    "'auto'", path);
+}
+END_TEST
+
+START_TEST(test_consumers_invalid_env)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("CONSUMERS", "4x");
+	expect_err(path, "CONSUMERS: '4x' is neither an integer nor 'auto'");
+}
+END_TEST
+
+START_TEST(test_consumers_wrong_type)
+{
+	const char *path = conf("consumers = true;\n");
+
+	env_required();
+	expect_err(path, "%s:1: consumers: wrong type: expected an integer "
+	    "or \"auto\"", path);
+}
+END_TEST
+
+/* Secrets. */
+
+START_TEST(test_secret_wrong_type_hides_value)
+{
+	const char *path = conf("aws_secret_access_key = 123456789;\n");
+
+	env_required();
+	expect_err(path, "%s:1: aws_secret_access_key: wrong type: expected "
+	    "a string", path);
+}
+END_TEST
+
+START_TEST(test_secrets_never_in_errors)
+{
+	const char *path = conf("redis_password = \"filepw\";\n");
+
+	env_required();
+	env_set("AWS_ACCESS_KEY_ID", "AKIDSECRET");
+	env_set("AWS_SECRET_ACCESS_KEY", "topsecret");
+	env_set("AWS_SESSION_TOKEN", "sessionsecret");
+	env_set("SERVER_API_KEY", "apisecret");
+	env_set("SENTRY_DSN", "dsnsecret");
+	env_set("PORT", "0");
+	ck_assert_int_eq(load(path), -1);
+	ck_assert_ptr_null(strstr(err, "secret"));
+	ck_assert_ptr_null(strstr(err, "filepw"));
+	ck_assert_str_eq(err, "PORT: '0' is out of range (1..65535)");
+}
+END_TEST
+
+/* The API around config_load. */
+
+START_TEST(test_free_is_safe)
+{
+	const char *path = conf("redis_port = 0;\n");
+
+	config_free(&cfg);		/* zeroed */
+	env_required();
+	ck_assert_int_eq(load(path), -1);
+	config_free(&cfg);		/* after a failed load */
+	ck_assert_int_eq(load(conf("")), 0);
+	config_free(&cfg);
+	ck_assert_ptr_null(cfg.queue_url);
+	ck_assert_ptr_null(cfg.path);
+	config_free(&cfg);		/* twice */
+}
+END_TEST
+
+START_TEST(test_small_error_buffer)
+{
+	const char *path = conf("redis_prot = 1;\n");
+	char small[8];
+
+	env_required();
+	ck_assert_int_eq(config_load(&cfg, path, fake_getenv, small,
+	    sizeof(small)), -1);
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+	ck_assert_int_eq(config_load(&cfg, path, fake_getenv, NULL, 0), -1);
+}
+END_TEST
+
+START_TEST(test_real_getenv_when_null)
+{
+	const char *path = conf("");
+
+	ck_assert_int_eq(clearenv(), 0);
+	ck_assert_int_eq(setenv("QUEUE_URL", "https://sqs.example/1/q", 1), 0);
+	ck_assert_int_eq(setenv("AWS_REGION", "ap-south-1", 1), 0);
+	ck_assert_int_eq(config_load(&cfg, path, NULL, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.aws_region, "ap-south-1");
+	unsetenv("QUEUE_URL");
+	unsetenv("AWS_REGION");
+}
+END_TEST
+
+/*
+ * The shipped example must load as it is (everything commented out, the
+ * two required settings from the environment), and with every setting
+ * uncommented, showing the defaults that config_load really has.
+ */
+START_TEST(test_example_config)
+{
+	static const char example[] = "etc/persistent-cache-service.conf";
+	const char *srcdir = getenv("PCS_SRCDIR");
+	char path[1024], *text, *line, *out;
+	struct config defaults;
+	FILE *fp;
+	size_t n;
+
+	/* make check sets PCS_SRCDIR; else find it from this file's path. */
+	if (srcdir != NULL)
+		snprintf(path, sizeof(path), "%s/%s", srcdir, example);
+	else
+		snprintf(path, sizeof(path), "%.*s%s", (int)(strlen(__FILE__) -
+		    strlen("tests/unit/check_config.c")), __FILE__, example);
+	env_required();
+	expect_ok(path);
+	defaults = cfg;
+	memset(&cfg, 0, sizeof(cfg));
+
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	ck_assert_ptr_nonnull(text = calloc(1, 65536));
+	ck_assert_ptr_nonnull(out = calloc(1, 65536));
+	n = fread(text, 1, 65535, fp);
+	ck_assert(n > 0 && n < 65535);
+	fclose(fp);
+	/* "#name = value;" becomes "name = value;". */
+	for (line = strtok(text, "\n"); line != NULL;
+	    line = strtok(NULL, "\n")) {
+		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' &&
+		    strstr(line, " = ") != NULL)
+			line++;
+		strcat(strcat(out, line), "\n");
+	}
+	memset(fake_env, 0, sizeof(fake_env));
+	expect_ok(conf(out));
+	free(text);
+	free(out);
+	ck_assert_str_eq(cfg.environment_prefix, defaults.environment_prefix);
+	ck_assert_str_eq(cfg.redis_host, defaults.redis_host);
+	ck_assert_str_eq(cfg.edge_api_url, defaults.edge_api_url);
+	ck_assert_str_eq(cfg.listen_address, defaults.listen_address);
+	ck_assert_ptr_null(cfg.redis_user);
+	ck_assert_ptr_null(cfg.redis_password);
+	ck_assert_ptr_null(cfg.sentry_dsn);
+	ck_assert_ptr_nonnull(cfg.log_file);
+	ck_assert_int_eq(cfg.redis_port, defaults.redis_port);
+	ck_assert_int_eq(cfg.redis_db, defaults.redis_db);
+	ck_assert_int_eq(cfg.batch_size, defaults.batch_size);
+	ck_assert(cfg.keys_ttl == defaults.keys_ttl);
+	ck_assert_int_eq(cfg.disable_sentry, defaults.disable_sentry);
+	ck_assert_int_eq(cfg.port, defaults.port);
+	ck_assert_int_eq(cfg.cache_update_policy, defaults.cache_update_policy);
+	ck_assert_int_eq(cfg.consumers_auto, defaults.consumers_auto);
+	ck_assert_int_eq(cfg.log_level, defaults.log_level);
+	ck_assert_int_eq(cfg.drain_timeout, defaults.drain_timeout);
+	ck_assert_int_eq(cfg.restart_backoff_min_ms,
+	    defaults.restart_backoff_min_ms);
+	ck_assert_int_eq(cfg.restart_backoff_max_ms,
+	    defaults.restart_backoff_max_ms);
+	ck_assert_int_eq(cfg.hang_timeout, defaults.hang_timeout);
+	config_free(&defaults);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(config_policy_name(CONFIG_POLICY_UPSERT), "UPSERT");
+	ck_assert_str_eq(config_policy_name(CONFIG_POLICY_UPDATE_IF_EXISTS),
+	    "UPDATE_IF_EXISTS");
+	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_ERROR), "error");
+	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_WARN), "warn");
+	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_INFO), "info");
+	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_DEBUG), "debug");
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	/* Not static: the TTest pointers are variables, not constants. */
+	const struct {
+		const char		*name;
+		const TTest		*test;
+	} tests[] = {
+#define T(t)	{ #t, t }
+		T(test_defaults), T(test_file_values), T(test_precedence),
+		T(test_env_only_values), T(test_env_empty_string_is_unset),
+		T(test_env_empty_required), T(test_missing_required),
+		T(test_env_empty_int), T(test_env_empty_bool),
+		T(test_env_empty_enum), T(test_explicit_path_missing),
+		T(test_path_is_directory), T(test_default_path_absent),
+		T(test_syntax_error), T(test_duplicate_setting),
+		T(test_unknown_setting), T(test_unknown_group),
+		T(test_include_error_names_included_file),
+		T(test_wrong_type_string_for_int),
+		T(test_wrong_type_float_for_int),
+		T(test_wrong_type_int_for_string),
+		T(test_wrong_type_int_for_bool),
+		T(test_wrong_type_group_for_known),
+		T(test_wrong_type_list_for_enum),
+		T(test_int64_and_hex_in_file), T(test_file_int_past_32_bits),
+		T(test_file_int_wraps_into_range),
+		T(test_file_int_past_64_bits), T(test_range_file),
+		T(test_range_env),
+		T(test_range_bad_file_value_overridden_by_env),
+		T(test_range_each_int), T(test_env_int_trailing_junk),
+		T(test_env_int_leading_space), T(test_env_int_overflow),
+		T(test_keys_ttl_zero_file), T(test_keys_ttl_zero_env),
+		T(test_backoff_max_below_min_file),
+		T(test_backoff_max_below_min_env),
+		T(test_queue_url_valid_forms), T(test_queue_url_invalid),
+		T(test_queue_url_invalid_file), T(test_edge_api_url_invalid),
+		T(test_aws_region_invalid),
+		T(test_environment_prefix_whitespace),
+		T(test_environment_prefix_empty_in_file),
+		T(test_listen_address_empty_in_file),
+		T(test_log_file_relative),
+		T(test_optional_empty_in_file_is_unset),
+		T(test_bad_value_is_quoted_on_one_line),
+		T(test_two_spellings_differ), T(test_two_spellings_differ_ttl),
+		T(test_two_spellings_agree), T(test_second_spelling_alone),
+		T(test_second_spelling_empty_string),
+		T(test_bool_env_spellings), T(test_bool_env_invalid),
+		T(test_policy_invalid), T(test_log_level_invalid),
+		T(test_consumers_auto), T(test_consumers_auto_in_file),
+		T(test_consumers_invalid_string),
+		T(test_consumers_invalid_env), T(test_consumers_wrong_type),
+		T(test_secret_wrong_type_hides_value),
+		T(test_secrets_never_in_errors), T(test_free_is_safe),
+		T(test_small_error_buffer), T(test_real_getenv_when_null),
+		T(test_example_config),
+		T(test_names),
+#undef T
+	};
+	Suite *s;
+	TCase *tc;
+	size_t i;
+
+	s = suite_create("config");
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		tc = tcase_create(tests[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, tests[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int
+main(void)
+{
+	return testutil_run(config_suite());
+}
