@@ -12,6 +12,9 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#ifdef HAVE_PRCTL
+#include <sys/prctl.h>
+#endif
 
 #include <errno.h>
 #include <signal.h>
@@ -450,6 +453,11 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	snprintf(c.reason, sizeof(c.reason), "starting");
 	snprintf(name, sizeof(name), "consumer %d", slot);
 	log_set_procname(name);
+#ifdef HAVE_PRCTL
+	/* ps and top tell consumers from the master: "pcs consumer 3". */
+	snprintf(name, sizeof(name), "pcs consumer %d", slot);
+	(void)prctl(PR_SET_NAME, name);
+#endif
 
 	if ((c.loop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
 		log_error("ev_loop_new: cannot create the event loop");

@@ -43,5 +43,25 @@ ok "reload replaced every consumer and now runs 2"
 grep -q "reload complete" "$PCS_LOG" && ok "reload completion logged" || fail "no 'reload complete' line"
 # One at a time: each replacement was announced before the next.
 expect "replacements announced one by one" "$(grep -c 'reload: replacing consumer' "$PCS_LOG")" 2
+
+# The listen port moves on reload.  start_pcs puts PORT in the
+# environment, which would override the file, so start without it.
+kill -TERM "$PCS_PID"; wait_for 10 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=
+old_port=$(free_port)
+printf 'consumers = 1;\nport = %s;\nlisten_address = "127.0.0.1";\n' "$old_port" >"$CONF"
+env -u PORT -u LISTEN_ADDRESS QUEUE_URL=http://127.0.0.1:9/0/q AWS_REGION=us-east-1 \
+    REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" "$PCS_BIN" -c "$CONF" >>"$PCS_LOG" 2>&1 &
+PCS_PID=$!
+ALL_PIDS="$ALL_PIDS $PCS_PID"
+HTTP_PORT=$old_port
+wait_for 10 ready_with 1 || die "not ready on port $old_port"
+new_port=$(free_port)
+printf 'consumers = 1;\nport = %s;\nlisten_address = "127.0.0.1";\n' "$new_port" >"$CONF"
+kill -HUP "$PCS_PID"
+HTTP_PORT=$new_port
+wait_for 10 ready_with 1 || die "not answering on the new port $new_port"
+ok "reload moved the health endpoint to port $new_port"
+HTTP_PORT=$old_port
+expect "old port closed" "$(http GET /livez | cut -d' ' -f1)" 000
 kill -0 "$PCS_PID" && ok "master survived" || fail "master died"
 finish
