@@ -1,8 +1,10 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian 12 machine: install what is
 # missing, build with -Wall -Wextra -Werror, run the unit and integration
-# tests (real redis-server), then check that the release tarball builds
-# and passes the same tests (make distcheck).
+# tests (real redis-server), run them again built with AddressSanitizer
+# and UndefinedBehaviorSanitizer (any report, from any process, fails the
+# run), then check that the release tarball builds and passes the same
+# tests (make distcheck).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -16,6 +18,31 @@ if [ "$status" != 0 ]; then
 		echo "==== ${f%.trs}.log"
 		cat "${f%.trs}.log"
 	done
+fi
+if [ "$status" = 0 ] && [ "${PCS_SKIP_SANITIZERS-}" != 1 ]; then
+	san=$top/_build-san
+	reports=$san/sanitizer-reports
+	mkdir -p "$san"
+	rm -rf "$reports"
+	mkdir -p "$reports"
+	(
+		cd "$san"
+		[ -f Makefile ] && [ Makefile -nt ../configure ] ||
+			../configure -q --enable-werror --sysconfdir=/etc \
+			CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+			LDFLAGS="-fsanitize=address,undefined"
+		make -s -j"$(nproc)"
+		ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
+		UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan" \
+			make -s -j2 check >"$san/check.log" 2>&1
+	) || { echo "sanitizer build: tests failed"; tail -n 40 "$san/check.log"; status=1; }
+	if [ -n "$(ls -A "$reports")" ]; then
+		echo "sanitizer reports:"
+		cat "$reports"/*
+		status=1
+	elif [ "$status" = 0 ]; then
+		echo "sanitizers (ASan, UBSan, LeakSanitizer): no reports"
+	fi
 fi
 if [ "$status" = 0 ] && [ "${PCS_SKIP_DISTCHECK-}" != 1 ]; then
 	make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
