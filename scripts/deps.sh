@@ -3,6 +3,10 @@
 # needs.  Only packages that are missing are installed, so a second run
 # costs nothing; apt-get update runs once, and only when something is
 # missing.  Run as root (the README's commands are run as root).
+# Node.js (Debian's nodejs and npm, only when there is no node at all) runs
+# the test helpers in tests/support/; their npm packages are pinned in
+# package-lock.json and installed with `npm ci` into node_modules/ when it
+# is missing or older than the lockfile.
 set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -23,6 +27,9 @@ for p in $PKGS; do
 	*) missing="$missing $p" ;;
 	esac
 done
+# Any Node.js will do (>= 18): take Debian's only when there is none.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -34,4 +41,17 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The test helpers' npm packages, exactly as locked.  npm ci writes
+# node_modules/.package-lock.json last, so its absence means no complete
+# install; a lockfile newer than it means the pins changed.
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$top/package-lock.json" ]; then
+	stamp=$top/node_modules/.package-lock.json
+	if [ ! -f "$stamp" ] ||
+		[ -n "$(find "$top/package-lock.json" -newer "$stamp")" ]; then
+		echo "deps: npm ci"
+		(cd "$top" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	fi
 fi

@@ -28,6 +28,8 @@
 /* The table stores enums through an int pointer. */
 _Static_assert(sizeof(enum config_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_poison) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_package) == sizeof(int), "enum size");
 
 /* A config file is a few dozen lines; refuse anything absurd. */
 #define MAX_FILE_SIZE	(1024 * 1024)
@@ -63,6 +65,7 @@ struct setting {
 };
 
 static int	check_url(const char *);
+static int	check_queue_url(const char *);
 static int	check_region(const char *);
 static int	check_token(const char *);
 static int	check_abspath(const char *);
@@ -72,6 +75,12 @@ static const char *const policy_names[] = {
 };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
+};
+static const char *const poison_names[] = {
+	"keep", "delete", NULL
+};
+static const char *const package_names[] = {
+	"invalidate", "ignore", NULL
 };
 
 #define OFF(f)		offsetof(struct config, f)
@@ -86,15 +95,17 @@ static const char *const level_names[] = {
 	.name = n, .env = { e }, .kind = K_ENUM, .off = OFF(f),		\
 	.idef = d, .names = v }
 
-#define WHY_URL		"must be an http:// or https:// URL with a host"
+#define WHY_URL		"must be an http:// or https:// URL with a host, " \
+			"without user name, query or fragment"
 #define WHY_TOKEN	"must be non-empty, without whitespace"
 
 static const struct setting settings[] = {
 	/* Stigg's container settings, spelled as in its image and chart. */
 	STR("queue_url", "QUEUE_URL", NULL, F_REQUIRED, queue_url, NULL,
-	    check_url, WHY_URL),
+	    check_queue_url, "must be an http:// or https:// queue URL with a "
+	    "host and a path, without user name, query or fragment"),
 	STR("aws_region", "AWS_REGION", NULL, F_REQUIRED, aws_region, NULL,
-	    check_region, "must be lowercase letters, digits and '-' only"),
+	    check_region, "must be 1 to 32 lowercase letters, digits and '-'"),
 	SECRET("aws_access_key_id", "AWS_ACCESS_KEY_ID", aws_access_key_id),
 	SECRET("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY",
 	    aws_secret_access_key),
@@ -115,7 +126,8 @@ static const struct setting settings[] = {
 	{ .name = "keys_ttl",
 	    .env = { "KEYS_TTL_IN_SECS", "REDIS_KEYS_TTL_IN_SECS" },
 	    .kind = K_INT64, .flags = F_NONZERO, .off = OFF(keys_ttl),
-	    .min = LLONG_MIN, .max = LLONG_MAX, .idef = 604800,
+	    /* Redis refuses expiries past ~9.2e15 s: cap at 10 000 years. */
+	    .min = LLONG_MIN, .max = 315360000000LL, .idef = 604800,
 	    .why = "must be positive, or negative for no expiry" },
 	STR("edge_api_url", "EDGE_API_URL", NULL, 0, edge_api_url,
 	    "https://edge.api.stigg.io", check_url, WHY_URL),
@@ -126,7 +138,26 @@ static const struct setting settings[] = {
 	ENUM("cache_update_policy", "CACHE_UPDATE_POLICY", cache_update_policy,
 	    CONFIG_POLICY_UPSERT, policy_names),
 
-	/* The daemon's own settings. */
+	/*
+	 * The daemon's own settings.  The queue: SQS caps long polls at 20 s
+	 * and visibility at 12 h.  A minute of visibility covers an Edge API
+	 * refill with its retries; a poison message waits ten minutes between
+	 * tries until the redrive policy moves it.
+	 */
+	NUM("wait_time", "WAIT_TIME_SECONDS", NULL, K_INT, wait_time, 0, 20,
+	    20),
+	NUM("visibility_timeout", "VISIBILITY_TIMEOUT_SECS", NULL, K_INT,
+	    visibility_timeout, 1, 43200, 60),
+	NUM("receives_in_flight", "RECEIVES_IN_FLIGHT", NULL, K_INT,
+	    receives_in_flight, 1, 32, 4),
+	ENUM("poison_policy", "POISON_POLICY", poison_policy,
+	    CONFIG_POISON_KEEP, poison_names),
+	NUM("poison_visibility_timeout", "POISON_VISIBILITY_TIMEOUT_SECS", NULL,
+	    K_INT, poison_visibility_timeout, 0, 43200, 600),
+	ENUM("on_package_published", "ON_PACKAGE_PUBLISHED",
+	    on_package_published, CONFIG_PACKAGE_INVALIDATE, package_names),
+
+	/* Processes and logs. */
 	NUM("consumers", "CONSUMERS", NULL, K_CONSUMERS, consumers, 1,
 	    CONFIG_MAX_CONSUMERS, 0),
 	STR("listen_address", "LISTEN_ADDRESS", NULL, 0, listen_address,
@@ -248,11 +279,12 @@ check_url(const char *v)
 	for (i = 0; v[i] != '\0'; i++)
 		if (!isgraph((unsigned char)v[i]))
 			return -1;
-	end = host + strcspn(host, "/?#");
-	/* Skip any user:password@ to reach the host. */
-	for (p = host; p < end; p++)
-		if (*p == '@')
-			host = p + 1;
+	/* The consumers sign and send to this URL: nothing but a location. */
+	if (strpbrk(v, "?#") != NULL)
+		return -1;
+	end = host + strcspn(host, "/");
+	if (memchr(host, '@', end - host) != NULL)
+		return -1;
 	if (*host == '[') {
 		p = memchr(host, ']', end - host);
 		if (p == NULL || p == host + 1)
@@ -272,10 +304,22 @@ check_url(const char *v)
 	return 0;
 }
 
+/* A queue URL names a queue: a path after the host (".../<account>/<name>"). */
+static int
+check_queue_url(const char *v)
+{
+	const char *path;
+
+	if (check_url(v) == -1)
+		return -1;
+	path = strchr(strstr(v, "://") + 3, '/');
+	return path != NULL && path[1] != '\0' ? 0 : -1;
+}
+
 static int
 check_region(const char *v)
 {
-	if (*v == '\0')
+	if (*v == '\0' || strlen(v) > 32)
 		return -1;
 	for (; *v != '\0'; v++)
 		if ((*v < 'a' || *v > 'z') && (*v < '0' || *v > '9') &&
@@ -759,6 +803,19 @@ finish(struct load *ld)
 		    "is less than %s (%d)", min->name,
 		    cfg->restart_backoff_min_ms);
 	}
+	/* SigV4 needs both halves of a key; a session token needs the key. */
+	if ((cfg->aws_access_key_id == NULL) !=
+	    (cfg->aws_secret_access_key == NULL))
+		return fail(ld, "%s: required with %s (%s and %s go together)",
+		    cfg->aws_access_key_id == NULL ? "aws_access_key_id" :
+		    "aws_secret_access_key",
+		    cfg->aws_access_key_id == NULL ? "aws_secret_access_key" :
+		    "aws_access_key_id", "AWS_ACCESS_KEY_ID",
+		    "AWS_SECRET_ACCESS_KEY");
+	if (cfg->aws_session_token != NULL && cfg->aws_access_key_id == NULL)
+		return fail(ld, "aws_session_token: needs aws_access_key_id and "
+		    "aws_secret_access_key (AWS_ACCESS_KEY_ID, "
+		    "AWS_SECRET_ACCESS_KEY)");
 	if (cfg->consumers_auto) {
 		/* Two at least, so one crashing consumer never stops all. */
 		n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -815,18 +872,36 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* The name of value v in a NULL-terminated list, "unknown" when out of range. */
+static const char *
+enum_name(const char *const *names, size_t n, unsigned v)
+{
+	return v < n - 1 ? names[v] : "unknown";
+}
+
+#define ENUM_NAME(names, v) \
+	enum_name(names, sizeof(names) / sizeof(names[0]), (unsigned)(v))
+
 const char *
 config_policy_name(enum config_policy p)
 {
-	if ((unsigned)p >= sizeof(policy_names) / sizeof(policy_names[0]) - 1)
-		return "unknown";
-	return policy_names[p];
+	return ENUM_NAME(policy_names, p);
 }
 
 const char *
 config_log_level_name(enum config_log_level l)
 {
-	if ((unsigned)l >= sizeof(level_names) / sizeof(level_names[0]) - 1)
-		return "unknown";
-	return level_names[l];
+	return ENUM_NAME(level_names, l);
+}
+
+const char *
+config_poison_name(enum config_poison p)
+{
+	return ENUM_NAME(poison_names, p);
+}
+
+const char *
+config_package_name(enum config_package p)
+{
+	return ENUM_NAME(package_names, p);
 }

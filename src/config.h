@@ -17,6 +17,16 @@ enum config_policy {
 	CONFIG_POLICY_UPDATE_IF_EXISTS
 };
 
+enum config_poison {
+	CONFIG_POISON_KEEP = 0,		/* leave for the queue's redrive policy */
+	CONFIG_POISON_DELETE
+};
+
+enum config_package {
+	CONFIG_PACKAGE_INVALIDATE = 0,	/* remove every cached customer */
+	CONFIG_PACKAGE_IGNORE
+};
+
 /* Ordered by verbosity: a message is logged when its level <= the setting. */
 enum config_log_level {
 	CONFIG_LOG_ERROR = 0,
@@ -47,7 +57,15 @@ struct config {
 	int	 port;			/* 4000, 1..65535 */
 	enum config_policy cache_update_policy;
 
-	/* The daemon's own settings. */
+	/* The daemon's own settings: the queue. */
+	int	 wait_time;		/* long poll, seconds, 20, 0..20 */
+	int	 visibility_timeout;	/* seconds, 60, 1..43200 */
+	int	 receives_in_flight;	/* per consumer, 4, 1..32 */
+	enum config_poison poison_policy;
+	int	 poison_visibility_timeout; /* seconds, 600, 0..43200 */
+	enum config_package on_package_published;
+
+	/* The daemon's own settings: processes and logs. */
 	int	 consumers;		/* resolved count, 1..CONFIG_MAX_CONSUMERS */
 	int	 consumers_auto;	/* 1 when "auto" picked the count */
 	char	*listen_address;	/* "0.0.0.0" */
@@ -80,5 +98,7 @@ void	config_free(struct config *cfg);
 
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);
+const char *config_poison_name(enum config_poison);
+const char *config_package_name(enum config_package);
 
 #endif

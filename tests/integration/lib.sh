@@ -12,12 +12,22 @@ PCS_LOG=$WORK/pcs.log
 PCS_PID=
 REDIS_PID=
 REDIS_PORT=
+SQS_PID=
+SQS_PORT=
+SQS_URL=
 HTTP_PORT=
 FAILS=0
 ALL_PIDS=
+HELPER_PIDS=	# other servers a test starts (fake Edge API...): stopped at exit
 
 command -v redis-server >/dev/null || { echo "SKIP: redis-server missing"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
+command -v node >/dev/null || { echo "SKIP: node missing"; exit 77; }
+# The npm packages the tests use (package.json): from the source tree, or
+# from PCS_NODE_MODULES when the tree is a release tarball (make distcheck).
+export NODE_PATH="${PCS_NODE_MODULES:-$PCS_SRCDIR/node_modules}"
+[ -d "$NODE_PATH/local-aws-sqs" ] || { echo "SKIP: npm packages missing (run npm ci)"; exit 77; }
+SUPPORT=$PCS_SRCDIR/tests/support
 
 ok()   { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
@@ -64,12 +74,37 @@ stop_redis() {
 
 redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+# start_sqs [QUEUE-SPEC...]: the SQS emulator on a free port; SQS_URL is the
+# first queue's URL (default: one queue "events").
+start_sqs() {
+    local spec
+    [ $# -gt 0 ] || set -- events
+    SQS_PORT=$(free_port)
+    set -- $(for spec in "$@"; do printf -- '--queue %s ' "$spec"; done)
+    node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" "$@" >"$WORK/sqs.out" 2>"$WORK/sqs.err" &
+    SQS_PID=$!
+    wait_for 15 grep -qx ready "$WORK/sqs.out" || die "SQS emulator did not start: $(cat "$WORK/sqs.err")"
+    SQS_URL=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/sqs.out" | tail -n 1)
+}
+
+stop_sqs() {
+    [ -n "$SQS_PID" ] || return 0
+    kill "$SQS_PID" 2>/dev/null
+    wait "$SQS_PID" 2>/dev/null
+    SQS_PID=
+}
+
+sqs() { node "$SUPPORT/sqs.js" "$@"; }
+
 # start_pcs [ARGS...]: run the daemon with the test's environment (and,
 # without ARGS, no configuration file: the machine's own is never read).
 start_pcs() {
     [ $# -gt 0 ] || set -- -c /dev/null
     [ -n "$HTTP_PORT" ] || HTTP_PORT=$(free_port)
-    env QUEUE_URL="${QUEUE_URL:-http://127.0.0.1:9/000000000000/test}" \
+    [ -n "${QUEUE_URL-}" ] || [ -n "$SQS_URL" ] || start_sqs
+    env QUEUE_URL="${QUEUE_URL:-$SQS_URL}" \
+        AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" \
+        AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}" \
         AWS_REGION="${AWS_REGION:-us-east-1}" \
         REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" \
         PORT="$HTTP_PORT" LISTEN_ADDRESS=127.0.0.1 \
@@ -118,7 +153,9 @@ cleanup() {
             kill -KILL "$p" 2>/dev/null
         fi
     done
+    for p in $HELPER_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     stop_redis
+    stop_sqs
     if [ -n "$left" ]; then
         echo "FAIL: processes left behind:$left"
         rc=1
@@ -138,3 +175,19 @@ finish() {
     echo "$TEST_NAME: all checks passed"
     exit 0
 }
+
+# json_eq NAME ACTUAL WANTED: the same JSON value (member order aside).
+json_eq() {
+    if node -e 'const a=process.argv[1],b=process.argv[2];
+        require("assert").deepStrictEqual(JSON.parse(a), JSON.parse(b))' "$2" "$3" 2>/dev/null; then
+        ok "$1"
+    else
+        fail "$1: got '$2', want '$3'"
+    fi
+}
+
+# The queue is settled: nothing visible and nothing in flight.
+queue_is() { [ "$(sqs count "$SQS_URL")" = "$1" ]; }
+
+# Every key under the pattern, sorted, one a line.
+redis_keys() { redis_cli --scan --pattern "${1:-*}" | LC_ALL=C sort; }

@@ -172,6 +172,12 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.restart_backoff_min_ms, 100);
 	ck_assert_int_eq(cfg.restart_backoff_max_ms, 30000);
 	ck_assert_int_eq(cfg.hang_timeout, 30);
+	ck_assert_int_eq(cfg.wait_time, 20);
+	ck_assert_int_eq(cfg.visibility_timeout, 60);
+	ck_assert_int_eq(cfg.receives_in_flight, 4);
+	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_KEEP);
+	ck_assert_int_eq(cfg.poison_visibility_timeout, 600);
+	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_INVALIDATE);
 	ck_assert_str_eq(cfg.path, path);
 }
 END_TEST
@@ -265,6 +271,7 @@ START_TEST(test_env_only_values)
 	const char *path = conf("");
 
 	env_required();
+	env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
 	env_set("AWS_SECRET_ACCESS_KEY", "s3cr3t");
 	env_set("DISABLE_SENTRY", "YES");
 	env_set("CACHE_UPDATE_POLICY", "Update_If_Exists");
@@ -528,7 +535,7 @@ START_TEST(test_file_int_past_64_bits)
 
 	env_required();
 	expect_err(path, "%s:1: keys_ttl: 99999999999999999999L is out of "
-	    "range (%lld..%lld)", path, LLONG_MIN, LLONG_MAX);
+	    "range (%lld..315360000000)", path, LLONG_MIN);
 }
 END_TEST
 
@@ -579,6 +586,13 @@ START_TEST(test_range_each_int)
 		{ "RESTART_BACKOFF_MIN_MS", "9", "10..60000" },
 		{ "RESTART_BACKOFF_MAX_MS", "600001", "10..600000" },
 		{ "HANG_TIMEOUT_SECS", "2", "3..3600" },
+		{ "WAIT_TIME_SECONDS", "21", "0..20" },
+		{ "WAIT_TIME_SECONDS", "-1", "0..20" },
+		{ "VISIBILITY_TIMEOUT_SECS", "0", "1..43200" },
+		{ "VISIBILITY_TIMEOUT_SECS", "43201", "1..43200" },
+		{ "RECEIVES_IN_FLIGHT", "0", "1..32" },
+		{ "RECEIVES_IN_FLIGHT", "33", "1..32" },
+		{ "POISON_VISIBILITY_TIMEOUT_SECS", "43201", "0..43200" },
 	};
 	const char *path = conf("");
 	char want[256];
@@ -678,9 +692,8 @@ START_TEST(test_queue_url_valid_forms)
 	static const char *const good[] = {
 		"https://sqs.us-east-1.amazonaws.com/123456789012/q",
 		"http://localhost:4566/000000000000/q",
-		"HTTPS://sqs.example",
+		"HTTPS://sqs.example/1/q",
 		"http://[::1]:4566/q",
-		"https://user@host/q",
 	};
 	const char *path = conf("");
 	size_t i;
@@ -708,6 +721,12 @@ START_TEST(test_queue_url_invalid)
 		"https://host:44x/q",
 		"https://ho st/q",
 		"http://[]/q",
+		"https://sqs.example",
+		"https://sqs.example/",
+		"https://user@host/1/q",
+		"https://user:pw@host/1/q",
+		"https://host/1/q?x=1",
+		"https://host/1/q#f",
 	};
 	const char *path = conf("");
 	char want[256];
@@ -718,7 +737,8 @@ START_TEST(test_queue_url_invalid)
 		env_required();
 		env_set("QUEUE_URL", badurls[i]);
 		snprintf(want, sizeof(want), "QUEUE_URL: '%s' is invalid: "
-		    "must be an http:// or https:// URL with a host",
+		    "must be an http:// or https:// queue URL with a host and "
+		    "a path, without user name, query or fragment",
 		    badurls[i]);
 		ck_assert_int_eq(load(path), -1);
 		ck_assert_str_eq(err, want);
@@ -733,7 +753,8 @@ START_TEST(test_queue_url_invalid_file)
 
 	env_set("AWS_REGION", "us-east-1");
 	expect_err(path, "%s:1: queue_url: 'sqs.example/q' is invalid: must "
-	    "be an http:// or https:// URL with a host", path);
+	    "be an http:// or https:// queue URL with a host and a path, "
+	    "without user name, query or fragment", path);
 }
 END_TEST
 
@@ -744,7 +765,15 @@ START_TEST(test_edge_api_url_invalid)
 	env_required();
 	env_set("EDGE_API_URL", "edge.api.stigg.io");
 	expect_err(path, "EDGE_API_URL: 'edge.api.stigg.io' is invalid: must "
-	    "be an http:// or https:// URL with a host");
+	    "be an http:// or https:// URL with a host, without user name, "
+	    "query or fragment");
+	setup();
+	env_required();
+	env_set("EDGE_API_URL", "https://key@edge.example");
+	expect_err(path, "EDGE_API_URL: 'https://key@edge.example' is invalid: "
+	    "must be an http:// or https:// URL with a host, without user "
+	    "name, query or fragment");
+	ntmp = 1;
 }
 END_TEST
 
@@ -755,7 +784,7 @@ START_TEST(test_aws_region_invalid)
 	env_required();
 	env_set("AWS_REGION", "US-East-1");
 	expect_err(path, "AWS_REGION: 'US-East-1' is invalid: must be "
-	    "lowercase letters, digits and '-' only");
+	    "1 to 32 lowercase letters, digits and '-'");
 }
 END_TEST
 
@@ -935,6 +964,75 @@ START_TEST(test_policy_invalid)
 	env_required();
 	expect_err(path, "%s:1: cache_update_policy: 'INSERT' is not one of "
 	    "UPSERT, UPDATE_IF_EXISTS", path);
+}
+END_TEST
+
+START_TEST(test_queue_settings)
+{
+	const char *path = conf("wait_time = 0;\nvisibility_timeout = 5;\n"
+	    "receives_in_flight = 32;\npoison_policy = \"DELETE\";\n"
+	    "poison_visibility_timeout = 0;\n"
+	    "on_package_published = \"ignore\";\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_int_eq(cfg.wait_time, 0);
+	ck_assert_int_eq(cfg.visibility_timeout, 5);
+	ck_assert_int_eq(cfg.receives_in_flight, 32);
+	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_DELETE);
+	ck_assert_int_eq(cfg.poison_visibility_timeout, 0);
+	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_IGNORE);
+}
+END_TEST
+
+START_TEST(test_queue_enums_invalid)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("POISON_POLICY", "drop");
+	expect_err(path, "POISON_POLICY: 'drop' is not one of keep, delete");
+	setup();
+	env_required();
+	env_set("ON_PACKAGE_PUBLISHED", "purge");
+	expect_err(path, "ON_PACKAGE_PUBLISHED: 'purge' is not one of "
+	    "invalidate, ignore");
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_aws_keys_go_together)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("AWS_SECRET_ACCESS_KEY", "s3cr3t");
+	expect_err(path, "aws_access_key_id: required with "
+	    "aws_secret_access_key (AWS_ACCESS_KEY_ID and "
+	    "AWS_SECRET_ACCESS_KEY go together)");
+	setup();
+	env_required();
+	env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+	expect_err(path, "aws_secret_access_key: required with "
+	    "aws_access_key_id (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+	    "go together)");
+	setup();
+	env_required();
+	env_set("AWS_SESSION_TOKEN", "tok");
+	expect_err(path, "aws_session_token: needs aws_access_key_id and "
+	    "aws_secret_access_key (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)");
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_keys_ttl_too_large)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("KEYS_TTL_IN_SECS", "315360000001");
+	expect_err(path, "KEYS_TTL_IN_SECS: '315360000001' is out of range "
+	    "(%lld..315360000000)", LLONG_MIN);
 }
 END_TEST
 
@@ -1143,6 +1241,14 @@ START_TEST(test_example_config)
 	ck_assert_int_eq(cfg.restart_backoff_max_ms,
 	    defaults.restart_backoff_max_ms);
 	ck_assert_int_eq(cfg.hang_timeout, defaults.hang_timeout);
+	ck_assert_int_eq(cfg.wait_time, defaults.wait_time);
+	ck_assert_int_eq(cfg.visibility_timeout, defaults.visibility_timeout);
+	ck_assert_int_eq(cfg.receives_in_flight, defaults.receives_in_flight);
+	ck_assert_int_eq(cfg.poison_policy, defaults.poison_policy);
+	ck_assert_int_eq(cfg.poison_visibility_timeout,
+	    defaults.poison_visibility_timeout);
+	ck_assert_int_eq(cfg.on_package_published,
+	    defaults.on_package_published);
 	config_free(&defaults);
 }
 END_TEST
@@ -1156,6 +1262,12 @@ START_TEST(test_names)
 	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_WARN), "warn");
 	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_INFO), "info");
 	ck_assert_str_eq(config_log_level_name(CONFIG_LOG_DEBUG), "debug");
+	ck_assert_str_eq(config_poison_name(CONFIG_POISON_KEEP), "keep");
+	ck_assert_str_eq(config_poison_name(CONFIG_POISON_DELETE), "delete");
+	ck_assert_str_eq(config_package_name(CONFIG_PACKAGE_INVALIDATE),
+	    "invalidate");
+	ck_assert_str_eq(config_package_name(CONFIG_PACKAGE_IGNORE), "ignore");
+	ck_assert_str_eq(config_poison_name(7), "unknown");
 }
 END_TEST
 
@@ -1173,6 +1285,8 @@ config_suite(void)
 		T(test_env_empty_required), T(test_missing_required),
 		T(test_env_empty_int), T(test_env_empty_bool),
 		T(test_env_empty_enum), T(test_explicit_path_missing),
+		T(test_queue_settings), T(test_queue_enums_invalid),
+		T(test_aws_keys_go_together), T(test_keys_ttl_too_large),
 		T(test_path_is_directory), T(test_default_path_absent),
 		T(test_syntax_error), T(test_duplicate_setting),
 		T(test_unknown_setting), T(test_unknown_group),

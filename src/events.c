@@ -1,0 +1,1666 @@
+/*
+ * events: turns one SQS message body (spec/events.md) into a struct event
+ * the cache writer applies without further thought: the ids, the version
+ * (epoch ms) of the data, and the values of the Redis layout
+ * (spec/redis-layout.md) already rendered as JSON text.  It owns every
+ * decision about what Stigg may send and what the SDK must read back, so
+ * that the rest of the daemon never looks inside a message.  The Edge API
+ * answer to a thin notification goes through the same renderer, so a
+ * refill writes exactly what the full notification would have.
+ *
+ * Pure: no I/O, no logging.  A message is either taken whole or rejected
+ * with one line in the caller's buffer; nothing is half-filled.
+ */
+#include "autoconf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json.h>
+
+#include "events.h"
+
+/* Longest piece of a value quoted back in an error message. */
+#define MAX_SHOWN	64
+#define QUOTE_SIZE	(MAX_SHOWN + 8)	/* quotes, "...", NUL */
+
+/*
+ * An Edge API answer is one customer's whole list of entitlements, not an
+ * SQS body, so EVENTS_MAX_BODY (the SQS message limit) does not bound it;
+ * this only refuses a runaway answer.
+ */
+#define EDGE_MAX_BODY	(16 * 1024 * 1024)
+
+/*
+ * Dates must fall between the epoch and the last millisecond of a
+ * four-digit year: a version or a period end outside that is garbage,
+ * and a negative "#timestamp" would confuse every reader.
+ */
+#define MAX_DATE_MS	INT64_C(253402300799999)
+
+/* An integral double in this range converts to int64 exactly. */
+#define INT64_AS_DOUBLE	9223372036854775808.0
+
+#define MS_PER_DAY	INT64_C(86400000)
+
+/* Where a parse is and where its error goes. */
+struct pctx {
+	char		*err;
+	size_t		 errlen;
+	const char	*prefix;	/* "", "sns message: " or "edge: " */
+};
+
+/* What the renderer produced, committed to the event only on success. */
+struct rendered {
+	enum event_kind	 kind;		/* EVENT_ENTITLEMENTS or EVENT_PURGE */
+	char		*resource_id;	/* found in the entitlements */
+	char		*entitlements_json;
+	char		*metadata_json;
+	struct event_usage *usage;
+	size_t		 nusage;
+	size_t		 cap;
+};
+
+/* The handled types, spelled after normalisation (see normalise_type). */
+enum handler {
+	H_ENTITLEMENTS,
+	H_USAGE,
+	H_PURGE,
+	H_CUSTOMER_DELETED,
+	H_PACKAGE
+};
+
+static const struct {
+	const char	*name;
+	enum handler	 h;
+} handled[] = {
+	{ "ENTITLEMENTS_UPDATED", H_ENTITLEMENTS },
+	{ "MEASUREMENT_REPORTED", H_USAGE },
+	{ "ENTITLEMENT_USAGE_EXCEEDED", H_USAGE },
+	{ "USAGE_THRESHOLD_EXCEEDED", H_USAGE },
+	{ "CUSTOMER_DELETED", H_CUSTOMER_DELETED },
+	{ "PURGE_CUSTOMER_PERSISTENT_CACHE_REQUESTED", H_PURGE },
+	{ "PACKAGE_PUBLISHED", H_PACKAGE },
+	{ "PLAN_UPDATED", H_PACKAGE },
+	{ "ADDON_UPDATED", H_PACKAGE }
+};
+
+#define NHANDLED	(sizeof(handled) / sizeof(handled[0]))
+
+/* The SDK's spellings of a reset period, and the -LY forms it may come in. */
+static const struct {
+	const char	*from;
+	const char	*to;
+} periods[] = {
+	{ "YEARLY", "YEAR" },
+	{ "MONTHLY", "MONTH" },
+	{ "WEEKLY", "WEEK" },
+	{ "DAILY", "DAY" },
+	{ "HOURLY", "HOUR" }
+};
+
+#define NPERIODS	(sizeof(periods) / sizeof(periods[0]))
+
+static int	fail(struct pctx *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct pctx *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->err == NULL || p->errlen == 0)
+		return -1;
+	n = snprintf(p->err, p->errlen, "%s", p->prefix);
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int
+oom(struct pctx *p)
+{
+	return fail(p, "out of memory");
+}
+
+/*
+ * Shows len bytes of s in an error message: one line of printable ASCII,
+ * at most MAX_SHOWN characters of the value, in quotes or not.
+ */
+static const char *
+show(char *buf, const char *s, size_t len, int quoted)
+{
+	size_t i, n;
+
+	n = 0;
+	if (quoted)
+		buf[n++] = '\'';
+	for (i = 0; i < len; i++) {
+		if (i == MAX_SHOWN) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		buf[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	}
+	if (quoted)
+		buf[n++] = '\'';
+	buf[n] = '\0';
+	return buf;
+}
+
+static const char *
+quote(char *buf, const char *s, size_t len)
+{
+	return show(buf, s, len, 1);
+}
+
+/* Quotes a JSON string's bytes, or another value's JSON text. */
+static const char *
+quote_str(char *buf, struct json_object *v)
+{
+	const char *s;
+
+	if (json_object_is_type(v, json_type_string))
+		return quote(buf, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
+	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+	return quote(buf, s == NULL ? "" : s, s == NULL ? 0 : strlen(s));
+}
+
+/* "where.name", or "name" at the top level, for error messages. */
+static const char *
+field_name(char *buf, size_t len, const char *where, const char *name)
+{
+	if (where == NULL || *where == '\0')
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%s.%s", where, name);
+	return buf;
+}
+
+/*
+ * Copies a label (type, message id) for logs: bounded, cut on a UTF-8
+ * character boundary, control characters replaced so that it stays on
+ * one line.
+ */
+static void
+copy_label(char *dst, size_t size, const char *s, size_t len)
+{
+	size_t i, n;
+
+	n = len < size - 1 ? len : size - 1;
+	if (n < len)
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	for (i = 0; i < n; i++)
+		dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
+		    s[i];
+	dst[n] = '\0';
+}
+
+static char
+ascii_upper(char c)
+{
+	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/* Whether the JSON string v is word, ignoring ASCII case. */
+static int
+str_is(struct json_object *v, const char *word)
+{
+	const char *s = json_object_get_string(v);
+	size_t i, len = (size_t)json_object_get_string_len(v);
+
+	if (len != strlen(word))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (ascii_upper(s[i]) != ascii_upper(word[i]))
+			return 0;
+	return 1;
+}
+
+/* A member, or NULL when absent or JSON null. */
+static struct json_object *
+member(struct json_object *o, const char *name)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, name, &v))
+		return NULL;
+	return v;
+}
+
+static int
+present(struct json_object *o, const char *name)
+{
+	return o != NULL && json_object_object_get_ex(o, name, NULL);
+}
+
+/* An optional string member: *vp is NULL when absent or null. */
+static int
+get_string(struct pctx *p, struct json_object *o, const char *where,
+    const char *name, struct json_object **vp)
+{
+	char f[160];
+
+	*vp = member(o, name);
+	if (*vp != NULL && !json_object_is_type(*vp, json_type_string))
+		return fail(p, "%s: expected a string",
+		    field_name(f, sizeof(f), where, name));
+	return 0;
+}
+
+/* An optional object member: *vp is NULL when absent or null. */
+static int
+get_object(struct pctx *p, struct json_object *o, const char *where,
+    const char *name, struct json_object **vp)
+{
+	char f[160];
+
+	*vp = member(o, name);
+	if (*vp != NULL && !json_object_is_type(*vp, json_type_object))
+		return fail(p, "%s: expected an object or null",
+		    field_name(f, sizeof(f), where, name));
+	return 0;
+}
+
+/* An optional boolean member, false when absent or null. */
+static int
+get_bool(struct pctx *p, struct json_object *o, const char *where,
+    const char *name, int *b)
+{
+	struct json_object *v = member(o, name);
+	char f[160];
+
+	*b = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(p, "%s: expected a boolean",
+		    field_name(f, sizeof(f), where, name));
+	*b = json_object_get_boolean(v) ? 1 : 0;
+	return 0;
+}
+
+/*
+ * The output form of a JSON number v: integral values (1000, 1000.0,
+ * 1e3) as int64, others as the double the sender wrote, with its own
+ * spelling (json-c keeps it; printing the double again would turn 4.3
+ * into 4.2999999999999998).  Returns -1 with *bad set for NaN and the
+ * infinities, which JSON cannot carry, or with *bad clear when out of
+ * memory.
+ */
+static int
+number_out(struct json_object *v, struct json_object **out, int *bad)
+{
+	double d;
+
+	*bad = 0;
+	if (json_object_is_type(v, json_type_int))
+		*out = json_object_new_int64(json_object_get_int64(v));
+	else {
+		d = json_object_get_double(v);
+		if (!isfinite(d)) {
+			*bad = 1;
+			return -1;
+		}
+		if (d > -INT64_AS_DOUBLE && d < INT64_AS_DOUBLE &&
+		    (double)(int64_t)d == d)
+			*out = json_object_new_int64((int64_t)d);
+		else
+			*out = json_object_get(v);
+	}
+	return *out == NULL ? -1 : 0;
+}
+
+static int
+is_number(struct json_object *v)
+{
+	return json_object_is_type(v, json_type_int) ||
+	    json_object_is_type(v, json_type_double);
+}
+
+/*
+ * A number member, rendered for the output in *out (NULL when absent or
+ * null).  required: absent or null is an error.
+ */
+static int
+get_number(struct pctx *p, struct json_object *o, const char *where,
+    const char *name, int required, struct json_object **out)
+{
+	struct json_object *v = member(o, name);
+	char f[160];
+	int bad;
+
+	*out = NULL;
+	field_name(f, sizeof(f), where, name);
+	if (v == NULL)
+		return required ? fail(p, "%s is missing", f) : 0;
+	if (!is_number(v))
+		return fail(p, "%s: expected a number", f);
+	if (number_out(v, out, &bad) == -1)
+		return bad ? fail(p, "%s: expected a finite number", f) :
+		    oom(p);
+	return 0;
+}
+
+/* Whether every number inside v is finite (JSON has no NaN). */
+static int
+all_finite(struct json_object *v)
+{
+	struct json_object_iterator it, end;
+	size_t i, n;
+
+	switch (json_object_get_type(v)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(v));
+	case json_type_array:
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++)
+			if (!all_finite(json_object_array_get_idx(v, i)))
+				return 0;
+		return 1;
+	case json_type_object:
+		it = json_object_iter_begin(v);
+		end = json_object_iter_end(v);
+		for (; !json_object_iter_equal(&it, &end);
+		    json_object_iter_next(&it))
+			if (!all_finite(json_object_iter_peek_value(&it)))
+				return 0;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/*
+ * A customer, resource or feature id: a non-empty string of at most
+ * EVENTS_MAX_ID bytes, used verbatim.  A NUL byte (JSON "\u0000") is
+ * refused: the id becomes part of a Redis key handled as a C string.
+ */
+static int
+check_id(struct pctx *p, const char *field, struct json_object *v)
+{
+	size_t len;
+
+	if (!json_object_is_type(v, json_type_string))
+		return fail(p, "%s: expected a string", field);
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return fail(p, "%s is empty", field);
+	if (len > EVENTS_MAX_ID)
+		return fail(p, "%s is longer than %d bytes", field,
+		    EVENTS_MAX_ID);
+	if (strlen(json_object_get_string(v)) != len)
+		return fail(p, "%s contains a NUL byte", field);
+	return 0;
+}
+
+static int
+same_id(struct json_object *v, const char *id)
+{
+	return strcmp(json_object_get_string(v), id) == 0;
+}
+
+static int
+digits(const char *s, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+static int
+is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int days[] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/*
+ * Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil): no timegm(), no TZ, no locale.
+ */
+static int64_t
+days_from_civil(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm|+hhmm|-hhmm)", the
+ * fraction of any length (milliseconds kept, the rest truncated), 'T' and
+ * 'Z' in either case (RFC 3339 allows it); or a string of decimal digits,
+ * taken as epoch milliseconds.  Leap second 60 is accepted and counts
+ * into the next minute, as POSIX time does.
+ */
+int
+events_parse_date(const char *s, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, oh, om, frac, nfrac, sign;
+	const char *q;
+	int64_t t;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (strspn(s, "0123456789") == strlen(s)) {
+		if (strlen(s) > 15)
+			return -1;
+		t = strtoll(s, NULL, 10);
+		if (t > MAX_DATE_MS)
+			return -1;
+		*ms = t;
+		return 0;
+	}
+	if (digits(s, 4, &y) == -1 || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) == -1 || s[7] != '-' ||
+	    digits(s + 8, 2, &d) == -1 || (s[10] != 'T' && s[10] != 't') ||
+	    digits(s + 11, 2, &h) == -1 || s[13] != ':' ||
+	    digits(s + 14, 2, &mi) == -1 || s[16] != ':' ||
+	    digits(s + 17, 2, &sec) == -1)
+		return -1;
+	q = s + 19;
+	frac = 0;
+	if (*q == '.') {
+		q++;
+		if (*q < '0' || *q > '9')
+			return -1;
+		for (nfrac = 0; *q >= '0' && *q <= '9'; q++)
+			if (nfrac < 3) {
+				frac = frac * 10 + (*q - '0');
+				nfrac++;
+			}
+		for (; nfrac < 3; nfrac++)
+			frac *= 10;
+	}
+	sign = oh = om = 0;
+	if (*q == 'Z' || *q == 'z')
+		q++;
+	else if (*q == '+' || *q == '-') {
+		sign = *q == '+' ? 1 : -1;
+		if (digits(q + 1, 2, &oh) == -1)
+			return -1;
+		q += 3;
+		if (*q == ':')
+			q++;
+		if (digits(q, 2, &om) == -1)
+			return -1;
+		q += 2;
+	} else
+		return -1;
+	if (*q != '\0')
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
+		return -1;
+	t = days_from_civil(y, mo, d) * MS_PER_DAY +
+	    ((int64_t)h * 3600 + mi * 60 + sec) * 1000 + frac -
+	    (int64_t)sign * (oh * 60 + om) * 60000;
+	if (t < 0 || t > MAX_DATE_MS)
+		return -1;
+	*ms = t;
+	return 0;
+}
+
+/*
+ * A date member: an ISO-8601 string or a number of epoch milliseconds
+ * (an integer, or a double with an integral value).  *found is 0 when
+ * absent or null.
+ */
+static int
+get_date(struct pctx *p, struct json_object *o, const char *where,
+    const char *name, int *found, int64_t *ms)
+{
+	struct json_object *v = member(o, name);
+	char f[160], q[QUOTE_SIZE];
+	const char *s;
+	double d;
+	int64_t t;
+
+	*found = 0;
+	if (v == NULL)
+		return 0;
+	field_name(f, sizeof(f), where, name);
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		s = json_object_get_string(v);
+		if (strlen(s) != (size_t)json_object_get_string_len(v) ||
+		    events_parse_date(s, &t) == -1)
+			return fail(p, "%s: %s is not an ISO-8601 date", f,
+			    quote_str(q, v));
+		break;
+	case json_type_int:
+		t = json_object_get_int64(v);
+		if (t < 0 || t > MAX_DATE_MS)
+			return fail(p, "%s: %s is out of range for epoch "
+			    "milliseconds", f, quote_str(q, v));
+		break;
+	case json_type_double:
+		d = json_object_get_double(v);
+		if (!(d >= 0 && d <= (double)MAX_DATE_MS) ||
+		    (double)(int64_t)d != d)
+			return fail(p, "%s: %s is not a number of epoch "
+			    "milliseconds", f, quote_str(q, v));
+		t = (int64_t)d;
+		break;
+	default:
+		return fail(p, "%s: expected an ISO-8601 date or epoch "
+		    "milliseconds", f);
+	}
+	*found = 1;
+	*ms = t;
+	return 0;
+}
+
+/*
+ * The version of the data: the first of two date members present, else
+ * the SQS SentTimestamp.  Both members are checked when present: a date
+ * that does not parse makes the message bad even if unused.
+ */
+static int
+get_version(struct pctx *p, struct json_object *root, const char *first,
+    const char *second, int64_t sent, int64_t *version)
+{
+	int64_t a = 0, b = 0;
+	int fa, fb = 0;
+
+	if (get_date(p, root, NULL, first, &fa, &a) == -1 ||
+	    (second != NULL && get_date(p, root, NULL, second, &fb, &b) == -1))
+		return -1;
+	*version = fa ? a : fb ? b : sent;
+	return 0;
+}
+
+/*
+ * The customer id (customer.id, customerId, and for customer.deleted,
+ * whose body is the customer itself, the top-level id: the first present
+ * is the one, and it must be valid) and the resource id (resource.id or
+ * resourceId; none: customer-scoped).
+ */
+static int
+get_ids(struct pctx *p, struct json_object *root, int top_id,
+    struct event *ev)
+{
+	struct json_object *customer, *resource, *v;
+	const char *field;
+
+	if (get_object(p, root, NULL, "customer", &customer) == -1 ||
+	    get_object(p, root, NULL, "resource", &resource) == -1)
+		return -1;
+	field = "customer.id";
+	if ((v = member(customer, "id")) == NULL) {
+		field = "customerId";
+		v = member(root, "customerId");
+	}
+	if (v == NULL && top_id) {
+		field = "id";
+		v = member(root, "id");
+	}
+	if (v == NULL)
+		return fail(p, "customer id is missing");
+	if (check_id(p, field, v) == -1)
+		return -1;
+	if ((ev->customer_id = strdup(json_object_get_string(v))) == NULL)
+		return oom(p);
+
+	field = "resource.id";
+	if ((v = member(resource, "id")) == NULL) {
+		field = "resourceId";
+		v = member(root, "resourceId");
+	}
+	if (v == NULL) {
+		/* A resource without its id is not the customer itself. */
+		if (resource != NULL)
+			return fail(p, "resource id is missing");
+		return 0;
+	}
+	if (check_id(p, field, v) == -1)
+		return -1;
+	if ((ev->resource_id = strdup(json_object_get_string(v))) == NULL)
+		return oom(p);
+	return 0;
+}
+
+/* A new JSON string with the bytes of v, NUL bytes and all. */
+static struct json_object *
+copy_string(struct json_object *v)
+{
+	return json_object_new_string_len(json_object_get_string(v),
+	    json_object_get_string_len(v));
+}
+
+/*
+ * Adds v (a new reference, NULL meaning the allocation failed) to o;
+ * on failure v is released.
+ */
+static int
+put(struct pctx *p, struct json_object *o, const char *key,
+    struct json_object *v)
+{
+	if (v == NULL)
+		return oom(p);
+	if (json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		return oom(p);
+	}
+	return 0;
+}
+
+static int
+put_null(struct pctx *p, struct json_object *o, const char *key)
+{
+	if (json_object_object_add(o, key, NULL) != 0)
+		return oom(p);
+	return 0;
+}
+
+static int
+put_date(struct pctx *p, struct json_object *o, const char *key, int found,
+    int64_t ms)
+{
+	if (!found)
+		return put_null(p, o, key);
+	return put(p, o, key, json_object_new_int64(ms));
+}
+
+static int
+push(struct pctx *p, struct json_object *a, struct json_object *v)
+{
+	if (v == NULL)
+		return oom(p);
+	if (json_object_array_add(a, v) != 0) {
+		json_object_put(v);
+		return oom(p);
+	}
+	return 0;
+}
+
+static char *
+to_text(struct json_object *o)
+{
+	const char *s;
+
+	s = json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	return s == NULL ? NULL : strdup(s);
+}
+
+/*
+ * The usage JSON of one feature: {"currentUsage":N,"usagePeriodStart":
+ * ms|null,"usagePeriodEnd":ms|null}.  cur is a reference this takes over.
+ */
+static char *
+usage_text(struct pctx *p, struct json_object *cur, int has_start,
+    int64_t start, int has_end, int64_t end)
+{
+	struct json_object *o;
+	char *s = NULL;
+
+	if ((o = json_object_new_object()) == NULL) {
+		json_object_put(cur);
+		oom(p);
+		return NULL;
+	}
+	if (put(p, o, "currentUsage", cur) == 0 &&
+	    put_date(p, o, "usagePeriodStart", has_start, start) == 0 &&
+	    put_date(p, o, "usagePeriodEnd", has_end, end) == 0 &&
+	    (s = to_text(o)) == NULL)
+		oom(p);
+	json_object_put(o);
+	return s;
+}
+
+/* The body as one JSON value, with nothing but whitespace after it. */
+static struct json_object *
+parse_json(struct pctx *p, const char *text, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error e;
+	size_t end, i;
+	int flags;
+
+	if (text == NULL) {
+		text = "";
+		len = 0;
+	}
+	if ((tok = json_tokener_new()) == NULL) {
+		oom(p);
+		return NULL;
+	}
+	flags = JSON_TOKENER_STRICT;
+#ifdef JSON_TOKENER_VALIDATE_UTF8
+	flags |= JSON_TOKENER_VALIDATE_UTF8;
+#endif
+	json_tokener_set_flags(tok, flags);
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	e = json_tokener_get_error(tok);
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
+	end = json_tokener_get_parse_end(tok);
+#else
+	end = (size_t)tok->char_offset;
+#endif
+	if (o == NULL && e == json_tokener_continue) {
+		/* A NUL tells the tokener the text is over ("123", "{"). */
+		o = json_tokener_parse_ex(tok, "", 1);
+		e = json_tokener_get_error(tok);
+		end = len;
+	}
+	json_tokener_free(tok);
+	if (o == NULL && e != json_tokener_success) {
+		fail(p, "not JSON: %s at offset %zu",
+		    json_tokener_error_desc(e), end);
+		return NULL;
+	}
+	for (i = end; i < len; i++)
+		if (strchr(" \t\r\n", text[i]) == NULL || text[i] == '\0') {
+			json_object_put(o);
+			fail(p, "not JSON: trailing characters at offset %zu",
+			    i);
+			return NULL;
+		}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		fail(p, "not a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+static void
+rendered_free(struct rendered *r)
+{
+	size_t i;
+
+	free(r->resource_id);
+	free(r->entitlements_json);
+	free(r->metadata_json);
+	for (i = 0; i < r->nusage; i++) {
+		free(r->usage[i].feature_id);
+		free(r->usage[i].json);
+	}
+	free(r->usage);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Records the usage key of feature fid; a later duplicate replaces it. */
+static int
+add_usage(struct pctx *p, struct rendered *r, const char *fid, char *json)
+{
+	struct event_usage *u;
+	size_t cap;
+
+	if (r->nusage == r->cap) {
+		cap = r->cap == 0 ? 8 : r->cap * 2;
+		if (cap > SIZE_MAX / sizeof(*u) ||
+		    (u = realloc(r->usage, cap * sizeof(*u))) == NULL) {
+			free(json);
+			return oom(p);
+		}
+		r->usage = u;
+		r->cap = cap;
+	}
+	u = &r->usage[r->nusage];
+	if ((u->feature_id = strdup(fid)) == NULL) {
+		free(json);
+		return oom(p);
+	}
+	u->json = json;
+	r->nusage++;
+	return 0;
+}
+
+static void
+drop_usage(struct rendered *r, const char *fid)
+{
+	size_t i;
+
+	for (i = 0; i < r->nusage; i++) {
+		if (strcmp(r->usage[i].feature_id, fid) != 0)
+			continue;
+		free(r->usage[i].feature_id);
+		free(r->usage[i].json);
+		memmove(&r->usage[i], &r->usage[i + 1],
+		    (r->nusage - i - 1) * sizeof(r->usage[0]));
+		r->nusage--;
+		return;
+	}
+}
+
+/* A feature's meterType; unknown spellings are rejected. */
+enum meter {
+	METER_NONE,
+	METER_INCREMENTAL,
+	METER_FLUCTUATING
+};
+
+/*
+ * calculatedEntitlement.feature: {"id","featureType","meterType","units",
+ * "unitsPlural"}, from the webhook spelling (id, unit = singular, units =
+ * plural) or the GraphQL one (refId, featureUnits, featureUnitsPlural).
+ * GraphQL's feature.id is an internal UUID, so refId wins when both are
+ * there.  A missing featureType is BOOLEAN: the plainest entitlement, and
+ * one that never asks for a usage key.
+ */
+static int
+render_feature(struct pctx *p, struct json_object *e, const char *where,
+    struct json_object **fidp, int *meteredp, struct json_object **out)
+{
+	struct json_object *feature, *id, *ftype, *mtype, *unit, *units, *fo;
+	char fw[96], f[160], q[QUOTE_SIZE];
+	const char *type;
+	enum meter meter;
+
+	*out = NULL;
+	if (get_object(p, e, where, "feature", &feature) == -1)
+		return -1;
+	field_name(fw, sizeof(fw), where, "feature");
+	if ((id = member(feature, "refId")) != NULL)
+		field_name(f, sizeof(f), fw, "refId");
+	else if ((id = member(feature, "id")) != NULL)
+		field_name(f, sizeof(f), fw, "id");
+	else
+		return fail(p, "%s.id is missing", fw);
+	if (check_id(p, f, id) == -1)
+		return -1;
+
+	if (get_string(p, feature, fw, "featureType", &ftype) == -1 ||
+	    get_string(p, feature, fw, "meterType", &mtype) == -1)
+		return -1;
+	if (ftype == NULL || str_is(ftype, "BOOLEAN"))
+		type = "BOOLEAN";
+	else if (str_is(ftype, "NUMBER"))
+		type = "NUMBER";
+	else if (str_is(ftype, "ENUM"))
+		type = "ENUM";
+	else
+		return fail(p, "%s.featureType: %s is not BOOLEAN, NUMBER or "
+		    "ENUM", fw, quote_str(q, ftype));
+	if (mtype == NULL || str_is(mtype, "NONE"))
+		meter = METER_NONE;
+	else if (str_is(mtype, "INCREMENTAL"))
+		meter = METER_INCREMENTAL;
+	else if (str_is(mtype, "FLUCTUATING"))
+		meter = METER_FLUCTUATING;
+	else
+		return fail(p, "%s.meterType: %s is not INCREMENTAL, "
+		    "FLUCTUATING or NONE", fw, quote_str(q, mtype));
+
+	/* Webhook "units" is the plural; the cache's "units" the singular. */
+	if (get_string(p, feature, fw, "unit", &unit) == -1 ||
+	    (unit == NULL &&
+	    get_string(p, feature, fw, "featureUnits", &unit) == -1) ||
+	    get_string(p, feature, fw, "units", &units) == -1 ||
+	    (units == NULL &&
+	    get_string(p, feature, fw, "featureUnitsPlural", &units) == -1))
+		return -1;
+
+	if ((fo = json_object_new_object()) == NULL)
+		return oom(p);
+	if (put(p, fo, "id", json_object_new_string(
+	    json_object_get_string(id))) == -1 ||
+	    put(p, fo, "featureType", json_object_new_string(type)) == -1 ||
+	    (meter != METER_NONE && put(p, fo, "meterType",
+	    json_object_new_string(meter == METER_INCREMENTAL ?
+	    "Incremental" : "Fluctuating")) == -1) ||
+	    put(p, fo, "units", unit == NULL ? json_object_new_string("") :
+	    copy_string(unit)) == -1 ||
+	    put(p, fo, "unitsPlural", units == NULL ?
+	    json_object_new_string("") : copy_string(units)) == -1) {
+		json_object_put(fo);
+		return -1;
+	}
+	*fidp = id;
+	*meteredp = strcmp(type, "NUMBER") == 0 && meter != METER_NONE;
+	*out = fo;
+	return 0;
+}
+
+/* enumValues: an array of strings, [] when absent or null. */
+static int
+render_enum_values(struct pctx *p, struct json_object *e, const char *where,
+    struct json_object *ce)
+{
+	struct json_object *v, *a, *s;
+	size_t i, n;
+	char f[160];
+
+	v = member(e, "enumValues");
+	field_name(f, sizeof(f), where, "enumValues");
+	if (v != NULL && !json_object_is_type(v, json_type_array))
+		return fail(p, "%s: expected an array of strings", f);
+	if ((a = json_object_new_array()) == NULL)
+		return oom(p);
+	n = v == NULL ? 0 : json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		s = json_object_array_get_idx(v, i);
+		if (s == NULL || !json_object_is_type(s, json_type_string)) {
+			json_object_put(a);
+			return fail(p, "%s[%zu]: expected a string", f, i);
+		}
+		if (push(p, a, copy_string(s)) == -1) {
+			json_object_put(a);
+			return -1;
+		}
+	}
+	return put(p, ce, "enumValues", a);
+}
+
+/* creditRate: {"amount","currencyId"}, when an object. */
+static int
+render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
+    struct json_object *ce)
+{
+	struct json_object *rate, *amount, *currency, *o;
+	char f[160];
+
+	if (get_object(p, e, where, "creditRate", &rate) == -1)
+		return -1;
+	if (rate == NULL)
+		return 0;
+	field_name(f, sizeof(f), where, "creditRate");
+	if (get_string(p, rate, f, "currencyId", &currency) == -1 ||
+	    get_number(p, rate, f, "amount", 0, &amount) == -1)
+		return -1;
+	if ((o = json_object_new_object()) == NULL) {
+		json_object_put(amount);
+		return oom(p);
+	}
+	if ((amount != NULL && put(p, o, "amount", amount) == -1) ||
+	    (currency != NULL &&
+	    put(p, o, "currencyId", copy_string(currency)) == -1)) {
+		json_object_put(o);
+		return -1;
+	}
+	return put(p, ce, "creditRate", o);
+}
+
+/*
+ * calculatedEntitlement, after its feature: resourceId, usageLimit,
+ * hasUnlimitedUsage, hasSoftLimit, accessDeniedReason, enumValues,
+ * validUntil, creditRate, in the SDK's order, absent members omitted.
+ */
+static int
+render_calculated(struct pctx *p, struct json_object *e, const char *where,
+    const char *resource, struct json_object *ce)
+{
+	struct json_object *v, *reason;
+	char f[160];
+	int64_t until;
+	int b, found, bad;
+
+	if (resource != NULL &&
+	    put(p, ce, "resourceId", json_object_new_string(resource)) == -1)
+		return -1;
+	if (json_object_object_get_ex(e, "usageLimit", &v)) {
+		if (v == NULL) {
+			if (put_null(p, ce, "usageLimit") == -1)
+				return -1;
+		} else if (!is_number(v))
+			return fail(p, "%s: expected a number or null",
+			    field_name(f, sizeof(f), where, "usageLimit"));
+		else {
+			if (number_out(v, &v, &bad) == -1)
+				return bad ? fail(p, "%s: expected a finite "
+				    "number", field_name(f, sizeof(f), where,
+				    "usageLimit")) : oom(p);
+			if (put(p, ce, "usageLimit", v) == -1)
+				return -1;
+		}
+	}
+	if (get_bool(p, e, where, "hasUnlimitedUsage", &b) == -1 ||
+	    put(p, ce, "hasUnlimitedUsage", json_object_new_boolean(b)) == -1 ||
+	    get_bool(p, e, where, "hasSoftLimit", &b) == -1 ||
+	    put(p, ce, "hasSoftLimit", json_object_new_boolean(b)) == -1)
+		return -1;
+	if (get_string(p, e, where, "accessDeniedReason", &reason) == -1 ||
+	    (reason != NULL &&
+	    put(p, ce, "accessDeniedReason", copy_string(reason)) == -1))
+		return -1;
+	if (render_enum_values(p, e, where, ce) == -1)
+		return -1;
+	if (get_date(p, e, where, "validUntil", &found, &until) == -1 ||
+	    (found &&
+	    put(p, ce, "validUntil", json_object_new_int64(until)) == -1))
+		return -1;
+	return render_credit_rate(p, e, where, ce);
+}
+
+/* resetPeriod in the SDK's spelling: upper case, YEARLY read as YEAR. */
+static struct json_object *
+reset_period(struct json_object *v)
+{
+	const char *s = json_object_get_string(v);
+	size_t i, len = (size_t)json_object_get_string_len(v);
+	struct json_object *o;
+	char *up;
+
+	for (i = 0; i < NPERIODS; i++)
+		if (str_is(v, periods[i].from))
+			return json_object_new_string(periods[i].to);
+	if ((up = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+		up[i] = ascii_upper(s[i]);
+	up[len] = '\0';
+	o = json_object_new_string_len(up, (int)len);
+	free(up);
+	return o;
+}
+
+/*
+ * featureUsage: resetPeriod, resetPeriodConfiguration, currentUsage (0
+ * when unknown), usagePeriodAnchor, usagePeriodStart, usagePeriodEnd; and
+ * the usage key's JSON in *usagep when the feature is metered.
+ */
+static int
+render_usage(struct pctx *p, struct json_object *e, const char *where,
+    int metered, struct json_object *fu, char **usagep)
+{
+	struct json_object *period, *config, *cur;
+	int64_t anchor = 0, start = 0, end = 0;
+	int has_anchor, has_start, has_end;
+	char f[160];
+
+	*usagep = NULL;
+	if (get_string(p, e, where, "resetPeriod", &period) == -1 ||
+	    (period != NULL &&
+	    put(p, fu, "resetPeriod", reset_period(period)) == -1))
+		return -1;
+	if (get_object(p, e, where, "resetPeriodConfiguration", &config) == -1)
+		return -1;
+	if (config != NULL && !all_finite(config))
+		return fail(p, "%s: expected finite numbers", field_name(f,
+		    sizeof(f), where, "resetPeriodConfiguration"));
+	if (config != NULL && put(p, fu, "resetPeriodConfiguration",
+	    json_object_get(config)) == -1)
+		return -1;
+	if (get_number(p, e, where, "currentUsage", 0, &cur) == -1)
+		return -1;
+	if (cur == NULL && (cur = json_object_new_int64(0)) == NULL)
+		return oom(p);
+	if (put(p, fu, "currentUsage", json_object_get(cur)) == -1) {
+		json_object_put(cur);
+		return -1;
+	}
+	if (get_date(p, e, where, "usagePeriodAnchor", &has_anchor,
+	    &anchor) == -1 ||
+	    get_date(p, e, where, "usagePeriodStart", &has_start,
+	    &start) == -1 ||
+	    get_date(p, e, where, "usagePeriodEnd", &has_end, &end) == -1 ||
+	    (has_anchor && put(p, fu, "usagePeriodAnchor",
+	    json_object_new_int64(anchor)) == -1) ||
+	    (has_start && put(p, fu, "usagePeriodStart",
+	    json_object_new_int64(start)) == -1) ||
+	    (has_end && put(p, fu, "usagePeriodEnd",
+	    json_object_new_int64(end)) == -1)) {
+		json_object_put(cur);
+		return -1;
+	}
+	if (!metered) {
+		json_object_put(cur);
+		return 0;
+	}
+	if ((*usagep = usage_text(p, cur, has_start, start, has_end,
+	    end)) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * One entitlement: its feature id in *fidp (a string of the input), its
+ * {"calculatedEntitlement","featureUsage"} in *out, and its usage key's
+ * JSON in *usagep when metered.
+ */
+static int
+render_one(struct pctx *p, struct json_object *e, const char *where,
+    const char *resource, struct json_object **fidp, struct json_object **out,
+    char **usagep)
+{
+	struct json_object *o, *ce, *fu, *fo;
+	int metered = 0;
+
+	*out = NULL;
+	*usagep = NULL;
+	if (render_feature(p, e, where, fidp, &metered, &fo) == -1)
+		return -1;
+	o = json_object_new_object();
+	ce = json_object_new_object();
+	fu = json_object_new_object();
+	if (o == NULL || ce == NULL || fu == NULL) {
+		json_object_put(o);
+		json_object_put(ce);
+		json_object_put(fu);
+		json_object_put(fo);
+		return oom(p);
+	}
+	if (put(p, o, "calculatedEntitlement", ce) == -1) {
+		json_object_put(fu);
+		json_object_put(fo);
+		json_object_put(o);
+		return -1;
+	}
+	if (put(p, o, "featureUsage", fu) == -1) {
+		json_object_put(fo);
+		json_object_put(o);
+		return -1;
+	}
+	if (put(p, ce, "feature", fo) == -1 ||
+	    render_calculated(p, e, where, resource, ce) == -1 ||
+	    render_usage(p, e, where, metered, fu, usagep) == -1) {
+		json_object_put(o);
+		return -1;
+	}
+	*out = o;
+	return 0;
+}
+
+/*
+ * The resource the entitlements belong to.  A per-entitlement resourceId
+ * is taken where the event names no resource; entitlements without one
+ * (customer-level ones listed for a resource) do not count, and those
+ * with one must agree with each other and with the event.
+ */
+static int
+find_resource(struct pctx *p, struct json_object *list, const char *lname,
+    const char *event_resource, struct rendered *r)
+{
+	struct json_object *e, *v, *first = NULL;
+	char f[160], q1[QUOTE_SIZE], q2[QUOTE_SIZE];
+	size_t i, n, first_i = 0;
+
+	n = json_object_array_length(list);
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(list, i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return fail(p, "%s[%zu]: expected an object", lname,
+			    i);
+		if ((v = member(e, "resourceId")) == NULL)
+			continue;
+		snprintf(f, sizeof(f), "%s[%zu].resourceId", lname, i);
+		if (check_id(p, f, v) == -1)
+			return -1;
+		if (event_resource != NULL && !same_id(v, event_resource))
+			return fail(p, "%s %s is not the event's resource %s",
+			    f, quote_str(q1, v), quote(q2, event_resource,
+			    strlen(event_resource)));
+		if (first != NULL &&
+		    !same_id(v, json_object_get_string(first)))
+			return fail(p, "%s %s disagrees with %s[%zu]."
+			    "resourceId %s", f, quote_str(q1, v), lname,
+			    first_i, quote_str(q2, first));
+		if (first == NULL) {
+			first = v;
+			first_i = i;
+		}
+	}
+	if (event_resource == NULL && first != NULL &&
+	    (r->resource_id = strdup(json_object_get_string(first))) == NULL)
+		return oom(p);
+	return 0;
+}
+
+/*
+ * The renderer both entitlements.updated and the Edge API answer go
+ * through.  container holds accessDeniedReason (where names it in
+ * errors), list the entitlements (lname).  An empty list without an
+ * accessDeniedReason is a purge, as the SDK does.
+ */
+static int
+render(struct pctx *p, struct json_object *container, const char *where,
+    struct json_object *list, const char *lname, const char *event_resource,
+    struct rendered *r)
+{
+	struct json_object *reason, *out, *meta, *e, *fid = NULL, *one;
+	const char *resource, *key;
+	char ew[64], *usage;
+	size_t i, n;
+
+	memset(r, 0, sizeof(*r));
+	if (get_string(p, container, where, "accessDeniedReason",
+	    &reason) == -1)
+		return -1;
+	n = json_object_array_length(list);
+	if (n == 0 && reason == NULL) {
+		r->kind = EVENT_PURGE;
+		return 0;
+	}
+	if (find_resource(p, list, lname, event_resource, r) == -1)
+		goto bad;
+	resource = event_resource != NULL ? event_resource : r->resource_id;
+
+	if ((out = json_object_new_object()) == NULL) {
+		oom(p);
+		goto bad;
+	}
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(list, i);
+		snprintf(ew, sizeof(ew), "%s[%zu]", lname, i);
+		if (render_one(p, e, ew, resource, &fid, &one, &usage) == -1)
+			goto badout;
+		key = json_object_get_string(fid);
+		/* A repeated feature: the last one wins, in its place. */
+		if (json_object_object_get_ex(out, key, NULL)) {
+			json_object_object_del(out, key);
+			drop_usage(r, key);
+		}
+		if (put(p, out, key, one) == -1) {
+			free(usage);
+			goto badout;
+		}
+		if (usage != NULL && add_usage(p, r, key, usage) == -1)
+			goto badout;
+	}
+	if ((r->entitlements_json = to_text(out)) == NULL) {
+		oom(p);
+		goto badout;
+	}
+	json_object_put(out);
+
+	if ((meta = json_object_new_object()) == NULL) {
+		oom(p);
+		goto bad;
+	}
+	if ((reason == NULL ? put_null(p, meta, "accessDeniedReason") :
+	    put(p, meta, "accessDeniedReason", copy_string(reason))) == -1) {
+		json_object_put(meta);
+		goto bad;
+	}
+	if ((r->metadata_json = to_text(meta)) == NULL) {
+		oom(p);
+		json_object_put(meta);
+		goto bad;
+	}
+	json_object_put(meta);
+	r->kind = EVENT_ENTITLEMENTS;
+	return 0;
+badout:
+	json_object_put(out);
+bad:
+	rendered_free(r);
+	return -1;
+}
+
+/* Moves what render produced into ev. */
+static void
+commit(struct event *ev, struct rendered *r)
+{
+	ev->kind = r->kind;
+	if (r->resource_id != NULL && ev->resource_id == NULL) {
+		ev->resource_id = r->resource_id;
+		r->resource_id = NULL;
+	}
+	ev->entitlements_json = r->entitlements_json;
+	ev->metadata_json = r->metadata_json;
+	ev->usage = r->usage;
+	ev->nusage = r->nusage;
+	free(r->resource_id);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * entitlements.updated: the customer's complete list, rendered; a thin
+ * notification (no entitlements member) asks for a refill.
+ */
+static int
+parse_entitlements(struct pctx *p, struct json_object *root, int64_t sent,
+    struct event *ev)
+{
+	struct json_object *list, *reason;
+	struct rendered r;
+
+	if (get_ids(p, root, 0, ev) == -1 ||
+	    get_version(p, root, "entitlementsUpdatedAt", "timestamp", sent,
+	    &ev->version_ms) == -1 ||
+	    get_string(p, root, NULL, "accessDeniedReason", &reason) == -1)
+		return -1;
+	if ((list = member(root, "entitlements")) == NULL) {
+		ev->kind = EVENT_REFILL;
+		return 0;
+	}
+	if (!json_object_is_type(list, json_type_array))
+		return fail(p, "entitlements: expected an array");
+	if (render(p, root, NULL, list, "entitlements", ev->resource_id,
+	    &r) == -1)
+		return -1;
+	commit(ev, &r);
+	return 0;
+}
+
+/* measurement.reported and the usage alerts: one feature's usage. */
+static int
+parse_usage(struct pctx *p, struct json_object *root, int64_t sent,
+    struct event *ev)
+{
+	struct json_object *feature, *id, *cur;
+	int64_t start = 0, end = 0;
+	int has_start, has_end;
+	const char *field;
+
+	if (get_ids(p, root, 0, ev) == -1 ||
+	    get_version(p, root, "timestamp", "usageUpdatedAt", sent,
+	    &ev->version_ms) == -1 ||
+	    get_object(p, root, NULL, "feature", &feature) == -1)
+		return -1;
+	field = "feature.refId";
+	if ((id = member(feature, "refId")) == NULL) {
+		field = "feature.id";
+		id = member(feature, "id");
+	}
+	if (id == NULL) {
+		field = "featureId";
+		id = member(root, "featureId");
+	}
+	if (id == NULL)
+		return fail(p, "feature id is missing");
+	if (check_id(p, field, id) == -1)
+		return -1;
+	if (get_number(p, root, NULL, "currentUsage", 1, &cur) == -1)
+		return -1;
+	if (get_date(p, root, NULL, "usagePeriodStart", &has_start,
+	    &start) == -1 ||
+	    get_date(p, root, NULL, "usagePeriodEnd", &has_end, &end) == -1) {
+		json_object_put(cur);
+		return -1;
+	}
+	if ((ev->feature_id = strdup(json_object_get_string(id))) == NULL) {
+		json_object_put(cur);
+		return oom(p);
+	}
+	if ((ev->usage_json = usage_text(p, cur, has_start, start, has_end,
+	    end)) == NULL)
+		return -1;
+	ev->kind = EVENT_USAGE;
+	return 0;
+}
+
+static int
+parse_purge(struct pctx *p, struct json_object *root, int64_t sent,
+    int top_id, struct event *ev)
+{
+	if (get_ids(p, root, top_id, ev) == -1 ||
+	    get_version(p, root, "timestamp", NULL, sent,
+	    &ev->version_ms) == -1)
+		return -1;
+	ev->kind = EVENT_PURGE;
+	return 0;
+}
+
+/* A package published to ALL_CUSTOMERS may make any cached one stale. */
+static int
+parse_package(struct pctx *p, struct json_object *root, int64_t sent,
+    struct event *ev)
+{
+	struct json_object *migration;
+
+	if (get_string(p, root, NULL, "migrationType", &migration) == -1)
+		return -1;
+	if (migration == NULL || !str_is(migration, "ALL_CUSTOMERS")) {
+		ev->kind = EVENT_IGNORED;
+		return 0;
+	}
+	if (get_version(p, root, "timestamp", NULL, sent,
+	    &ev->version_ms) == -1)
+		return -1;
+	ev->kind = EVENT_INVALIDATE_ALL;
+	return 0;
+}
+
+/*
+ * The type as matched: ASCII upper case, '.' read as '_', so that the
+ * queue's ENTITLEMENTS_UPDATED and the webhook's entitlements.updated are
+ * one.  -1 when longer than any handled type.
+ */
+static int
+normalise_type(struct json_object *v, char *buf, size_t size)
+{
+	const char *s = json_object_get_string(v);
+	size_t i, len = (size_t)json_object_get_string_len(v);
+
+	if (len >= size)
+		return -1;
+	for (i = 0; i < len; i++)
+		buf[i] = s[i] == '.' ? '_' : ascii_upper(s[i]);
+	buf[len] = '\0';
+	return strlen(buf) == len ? 0 : -1;
+}
+
+static int
+parse_event(struct pctx *p, struct json_object *root, int64_t sent,
+    struct event *ev)
+{
+	struct json_object *type, *id;
+	char norm[64];
+	size_t i;
+
+	if ((type = member(root, "type")) == NULL)
+		return fail(p, "no type");
+	if (!json_object_is_type(type, json_type_string))
+		return fail(p, "type is not a string");
+	copy_label(ev->type, sizeof(ev->type), json_object_get_string(type),
+	    (size_t)json_object_get_string_len(type));
+	if ((id = member(root, "messageId")) != NULL &&
+	    json_object_is_type(id, json_type_string))
+		copy_label(ev->message_id, sizeof(ev->message_id),
+		    json_object_get_string(id),
+		    (size_t)json_object_get_string_len(id));
+
+	ev->kind = EVENT_IGNORED;
+	if (normalise_type(type, norm, sizeof(norm)) == -1)
+		return 0;
+	for (i = 0; i < NHANDLED; i++)
+		if (strcmp(norm, handled[i].name) == 0)
+			break;
+	if (i == NHANDLED)
+		return 0;
+	switch (handled[i].h) {
+	case H_ENTITLEMENTS:
+		return parse_entitlements(p, root, sent, ev);
+	case H_USAGE:
+		return parse_usage(p, root, sent, ev);
+	case H_PURGE:
+		return parse_purge(p, root, sent, 0, ev);
+	case H_CUSTOMER_DELETED:
+		return parse_purge(p, root, sent, 1, ev);
+	case H_PACKAGE:
+		return parse_package(p, root, sent, ev);
+	}
+	return 0;
+}
+
+int
+events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
+    struct event *ev, char *err, size_t errlen)
+{
+	struct pctx p = { err, errlen, "" };
+	struct json_object *root, *inner, *type, *message;
+	int r;
+
+	memset(ev, 0, sizeof(*ev));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (len > EVENTS_MAX_BODY)
+		return fail(&p, "body of %zu bytes is over the limit of %d",
+		    len, EVENTS_MAX_BODY);
+	if ((root = parse_json(&p, body, len)) == NULL)
+		return -1;
+
+	/* An SNS notification carries the event as JSON text in Message. */
+	type = member(root, "Type");
+	if (type != NULL && json_object_is_type(type, json_type_string) &&
+	    strcmp(json_object_get_string(type), "Notification") == 0 &&
+	    present(root, "Message")) {
+		message = member(root, "Message");
+		if (message == NULL ||
+		    !json_object_is_type(message, json_type_string)) {
+			json_object_put(root);
+			return fail(&p, "sns Message: expected a string");
+		}
+		p.prefix = "sns message: ";
+		inner = parse_json(&p, json_object_get_string(message),
+		    (size_t)json_object_get_string_len(message));
+		json_object_put(root);
+		if ((root = inner) == NULL)
+			return -1;
+	}
+	r = parse_event(&p, root, sent_timestamp_ms, ev);
+	json_object_put(root);
+	if (r == -1)
+		events_free(ev);
+	return r;
+}
+
+/*
+ * -1 with the first message of a non-empty "errors" member (GraphQL's
+ * array of {"message":...}, an object, or a plain string) in the error;
+ * 0 when there is none.
+ */
+static int
+edge_errors(struct pctx *p, struct json_object *root)
+{
+	struct json_object *errors, *first, *msg;
+	char q[QUOTE_SIZE];
+
+	if ((errors = member(root, "errors")) == NULL)
+		return 0;
+	first = errors;
+	switch (json_object_get_type(errors)) {
+	case json_type_array:
+		if (json_object_array_length(errors) == 0)
+			return 0;
+		first = json_object_array_get_idx(errors, 0);
+		break;
+	case json_type_object:
+		if (json_object_object_length(errors) == 0)
+			return 0;
+		break;
+	case json_type_string:
+		if (json_object_get_string_len(errors) == 0)
+			return 0;
+		break;
+	default:
+		break;
+	}
+	msg = first;
+	if (first != NULL && json_object_is_type(first, json_type_object))
+		msg = member(first, "message");
+	if (msg == NULL || !json_object_is_type(msg, json_type_string))
+		return fail(p, "the answer carries errors");
+	return fail(p, "%s", show(q, json_object_get_string(msg),
+	    (size_t)json_object_get_string_len(msg), 0));
+}
+
+int
+events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
+    size_t errlen)
+{
+	struct pctx p = { err, errlen, "edge: " };
+	struct json_object *root, *data, *list;
+	struct rendered r;
+	int rc = -1;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (ev->kind != EVENT_REFILL || ev->customer_id == NULL)
+		return fail(&p, "the event is not a refill");
+	if (len > EDGE_MAX_BODY)
+		return fail(&p, "answer of %zu bytes is over the limit of %d",
+		    len, EDGE_MAX_BODY);
+	if ((root = parse_json(&p, body, len)) == NULL)
+		return -1;
+	if (edge_errors(&p, root) == -1 ||
+	    get_object(&p, root, NULL, "data", &data) == -1)
+		goto out;
+	if (data == NULL) {
+		fail(&p, "data is missing");
+		goto out;
+	}
+	if ((list = member(data, "entitlements")) == NULL) {
+		fail(&p, "data.entitlements is missing");
+		goto out;
+	}
+	if (!json_object_is_type(list, json_type_array)) {
+		fail(&p, "data.entitlements: expected an array");
+		goto out;
+	}
+	if (render(&p, data, "data", list, "data.entitlements",
+	    ev->resource_id, &r) == -1)
+		goto out;
+	commit(ev, &r);
+	rc = 0;
+out:
+	json_object_put(root);
+	return rc;
+}
+
+void
+events_free(struct event *ev)
+{
+	size_t i;
+
+	if (ev == NULL)
+		return;
+	free(ev->customer_id);
+	free(ev->resource_id);
+	free(ev->entitlements_json);
+	free(ev->metadata_json);
+	for (i = 0; i < ev->nusage; i++) {
+		free(ev->usage[i].feature_id);
+		free(ev->usage[i].json);
+	}
+	free(ev->usage);
+	free(ev->feature_id);
+	free(ev->usage_json);
+	memset(ev, 0, sizeof(*ev));
+}
+
+const char *
+events_kind_name(enum event_kind kind)
+{
+	switch (kind) {
+	case EVENT_IGNORED:
+		return "ignored";
+	case EVENT_ENTITLEMENTS:
+		return "entitlements";
+	case EVENT_REFILL:
+		return "refill";
+	case EVENT_USAGE:
+		return "usage";
+	case EVENT_PURGE:
+		return "purge";
+	case EVENT_INVALIDATE_ALL:
+		return "invalidate-all";
+	}
+	return "unknown";
+}

@@ -1,0 +1,635 @@
+/*
+ * httpc: libcurl's multi socket interface on the consumer's libev loop.
+ * It owns the multi handle (and with it the keep-alive connection pool
+ * and the DNS cache), a share handle for TLS sessions, one ev_io per
+ * socket curl asks us to watch, the single ev_timer curl asks for, and one
+ * easy handle per call in flight.
+ *
+ * Completions are delivered in two steps so that callbacks may start,
+ * cancel and free freely: first every finished transfer is taken out of
+ * curl (curl_multi_info_read, then curl_multi_remove_handle and
+ * curl_easy_cleanup at once, so curl holds nothing of it any more) and
+ * moved to the done list; then the done list is drained one call at a
+ * time.  A callback that cancels a call still on the done list just frees
+ * it; one that frees the client leaves the last free() to the loop that
+ * called it (busy/dying).  No user code ever runs inside a curl callback.
+ *
+ * Secrets (SigV4 secret, session token header) go to curl and nowhere
+ * else: nothing here logs a request, and errors are curl's own messages,
+ * which name hosts and ports but never headers or credentials.
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "httpc.h"
+#include "util.h"
+
+/*
+ * A connect (TCP plus TLS) to SQS or the Edge API takes well under a
+ * second; ten seconds means the network is broken, not slow, and leaves a
+ * long poll's whole budget for the answer once connected.
+ */
+#define HTTPC_CONNECT_TIMEOUT_MS	10000L
+/* First allocation for a response body; most answers fit. */
+#define HTTPC_BODY_CHUNK		4096
+/* Descriptors below this are checked for CLOEXEC after curl_multi_init. */
+#define HTTPC_FD_SCAN			4096
+
+enum call_state {
+	CALL_RUNNING,	/* in curl, on h->running */
+	CALL_DONE,	/* out of curl, on h->done, callback pending */
+	CALL_CALLING	/* on no list, its callback is running */
+};
+
+struct httpc_sock {
+	LIST_ENTRY(httpc_sock)	 entry;
+	struct httpc		*h;
+	curl_socket_t		 fd;
+	ev_io			 io;
+};
+
+struct httpc_call {
+	TAILQ_ENTRY(httpc_call)	 entry;
+	struct httpc		*h;
+	CURL			*easy;
+	struct curl_slist	*headers;
+	enum call_state		 state;
+	httpc_done_fn		 done;
+	void			*arg;
+	char			*buf;
+	size_t			 len;
+	size_t			 cap;
+	size_t			 max_body;
+	int			 too_big;
+	int			 nomem;
+	CURLcode		 code;
+	long			 status;
+	char			 errbuf[CURL_ERROR_SIZE];
+};
+
+TAILQ_HEAD(httpc_calls, httpc_call);
+
+struct httpc {
+	struct ev_loop		*loop;
+	CURLM			*multi;
+	CURLSH			*share;
+	ev_timer		 timer;
+	int			 busy;		/* delivering completions */
+	int			 dying;		/* httpc_free ran while busy */
+	size_t			 nactive;
+	struct httpc_calls	 running;
+	struct httpc_calls	 done;
+	LIST_HEAD(, httpc_sock)	 socks;
+};
+
+static void
+sock_free(struct httpc *h, struct httpc_sock *s)
+{
+	ev_io_stop(h->loop, &s->io);
+	LIST_REMOVE(s, entry);
+	free(s);
+}
+
+static void
+call_free(struct httpc_call *c)
+{
+	if (c->easy != NULL)
+		curl_easy_cleanup(c->easy);
+	curl_slist_free_all(c->headers);
+	free(c->buf);
+	free(c);
+}
+
+/* Take a call's easy handle out of curl; it keeps only its own buffers. */
+static void
+call_detach(struct httpc_call *c)
+{
+	if (c->easy == NULL)
+		return;
+	curl_multi_remove_handle(c->h->multi, c->easy);
+	curl_easy_cleanup(c->easy);
+	c->easy = NULL;
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
+}
+
+static void
+fill_error(const struct httpc_call *c, char *buf, size_t len)
+{
+	char *p;
+
+	if (c->nomem)
+		snprintf(buf, len, "out of memory for the response");
+	else if (c->too_big || c->code == CURLE_FILESIZE_EXCEEDED)
+		snprintf(buf, len, "response larger than %zu bytes",
+		    c->max_body);
+	else if (c->errbuf[0] != '\0')
+		snprintf(buf, len, "%s", c->errbuf);
+	else
+		snprintf(buf, len, "%s", curl_easy_strerror(c->code));
+	/* One line: curl ends some messages with a newline. */
+	for (p = buf; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	while (p > buf && p[-1] == ' ')
+		*--p = '\0';
+}
+
+/*
+ * Move every finished transfer out of curl onto the done list, then run
+ * the callbacks.  Called after each curl_multi_socket_action.
+ */
+static void
+dispatch(struct httpc *h)
+{
+	struct httpc_result r;
+	struct httpc_call *c;
+	CURLMsg *msg;
+	CURL *easy;
+	CURLcode code;
+	char *priv;
+	int left;
+
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg is invalid once its handle leaves the multi handle. */
+		easy = msg->easy_handle;
+		code = msg->data.result;
+		priv = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+		if ((c = (struct httpc_call *)priv) == NULL ||
+		    c->state != CALL_RUNNING) {
+			curl_multi_remove_handle(h->multi, easy);
+			continue;
+		}
+		c->code = code;
+		c->status = 0;
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &c->status);
+		call_detach(c);
+		TAILQ_REMOVE(&h->running, c, entry);
+		c->state = CALL_DONE;
+		TAILQ_INSERT_TAIL(&h->done, c, entry);
+	}
+
+	h->busy++;
+	while (!h->dying && (c = TAILQ_FIRST(&h->done)) != NULL) {
+		TAILQ_REMOVE(&h->done, c, entry);
+		h->nactive--;
+		c->state = CALL_CALLING;
+		memset(&r, 0, sizeof(r));
+		r.ok = c->code == CURLE_OK;
+		r.status = c->status;
+		r.body = c->buf != NULL ? c->buf : "";
+		r.body_len = c->len;
+		if (!r.ok)
+			fill_error(c, r.error, sizeof(r.error));
+		c->done(c->arg, &r);
+		call_free(c);
+	}
+	h->busy--;
+	if (h->dying && h->busy == 0)
+		free(h);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct httpc *h = w->data;
+	int running;
+
+	(void)loop;
+	(void)revents;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	dispatch(h);
+}
+
+static void
+on_sock(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct httpc_sock *s = w->data;
+	struct httpc *h = s->h;
+	curl_socket_t fd = s->fd;
+	int action = 0, running;
+
+	(void)loop;
+	if (revents & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (revents & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	if (revents & EV_ERROR)
+		action |= CURL_CSELECT_ERR;
+	/* s may be freed from here on (CURL_POLL_REMOVE). */
+	curl_multi_socket_action(h->multi, fd, action, &running);
+	dispatch(h);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl wants, or stop. */
+static int
+sock_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct httpc *h = arg;
+	struct httpc_sock *s = sockp;
+	int events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL)
+			sock_free(h, s);
+		return 0;
+	}
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return -1;	/* curl fails the transfers on it */
+		s->h = h;
+		s->fd = fd;
+		ev_io_init(&s->io, on_sock, fd, 0);
+		s->io.data = s;
+		LIST_INSERT_HEAD(&h->socks, s, entry);
+		if (curl_multi_assign(h->multi, fd, s) != CURLM_OK) {
+			sock_free(h, s);
+			return -1;
+		}
+	}
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	ev_io_stop(h->loop, &s->io);
+	ev_io_set(&s->io, fd, events);
+	if (events != 0)
+		ev_io_start(h->loop, &s->io);
+	return 0;
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION: one timer for the whole multi handle.  Zero
+ * means "as soon as possible": the timer fires on the next loop
+ * iteration, since curl must not be re-entered from this callback.
+ */
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct httpc *h = arg;
+
+	(void)multi;
+	ev_timer_stop(h->loop, &h->timer);
+	if (timeout_ms >= 0) {
+		ev_timer_set(&h->timer, (double)timeout_ms / 1000.0, 0.);
+		ev_timer_start(h->loop, &h->timer);
+	}
+	return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: curl's own socket(), plus CLOEXEC. */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct httpc_call *c = arg;
+	size_t n = size * nmemb, cap;
+	char *nbuf;
+
+	if (n > c->max_body - c->len) {
+		c->too_big = 1;
+		return 0;	/* != n: curl fails the transfer */
+	}
+	if (c->len + n + 1 > c->cap) {
+		cap = c->cap > 0 ? c->cap : HTTPC_BODY_CHUNK;
+		while (cap < c->len + n + 1)
+			cap *= 2;
+		if (cap > c->max_body + 1)
+			cap = c->max_body + 1;
+		if ((nbuf = realloc(c->buf, cap)) == NULL) {
+			c->nomem = 1;
+			return 0;
+		}
+		c->buf = nbuf;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, ptr, n);
+	c->len += n;
+	c->buf[c->len] = '\0';
+	return n;
+}
+
+/*
+ * The open descriptors below HTTPC_FD_SCAN, as a bitmap, from Linux'
+ * /proc/self/fd.  NULL without /proc (or memory): then nothing is marked.
+ */
+static unsigned char *
+open_fds(void)
+{
+	unsigned char *bits;
+	struct dirent *de;
+	DIR *d;
+	char *end;
+	long fd;
+
+	if ((bits = calloc(HTTPC_FD_SCAN / 8, 1)) == NULL)
+		return NULL;
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		free(bits);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || end == de->d_name || fd < 0 ||
+		    fd >= HTTPC_FD_SCAN || fd == dirfd(d))
+			continue;
+		bits[fd / 8] |= (unsigned char)(1 << (fd % 8));
+	}
+	closedir(d);
+	return bits;
+}
+
+/*
+ * curl_multi_init opens a socketpair (the curl_multi_wakeup channel)
+ * without CLOEXEC in curl 7.88; mark what appeared since before.  The
+ * sockets of connections get CLOEXEC from open_socket; the threaded
+ * resolver's short-lived socketpair during a name lookup stays as curl
+ * makes it.
+ */
+static int
+cloexec_new_fds(const unsigned char *before)
+{
+	unsigned char *after;
+	int fd, rc = 0;
+
+	if (before == NULL || (after = open_fds()) == NULL)
+		return 0;
+	for (fd = 0; fd < HTTPC_FD_SCAN; fd++)
+		if ((after[fd / 8] & ~before[fd / 8]) & (1 << (fd % 8)) &&
+		    util_set_cloexec(fd) == -1)
+			rc = -1;
+	free(after);
+	return rc;
+}
+
+struct httpc *
+httpc_new(struct ev_loop *loop, int max_connections)
+{
+	struct httpc *h;
+	unsigned char *before;
+	CURLMcode mc = CURLM_OK;
+	int rc;
+
+	if (loop == NULL || max_connections < 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* What curl opens from here on gets CLOEXEC (see cloexec_new_fds). */
+	before = open_fds();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(before);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		free(before);
+		curl_global_cleanup();
+		return NULL;
+	}
+	h->loop = loop;
+	TAILQ_INIT(&h->running);
+	TAILQ_INIT(&h->done);
+	LIST_INIT(&h->socks);
+	ev_timer_init(&h->timer, on_timer, 0., 0.);
+	h->timer.data = h;
+
+	h->multi = curl_multi_init();
+	h->share = curl_share_init();
+	rc = cloexec_new_fds(before);
+	free(before);
+	if (h->multi == NULL || h->share == NULL || rc == -1)
+		goto fail;
+	/*
+	 * One process, one thread: the share needs no lock callbacks.  TLS
+	 * sessions are shared so that a new connection to a host we already
+	 * talked to resumes instead of a full handshake.
+	 */
+	if (curl_share_setopt(h->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		goto fail;
+#define MSET(opt, val) do {						\
+	if (mc == CURLM_OK)						\
+		mc = curl_multi_setopt(h->multi, (opt), (val));		\
+} while (0)
+	MSET(CURLMOPT_SOCKETFUNCTION, sock_cb);
+	MSET(CURLMOPT_SOCKETDATA, h);
+	MSET(CURLMOPT_TIMERFUNCTION, timer_cb);
+	MSET(CURLMOPT_TIMERDATA, h);
+	/* The pool: this many connections at most, idle ones kept. */
+	MSET(CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+	MSET(CURLMOPT_MAXCONNECTS, (long)max_connections);
+#undef MSET
+	if (mc != CURLM_OK)
+		goto fail;
+	return h;
+
+fail:
+	if (h->multi != NULL)
+		curl_multi_cleanup(h->multi);
+	if (h->share != NULL)
+		curl_share_cleanup(h->share);
+	free(h);
+	curl_global_cleanup();
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+httpc_free(struct httpc *h)
+{
+	struct httpc_sock *s;
+
+	if (h == NULL || h->dying)
+		return;
+	while (!TAILQ_EMPTY(&h->running))
+		httpc_cancel(TAILQ_FIRST(&h->running));
+	while (!TAILQ_EMPTY(&h->done))
+		httpc_cancel(TAILQ_FIRST(&h->done));
+	/* Closes the pool; curl may still report sockets removed. */
+	curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	while ((s = LIST_FIRST(&h->socks)) != NULL)
+		sock_free(h, s);
+	ev_timer_stop(h->loop, &h->timer);
+	curl_share_cleanup(h->share);
+	h->share = NULL;
+	curl_global_cleanup();
+	h->dying = 1;
+	if (h->busy == 0)
+		free(h);
+}
+
+size_t
+httpc_active(const struct httpc *h)
+{
+	return h->nactive;
+}
+
+static int
+add_headers(struct httpc_call *c, const struct httpc_request *req)
+{
+	const char *const *hp;
+	struct curl_slist *l;
+
+	for (hp = req->headers; hp != NULL && *hp != NULL; hp++) {
+		if ((l = curl_slist_append(c->headers, *hp)) == NULL)
+			return -1;
+		c->headers = l;
+	}
+	/*
+	 * No "Expect:" here to suppress 100-continue: curl 7.88 would sign
+	 * that empty header and AWS would reject the signature.  Curl only
+	 * asks for 100-continue above 1 MiB, which our bodies never reach.
+	 */
+	return 0;
+}
+
+static int
+setup(struct httpc *h, struct httpc_call *c, const struct httpc_request *req)
+{
+	CURL *e = c->easy;
+	CURLcode rc = CURLE_OK;
+	long connect_ms;
+
+#define SET(opt, val) do {						\
+	if (rc == CURLE_OK)						\
+		rc = curl_easy_setopt(e, (opt), (val));			\
+} while (0)
+	SET(CURLOPT_PRIVATE, (void *)c);
+	SET(CURLOPT_URL, req->url);
+	SET(CURLOPT_SHARE, h->share);
+	SET(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0 */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	SET(CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	connect_ms = req->timeout_ms < HTTPC_CONNECT_TIMEOUT_MS ?
+	    req->timeout_ms : HTTPC_CONNECT_TIMEOUT_MS;
+	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, (void *)c);
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	if (strcmp(req->method, "GET") == 0)
+		SET(CURLOPT_HTTPGET, 1L);
+	else {
+		if (strcmp(req->method, "POST") == 0)
+			SET(CURLOPT_POST, 1L);
+		else
+			SET(CURLOPT_CUSTOMREQUEST, req->method);
+		if (req->body != NULL) {
+			SET(CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)req->body_len);
+			SET(CURLOPT_COPYPOSTFIELDS, req->body);
+		} else if (strcmp(req->method, "POST") == 0) {
+			SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+			SET(CURLOPT_COPYPOSTFIELDS, "");
+		}
+	}
+	if (req->sigv4 != NULL) {
+		SET(CURLOPT_AWS_SIGV4, req->sigv4);
+		if (req->user != NULL)
+			SET(CURLOPT_USERNAME, req->user);
+		if (req->password != NULL)
+			SET(CURLOPT_PASSWORD, req->password);
+	}
+	if (c->headers != NULL)
+		SET(CURLOPT_HTTPHEADER, c->headers);
+#undef SET
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+struct httpc_call *
+httpc_start(struct httpc *h, const struct httpc_request *req,
+    httpc_done_fn done, void *arg)
+{
+	struct httpc_call *c;
+
+	/*
+	 * Credentials only go out signed: without SigV4 curl would send
+	 * them as Basic authentication, in the clear.
+	 */
+	if (h == NULL || h->dying || req == NULL || req->method == NULL ||
+	    req->url == NULL || done == NULL || req->timeout_ms <= 0 ||
+	    (req->sigv4 == NULL && (req->user != NULL ||
+	    req->password != NULL))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->h = h;
+	c->done = done;
+	c->arg = arg;
+	c->max_body = req->max_body > 0 ? req->max_body : HTTPC_MAX_BODY;
+	if ((c->easy = curl_easy_init()) == NULL ||
+	    add_headers(c, req) == -1 || setup(h, c, req) == -1) {
+		call_free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (curl_multi_add_handle(h->multi, c->easy) != CURLM_OK) {
+		call_free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->state = CALL_RUNNING;
+	TAILQ_INSERT_TAIL(&h->running, c, entry);
+	h->nactive++;
+	return c;
+}
+
+void
+httpc_cancel(struct httpc_call *c)
+{
+	struct httpc *h;
+
+	if (c == NULL)
+		return;
+	h = c->h;
+	switch (c->state) {
+	case CALL_CALLING:
+		return;		/* freed when its callback returns */
+	case CALL_RUNNING:
+		TAILQ_REMOVE(&h->running, c, entry);
+		call_detach(c);
+		break;
+	case CALL_DONE:
+		TAILQ_REMOVE(&h->done, c, entry);
+		break;
+	}
+	h->nactive--;
+	call_free(c);
+}

@@ -1,0 +1,1046 @@
+/*
+ * sqs: ReceiveMessage, DeleteMessageBatch and ChangeMessageVisibilityBatch
+ * over the AWS JSON 1.0 protocol.  It owns the queue's endpoint and
+ * credentials (copies), the request bodies it builds, and one sqs_call per
+ * request in flight on the caller's httpc client.
+ *
+ * Every request is a POST to the queue URL's endpoint (scheme://host/,
+ * the path stripped; the body names the queue in "QueueUrl") with
+ * "Content-Type: application/x-amz-json-1.0" and "X-Amz-Target:
+ * AmazonSQS.<Action>", signed by curl (CURLOPT_AWS_SIGV4
+ * "aws:amz:<region>:sqs"; temporary credentials add the signed
+ * X-Amz-Security-Token header).  Without an access key requests go
+ * unsigned: emulators accept that, and real SQS answers 403
+ * MissingAuthenticationToken, which is classified SQS_AUTH like any other
+ * credential problem, so the operator sees what is wrong.
+ *
+ * Secrets never reach an error line: AWS messages are cut at their first
+ * line break (SignatureDoesNotMatch may append the canonical request,
+ * which holds the signed headers), and any secret, session token or access
+ * key id still in a line is replaced by "[redacted]".
+ */
+
+#include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "httpc.h"
+#include "sqs.h"
+
+/*
+ * Beyond the long poll itself, the answer to a ReceiveMessage needs a few
+ * seconds at worst (connect, TLS, up to 10 messages); ten more seconds
+ * tell a slow answer from a dead connection.
+ */
+#define SQS_POLL_SLACK_MS	10000L
+/*
+ * The largest answer to a ReceiveMessage we accept, per message asked
+ * for: a body of up to SQS' message size limit (1 MiB since 2025, 256 KiB
+ * before), twice over for JSON escaping (a JSON body inside the JSON
+ * answer grows by a backslash per quote), plus id, receipt handle and
+ * attributes.  A lower cap would turn a batch of large messages into an
+ * error on every poll until they reach the dead-letter queue.
+ */
+#define SQS_RECEIVE_BODY_PER_MSG	(2 * 1024 * 1024 + 16 * 1024)
+/* Batch actions are answered in milliseconds; ten seconds is an outage. */
+#define SQS_BATCH_TIMEOUT_MS	10000L
+/* Longest AWS message kept in an error line. */
+#define SQS_MESSAGE_MAX		200
+#define SQS_REDACTED		"[redacted]"
+
+enum sqs_action {
+	SQS_RECEIVE,
+	SQS_DELETE,
+	SQS_CHANGE
+};
+
+static const char *const action_names[] = {
+	[SQS_RECEIVE] = "ReceiveMessage",
+	[SQS_DELETE] = "DeleteMessageBatch",
+	[SQS_CHANGE] = "ChangeMessageVisibilityBatch"
+};
+
+static const char *const target_headers[] = {
+	[SQS_RECEIVE] = "X-Amz-Target: AmazonSQS.ReceiveMessage",
+	[SQS_DELETE] = "X-Amz-Target: AmazonSQS.DeleteMessageBatch",
+	[SQS_CHANGE] = "X-Amz-Target: AmazonSQS.ChangeMessageVisibilityBatch"
+};
+
+struct sqs_call {
+	LIST_ENTRY(sqs_call)	 entry;
+	struct sqs		*s;
+	struct httpc_call	*hc;
+	enum sqs_action		 action;
+	int			 calling;	/* its callback is running */
+	sqs_receive_fn		 rfn;
+	sqs_batch_fn		 bfn;
+	void			*arg;
+	size_t			 n;		/* batch entries */
+};
+
+struct sqs {
+	struct httpc		*hc;
+	char			*queue_url;
+	char			*endpoint;
+	char			*sigv4;		/* NULL: unsigned */
+	char			*access_key_id;
+	char			*secret;
+	char			*session_token;
+	char			*token_header;	/* NULL without a token */
+	int			 busy;		/* inside a callback */
+	int			 dying;		/* sqs_free ran while busy */
+	LIST_HEAD(, sqs_call)	 calls;
+};
+
+static const char *const auth_codes[] = {
+	"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied",
+	"UnrecognizedClient", "MissingAuthenticationToken", "ExpiredToken",
+	"IncompleteSignature", NULL
+};
+
+/*
+ * "OverLimit" is ReceiveMessage's answer when the queue has too many
+ * messages in flight: like throttling, it passes once we slow down.
+ */
+static const char *const throttle_codes[] = {
+	"Throttl", "TooManyRequests", "OverLimit", NULL
+};
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+sqs_status_name(enum sqs_status st)
+{
+	switch (st) {
+	case SQS_OK:		return "ok";
+	case SQS_AUTH:		return "auth";
+	case SQS_THROTTLED:	return "throttled";
+	case SQS_SERVER:	return "server";
+	case SQS_NETWORK:	return "network";
+	case SQS_CLIENT:	return "client";
+	case SQS_PROTOCOL:	return "protocol";
+	}
+	return "unknown";
+}
+
+/*
+ * Parse exactly body[0..len) as one JSON value (trailing white space
+ * allowed).  NULL with err otherwise.
+ */
+static struct json_object *
+parse_json(const char *body, size_t len, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error je;
+	size_t end;
+
+	if (body == NULL || len == 0) {
+		set_err(err, errlen, "empty answer");
+		return NULL;
+	}
+	if (len > INT_MAX) {
+		set_err(err, errlen, "answer too large");
+		return NULL;
+	}
+	if ((tok = json_tokener_new()) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	je = json_tokener_get_error(tok);
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
+	end = json_tokener_get_parse_end(tok);
+#else
+	end = (size_t)tok->char_offset;
+#endif
+	json_tokener_free(tok);
+	if (o == NULL || je != json_tokener_success) {
+		json_object_put(o);
+		set_err(err, errlen, "malformed JSON: %s",
+		    je == json_tokener_continue ? "unexpected end" :
+		    json_tokener_error_desc(je));
+		return NULL;
+	}
+	for (; end < len; end++) {
+		if (!isspace((unsigned char)body[end])) {
+			json_object_put(o);
+			set_err(err, errlen, "malformed JSON: data after the "
+			    "value");
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* 1: key present and a string; 0: absent or null; -1: another type. */
+static int
+get_string(struct json_object *obj, const char *key, const char **out,
+    size_t *lenp)
+{
+	struct json_object *v;
+
+	*out = NULL;
+	if (lenp != NULL)
+		*lenp = 0;
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*out = json_object_get_string(v);
+	if (lenp != NULL)
+		*lenp = (size_t)json_object_get_string_len(v);
+	return 1;
+}
+
+/*
+ * A numeric attribute: SQS sends strings of digits; a JSON integer is
+ * accepted too.  Anything else reads as missing (0): attributes inform,
+ * they do not decide whether a message is processed.
+ */
+static int64_t
+get_attr_int(struct json_object *attrs, const char *key, int64_t max)
+{
+	struct json_object *v;
+	const char *s;
+	int64_t x = 0;
+
+	if (attrs == NULL || !json_object_object_get_ex(attrs, key, &v) ||
+	    v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		x = json_object_get_int64(v);
+		return x >= 0 && x <= max ? x : 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || x > (max - (*s - '0')) / 10)
+			return 0;
+		x = x * 10 + (*s - '0');
+	}
+	return x;
+}
+
+void
+sqs_messages_free(struct sqs_message *msgs, size_t n)
+{
+	size_t i;
+
+	if (msgs == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(msgs[i].message_id);
+		free(msgs[i].receipt_handle);
+		free(msgs[i].body);
+	}
+	free(msgs);
+}
+
+static char *
+dup_len(const char *s, size_t len)
+{
+	char *p;
+
+	if ((p = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+static int
+parse_message(struct json_object *m, size_t i, struct sqs_message *out,
+    char *err, size_t errlen)
+{
+	struct json_object *attrs = NULL;
+	const char *id, *rh, *body;
+	size_t idlen, rhlen, bodylen;
+
+	if (!json_object_is_type(m, json_type_object)) {
+		set_err(err, errlen, "Messages[%zu] is not an object", i);
+		return -1;
+	}
+	if (get_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
+		set_err(err, errlen, "Messages[%zu]: MessageId is missing or "
+		    "not a string", i);
+		return -1;
+	}
+	if (get_string(m, "ReceiptHandle", &rh, &rhlen) != 1 || rhlen == 0) {
+		set_err(err, errlen, "Messages[%zu]: ReceiptHandle is missing "
+		    "or not a string", i);
+		return -1;
+	}
+	if (get_string(m, "Body", &body, &bodylen) != 1) {
+		set_err(err, errlen, "Messages[%zu]: Body is missing or not a "
+		    "string", i);
+		return -1;
+	}
+	if (json_object_object_get_ex(m, "Attributes", &attrs) &&
+	    attrs != NULL && !json_object_is_type(attrs, json_type_object)) {
+		set_err(err, errlen, "Messages[%zu]: Attributes is not an "
+		    "object", i);
+		return -1;
+	}
+	if ((out->message_id = dup_len(id, idlen)) == NULL ||
+	    (out->receipt_handle = dup_len(rh, rhlen)) == NULL ||
+	    (out->body = dup_len(body, bodylen)) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	out->body_len = bodylen;
+	out->sent_timestamp_ms = get_attr_int(attrs, "SentTimestamp",
+	    INT64_MAX);
+	out->receive_count = (int)get_attr_int(attrs,
+	    "ApproximateReceiveCount", INT_MAX);
+	return 0;
+}
+
+int
+sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
+    size_t *n, char *err, size_t errlen)
+{
+	struct json_object *root, *msgs;
+	struct sqs_message *m = NULL;
+	size_t i, count;
+
+	*out = NULL;
+	*n = 0;
+	/*
+	 * SQS answers "{}" when a poll ends empty; some emulators
+	 * (local-aws-sqs) send no body at all.  Both mean no messages.
+	 */
+	for (i = 0; i < len && isspace((unsigned char)body[i]); i++)
+		;
+	if (i == len)
+		return 0;
+	if ((root = parse_json(body, len, err, errlen)) == NULL)
+		return -1;
+	if (!json_object_is_type(root, json_type_object)) {
+		set_err(err, errlen, "answer is not a JSON object");
+		goto fail;
+	}
+	if (!json_object_object_get_ex(root, "Messages", &msgs) ||
+	    msgs == NULL) {
+		json_object_put(root);
+		return 0;
+	}
+	if (!json_object_is_type(msgs, json_type_array)) {
+		set_err(err, errlen, "Messages is not an array");
+		goto fail;
+	}
+	if ((count = json_object_array_length(msgs)) == 0) {
+		json_object_put(root);
+		return 0;
+	}
+	if ((m = calloc(count, sizeof(*m))) == NULL) {
+		set_err(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < count; i++) {
+		if (parse_message(json_object_array_get_idx(msgs, i), i,
+		    &m[i], err, errlen) == -1) {
+			sqs_messages_free(m, i + 1);
+			goto fail;
+		}
+	}
+	json_object_put(root);
+	*out = m;
+	*n = count;
+	return 0;
+
+fail:
+	json_object_put(root);
+	return -1;
+}
+
+/* An entry Id we sent: its index, "0".."n-1", nothing else. */
+static int
+parse_id(const char *id, size_t n, size_t *idx)
+{
+	size_t x = 0;
+	const char *p;
+
+	if (id == NULL || *id == '\0' || (id[0] == '0' && id[1] != '\0'))
+		return -1;
+	for (p = id; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || x >= n)
+			return -1;
+		x = x * 10 + (size_t)(*p - '0');
+	}
+	if (x >= n)
+		return -1;
+	*idx = x;
+	return 0;
+}
+
+static void
+copy_clean(char *dst, size_t dstlen, const char *src, size_t max)
+{
+	size_t i;
+
+	if (dstlen == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	for (i = 0; src[i] != '\0' && src[i] != '\n' && src[i] != '\r' &&
+	    i < max && i + 1 < dstlen; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ?
+		    ' ' : src[i];
+	dst[i] = '\0';
+}
+
+static int
+parse_batch_list(struct json_object *root, const char *key, int failed,
+    struct sqs_entry_result *res, size_t n, char *err, size_t errlen)
+{
+	struct json_object *list, *e, *sf;
+	const char *id, *code, *msg;
+	size_t i, count, idx;
+
+	if (!json_object_object_get_ex(root, key, &list) || list == NULL)
+		return 0;
+	if (!json_object_is_type(list, json_type_array)) {
+		set_err(err, errlen, "%s is not an array", key);
+		return -1;
+	}
+	count = json_object_array_length(list);
+	for (i = 0; i < count; i++) {
+		e = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(e, json_type_object)) {
+			set_err(err, errlen, "%s[%zu] is not an object", key,
+			    i);
+			return -1;
+		}
+		if (get_string(e, "Id", &id, NULL) != 1 ||
+		    parse_id(id, n, &idx) == -1) {
+			set_err(err, errlen, "%s[%zu]: Id is missing or not "
+			    "one we sent", key, i);
+			return -1;
+		}
+		if (!failed) {
+			memset(&res[idx], 0, sizeof(res[idx]));
+			res[idx].ok = 1;
+			continue;
+		}
+		if (get_string(e, "Code", &code, NULL) == -1 ||
+		    get_string(e, "Message", &msg, NULL) == -1) {
+			set_err(err, errlen, "%s[%zu]: Code or Message is not "
+			    "a string", key, i);
+			return -1;
+		}
+		res[idx].ok = 0;
+		res[idx].sender_fault = 0;
+		if (json_object_object_get_ex(e, "SenderFault", &sf) &&
+		    sf != NULL)
+			res[idx].sender_fault = json_object_get_boolean(sf);
+		copy_clean(res[idx].code, sizeof(res[idx].code), code,
+		    sizeof(res[idx].code) - 1);
+		copy_clean(res[idx].message, sizeof(res[idx].message), msg,
+		    sizeof(res[idx].message) - 1);
+	}
+	return 0;
+}
+
+int
+sqs_parse_batch(const char *body, size_t len, struct sqs_entry_result *res,
+    size_t n, char *err, size_t errlen)
+{
+	struct json_object *root;
+	size_t i;
+	int nfailed = 0;
+
+	for (i = 0; i < n; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		snprintf(res[i].message, sizeof(res[i].message),
+		    "no result for this entry in the answer");
+	}
+	if ((root = parse_json(body, len, err, errlen)) == NULL)
+		return -1;
+	if (!json_object_is_type(root, json_type_object)) {
+		set_err(err, errlen, "answer is not a JSON object");
+		json_object_put(root);
+		return -1;
+	}
+	if (parse_batch_list(root, "Successful", 0, res, n, err,
+	    errlen) == -1 ||
+	    parse_batch_list(root, "Failed", 1, res, n, err, errlen) == -1) {
+		json_object_put(root);
+		return -1;
+	}
+	json_object_put(root);
+	for (i = 0; i < n; i++)
+		if (!res[i].ok)
+			nfailed++;
+	return nfailed;
+}
+
+static int
+matches(const char *code, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strstr(code, *list) != NULL)
+			return 1;
+	return 0;
+}
+
+enum sqs_status
+sqs_classify(long status, const char *body, size_t len, char *err,
+    size_t errlen, const char *action)
+{
+	struct json_object *root = NULL;
+	const char *type = NULL, *msg = NULL, *p;
+	char code[64], message[SQS_MESSAGE_MAX + 1];
+	enum sqs_status st;
+	size_t i;
+
+	if (status >= 200 && status <= 299)
+		return SQS_OK;
+	code[0] = message[0] = '\0';
+	if (body != NULL && len > 0 &&
+	    (root = parse_json(body, len, NULL, 0)) != NULL &&
+	    json_object_is_type(root, json_type_object)) {
+		if (get_string(root, "__type", &type, NULL) != 1 &&
+		    get_string(root, "code", &type, NULL) != 1)
+			get_string(root, "Code", &type, NULL);
+		if (get_string(root, "message", &msg, NULL) != 1)
+			get_string(root, "Message", &msg, NULL);
+	}
+	if (type != NULL) {
+		/* "com.amazonaws.sqs#QueueDoesNotExist": after the '#'. */
+		if ((p = strrchr(type, '#')) != NULL)
+			type = p + 1;
+		if (strncmp(type, "AWS.SimpleQueueService.", 23) == 0)
+			type += 23;
+		for (i = 0; type[i] != '\0' && i + 1 < sizeof(code); i++) {
+			if (!isalnum((unsigned char)type[i]) &&
+			    type[i] != '.' && type[i] != '_' && type[i] != '-')
+				break;
+			code[i] = type[i];
+		}
+		code[i] = '\0';
+	}
+	copy_clean(message, sizeof(message), msg, SQS_MESSAGE_MAX);
+	json_object_put(root);
+
+	if (status == 403 || matches(code, auth_codes))
+		st = SQS_AUTH;
+	else if (status == 429 || matches(code, throttle_codes))
+		st = SQS_THROTTLED;
+	else if (status >= 500 && status <= 599)
+		st = SQS_SERVER;
+	else if (status >= 400 && status <= 499)
+		st = SQS_CLIENT;
+	else
+		st = SQS_PROTOCOL;
+
+	set_err(err, errlen, "sqs: %s: HTTP %ld%s%s%s%s%s", action, status,
+	    code[0] != '\0' ? " " : "", code,
+	    message[0] != '\0' ? ": " : "", message,
+	    st == SQS_PROTOCOL ? " (unexpected status)" : "");
+	return st;
+}
+
+/* Where a URL's authority ends (at "/", "?", "#" or the end), or NULL. */
+static const char *
+split_url(const char *url, const char **scheme, const char **host)
+{
+	const char *end, *p;
+
+	if (url == NULL)
+		return NULL;
+	if (strncasecmp(url, "https://", 8) == 0) {
+		*scheme = "https";
+		*host = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		*scheme = "http";
+		*host = url + 7;
+	} else
+		return NULL;
+	end = *host + strcspn(*host, "/?#");
+	if (end == *host)
+		return NULL;
+	/* No user info (it would be a credential in a URL), no blanks. */
+	for (p = *host; p < end; p++)
+		if (*p == '@' || (unsigned char)*p <= 0x20 || *p == 0x7f)
+			return NULL;
+	return end;
+}
+
+int
+sqs_endpoint(const char *queue_url, char *buf, size_t len)
+{
+	const char *scheme, *host, *end;
+	int n;
+
+	if ((end = split_url(queue_url, &scheme, &host)) == NULL)
+		return -1;
+	n = snprintf(buf, len, "%s://%.*s/", scheme, (int)(end - host), host);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return 0;
+}
+
+/* Replace every occurrence of secret in buf (of size len) by SQS_REDACTED. */
+static void
+redact(char *buf, size_t len, const char *secret)
+{
+	char tmp[SQS_ERROR_MAX];
+	size_t slen, off = 0;
+	char *p;
+
+	if (secret == NULL || (slen = strlen(secret)) < 4)
+		return;
+	while (off < len && (p = strstr(buf + off, secret)) != NULL) {
+		snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(p - buf), buf,
+		    SQS_REDACTED, p + slen);
+		snprintf(buf, len, "%s", tmp);
+		/* Search on after the replacement, which may contain secret. */
+		off = (size_t)(p - buf) + strlen(SQS_REDACTED);
+		if (off >= strlen(buf))
+			break;
+	}
+}
+
+static int
+valid_header_value(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+valid_region(const char *r)
+{
+	size_t i;
+
+	for (i = 0; r[i] != '\0'; i++)
+		if (!islower((unsigned char)r[i]) &&
+		    !isdigit((unsigned char)r[i]) && r[i] != '-')
+			return 0;
+	return i > 0 && i <= 32;
+}
+
+static void
+destroy(struct sqs *s)
+{
+	free(s->queue_url);
+	free(s->endpoint);
+	free(s->sigv4);
+	free(s->access_key_id);
+	free(s->secret);
+	free(s->session_token);
+	free(s->token_header);
+	free(s);
+}
+
+static int
+is_set(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+struct sqs *
+sqs_new(struct httpc *hc, const char *queue_url, const char *region,
+    const char *access_key_id, const char *secret, const char *session_token,
+    char *err, size_t errlen)
+{
+	struct sqs *s;
+	char endpoint[SQS_URL_MAX];
+	const char *scheme, *host, *end;
+	int n;
+
+	if (hc == NULL) {
+		set_err(err, errlen, "sqs: no HTTP client");
+		return NULL;
+	}
+	if (!is_set(queue_url) || strlen(queue_url) >= SQS_URL_MAX ||
+	    !valid_header_value(queue_url) || strchr(queue_url, ' ') != NULL ||
+	    sqs_endpoint(queue_url, endpoint, sizeof(endpoint)) == -1) {
+		set_err(err, errlen, "sqs: queue URL is not an http:// or "
+		    "https:// URL with a host");
+		return NULL;
+	}
+	end = split_url(queue_url, &scheme, &host);
+	if (*end == '\0' || strcmp(end, "/") == 0) {
+		set_err(err, errlen, "sqs: queue URL %s has no queue path",
+		    queue_url);
+		return NULL;
+	}
+	if (region == NULL || !valid_region(region)) {
+		set_err(err, errlen, "sqs: region must be a name like "
+		    "us-east-1");
+		return NULL;
+	}
+	if (is_set(access_key_id) != is_set(secret)) {
+		set_err(err, errlen, "sqs: an access key id and a secret "
+		    "access key go together; only one is set");
+		return NULL;
+	}
+	if (is_set(session_token) && !is_set(access_key_id)) {
+		set_err(err, errlen, "sqs: a session token needs an access key "
+		    "id and a secret access key");
+		return NULL;
+	}
+	if (is_set(session_token) && !valid_header_value(session_token)) {
+		set_err(err, errlen, "sqs: the session token contains control "
+		    "characters");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto nomem;
+	s->hc = hc;
+	LIST_INIT(&s->calls);
+	if ((s->queue_url = strdup(queue_url)) == NULL ||
+	    (s->endpoint = strdup(endpoint)) == NULL)
+		goto nomem;
+	if (is_set(access_key_id)) {
+		if ((s->access_key_id = strdup(access_key_id)) == NULL ||
+		    (s->secret = strdup(secret)) == NULL)
+			goto nomem;
+		n = asprintf(&s->sigv4, "aws:amz:%s:sqs", region);
+		if (n == -1) {
+			s->sigv4 = NULL;
+			goto nomem;
+		}
+	}
+	if (is_set(session_token)) {
+		if ((s->session_token = strdup(session_token)) == NULL)
+			goto nomem;
+		n = asprintf(&s->token_header, "X-Amz-Security-Token: %s",
+		    session_token);
+		if (n == -1) {
+			s->token_header = NULL;
+			goto nomem;
+		}
+	}
+	return s;
+
+nomem:
+	if (s != NULL)
+		destroy(s);
+	set_err(err, errlen, "sqs: out of memory");
+	return NULL;
+}
+
+void
+sqs_free(struct sqs *s)
+{
+	if (s == NULL || s->dying)
+		return;
+	while (!LIST_EMPTY(&s->calls))
+		sqs_cancel(LIST_FIRST(&s->calls));
+	s->dying = 1;
+	if (s->busy == 0)
+		destroy(s);
+}
+
+void
+sqs_cancel(struct sqs_call *c)
+{
+	if (c == NULL || c->calling)
+		return;
+	LIST_REMOVE(c, entry);
+	httpc_cancel(c->hc);
+	free(c);
+}
+
+static void
+deliver(struct sqs_call *c, const struct httpc_result *r)
+{
+	struct sqs *s = c->s;
+	struct sqs_entry_result res[SQS_MAX_BATCH];
+	struct sqs_message *msgs = NULL;
+	const char *name = action_names[c->action];
+	char err[SQS_ERROR_MAX], perr[256];
+	enum sqs_status st;
+	size_t n = 0;
+
+	err[0] = '\0';
+	if (!r->ok) {
+		st = SQS_NETWORK;
+		snprintf(err, sizeof(err), "sqs: %s: %s", name, r->error);
+	} else
+		st = sqs_classify(r->status, r->body, r->body_len, err,
+		    sizeof(err), name);
+	if (st == SQS_OK && (c->action == SQS_RECEIVE ?
+	    sqs_parse_receive(r->body, r->body_len, &msgs, &n, perr,
+	    sizeof(perr)) : sqs_parse_batch(r->body, r->body_len, res, c->n,
+	    perr, sizeof(perr))) == -1) {
+		st = SQS_PROTOCOL;
+		snprintf(err, sizeof(err), "sqs: %s: unreadable answer: %s",
+		    name, perr);
+	}
+	redact(err, sizeof(err), s->secret);
+	redact(err, sizeof(err), s->session_token);
+	redact(err, sizeof(err), s->access_key_id);
+
+	if (c->action == SQS_RECEIVE)
+		c->rfn(c->arg, st, err, msgs, n);
+	else {
+		if (st == SQS_OK) {
+			for (n = 0; n < c->n; n++) {
+				redact(res[n].message, sizeof(res[n].message),
+				    s->secret);
+				redact(res[n].message, sizeof(res[n].message),
+				    s->session_token);
+			}
+		}
+		c->bfn(c->arg, st, err, st == SQS_OK ? res : NULL,
+		    st == SQS_OK ? c->n : 0);
+	}
+}
+
+static void
+on_http_done(void *arg, const struct httpc_result *r)
+{
+	struct sqs_call *c = arg;
+	struct sqs *s = c->s;
+
+	LIST_REMOVE(c, entry);
+	c->hc = NULL;
+	c->calling = 1;
+	s->busy++;
+	deliver(c, r);
+	s->busy--;
+	free(c);
+	if (s->dying && s->busy == 0)
+		destroy(s);
+}
+
+/* json-c helpers: each takes ownership of val, even on failure. */
+static int
+add(struct json_object *obj, const char *key, struct json_object *val)
+{
+	if (val == NULL)
+		return -1;
+	if (json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+append(struct json_object *arr, struct json_object *val)
+{
+	if (val == NULL)
+		return -1;
+	if (json_object_array_add(arr, val) != 0) {
+		json_object_put(val);
+		return -1;
+	}
+	return 0;
+}
+
+static struct json_object *
+attribute_names(void)
+{
+	struct json_object *a;
+
+	if ((a = json_object_new_array()) == NULL)
+		return NULL;
+	if (append(a, json_object_new_string("SentTimestamp")) == -1 ||
+	    append(a, json_object_new_string("ApproximateReceiveCount")) ==
+	    -1) {
+		json_object_put(a);
+		return NULL;
+	}
+	return a;
+}
+
+static struct sqs_call *
+start(struct sqs *s, enum sqs_action action, struct json_object *req,
+    long timeout_ms, size_t max_body, char *err, size_t errlen)
+{
+	struct httpc_request hr;
+	struct sqs_call *c;
+	const char *headers[4], *body;
+	size_t nh = 0;
+
+	if ((body = json_object_to_json_string_ext(req,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		set_err(err, errlen, "sqs: %s: out of memory",
+		    action_names[action]);
+		return NULL;
+	}
+	headers[nh++] = "Content-Type: application/x-amz-json-1.0";
+	headers[nh++] = target_headers[action];
+	if (s->token_header != NULL)
+		headers[nh++] = s->token_header;
+	headers[nh] = NULL;
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "POST";
+	hr.url = s->endpoint;
+	hr.headers = headers;
+	hr.body = body;
+	hr.body_len = strlen(body);
+	hr.timeout_ms = timeout_ms;
+	hr.max_body = max_body;
+	hr.sigv4 = s->sigv4;
+	hr.user = s->sigv4 != NULL ? s->access_key_id : NULL;
+	hr.password = s->sigv4 != NULL ? s->secret : NULL;
+	c->s = s;
+	c->action = action;
+	if ((c->hc = httpc_start(s->hc, &hr, on_http_done, c)) == NULL) {
+		set_err(err, errlen, "sqs: %s: cannot start the request: %s",
+		    action_names[action], strerror(errno));
+		free(c);
+		return NULL;
+	}
+	LIST_INSERT_HEAD(&s->calls, c, entry);
+	return c;
+}
+
+struct sqs_call *
+sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
+    int visibility_timeout, sqs_receive_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct json_object *req;
+	struct sqs_call *c = NULL;
+
+	if (s == NULL || s->dying || fn == NULL) {
+		set_err(err, errlen, "sqs: ReceiveMessage: no client");
+		return NULL;
+	}
+	if (max_messages < 1 || max_messages > SQS_MAX_MESSAGES ||
+	    wait_seconds < 0 || wait_seconds > SQS_MAX_WAIT ||
+	    visibility_timeout < 0 || visibility_timeout > SQS_MAX_VISIBILITY) {
+		set_err(err, errlen, "sqs: ReceiveMessage: messages %d, wait "
+		    "%ds or visibility %ds out of range", max_messages,
+		    wait_seconds, visibility_timeout);
+		return NULL;
+	}
+	if ((req = json_object_new_object()) == NULL ||
+	    add(req, "QueueUrl", json_object_new_string(s->queue_url)) == -1 ||
+	    add(req, "MaxNumberOfMessages",
+	    json_object_new_int(max_messages)) == -1 ||
+	    add(req, "WaitTimeSeconds",
+	    json_object_new_int(wait_seconds)) == -1 ||
+	    add(req, "VisibilityTimeout",
+	    json_object_new_int(visibility_timeout)) == -1 ||
+	    add(req, "MessageSystemAttributeNames", attribute_names()) == -1 ||
+	    add(req, "AttributeNames", attribute_names()) == -1)
+		set_err(err, errlen, "sqs: ReceiveMessage: out of memory");
+	else if ((c = start(s, SQS_RECEIVE, req,
+	    wait_seconds * 1000L + SQS_POLL_SLACK_MS,
+	    (size_t)max_messages * SQS_RECEIVE_BODY_PER_MSG, err,
+	    errlen)) != NULL) {
+		c->rfn = fn;
+		c->arg = arg;
+	}
+	json_object_put(req);
+	return c;
+}
+
+static struct sqs_call *
+batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
+    size_t n, sqs_batch_fn fn, void *arg, char *err, size_t errlen)
+{
+	const char *name = action_names[action];
+	struct json_object *req = NULL, *entries, *entry;
+	struct sqs_call *c = NULL;
+	char id[24];
+	size_t i;
+
+	if (s == NULL || s->dying || fn == NULL) {
+		set_err(err, errlen, "sqs: %s: no client", name);
+		return NULL;
+	}
+	if (e == NULL || n < 1 || n > SQS_MAX_BATCH) {
+		set_err(err, errlen, "sqs: %s: %zu entries, must be 1 to %d",
+		    name, n, SQS_MAX_BATCH);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (!is_set(e[i].receipt_handle)) {
+			set_err(err, errlen, "sqs: %s: entry %zu has no "
+			    "receipt handle", name, i);
+			return NULL;
+		}
+		if (action == SQS_CHANGE && (e[i].visibility_timeout < 0 ||
+		    e[i].visibility_timeout > SQS_MAX_VISIBILITY)) {
+			set_err(err, errlen, "sqs: %s: entry %zu: visibility "
+			    "timeout %ds out of range", name, i,
+			    e[i].visibility_timeout);
+			return NULL;
+		}
+	}
+	if ((req = json_object_new_object()) == NULL ||
+	    add(req, "QueueUrl", json_object_new_string(s->queue_url)) == -1 ||
+	    (entries = json_object_new_array()) == NULL ||
+	    add(req, "Entries", entries) == -1)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%zu", i);
+		if ((entry = json_object_new_object()) == NULL ||
+		    append(entries, entry) == -1 ||
+		    add(entry, "Id", json_object_new_string(id)) == -1 ||
+		    add(entry, "ReceiptHandle",
+		    json_object_new_string(e[i].receipt_handle)) == -1)
+			goto nomem;
+		if (action == SQS_CHANGE && add(entry, "VisibilityTimeout",
+		    json_object_new_int(e[i].visibility_timeout)) == -1)
+			goto nomem;
+	}
+	if ((c = start(s, action, req, SQS_BATCH_TIMEOUT_MS, 0, err,
+	    errlen)) != NULL) {
+		c->bfn = fn;
+		c->arg = arg;
+		c->n = n;
+	}
+	json_object_put(req);
+	return c;
+
+nomem:
+	json_object_put(req);
+	set_err(err, errlen, "sqs: %s: out of memory", name);
+	return NULL;
+}
+
+struct sqs_call *
+sqs_delete_batch(struct sqs *s, const struct sqs_entry *e, size_t n,
+    sqs_batch_fn fn, void *arg, char *err, size_t errlen)
+{
+	return batch(s, SQS_DELETE, e, n, fn, arg, err, errlen);
+}
+
+struct sqs_call *
+sqs_change_visibility_batch(struct sqs *s, const struct sqs_entry *e,
+    size_t n, sqs_batch_fn fn, void *arg, char *err, size_t errlen)
+{
+	return batch(s, SQS_CHANGE, e, n, fn, arg, err, errlen);
+}

@@ -1,0 +1,776 @@
+/*
+ * Unit tests for the SQS and Edge API clients: the pure parts (answer
+ * parsing, batch results, error classification, endpoint and URL
+ * building) directly, plus argument checks and the network error paths
+ * against a closed loopback port on a private libev loop.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <check.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "edge.h"
+#include "httpc.h"
+#include "sqs.h"
+
+static enum sqs_status
+classify(long status, const char *body, char *err, size_t errlen)
+{
+	return sqs_classify(status, body, body != NULL ? strlen(body) : 0,
+	    err, errlen, "ReceiveMessage");
+}
+
+static int
+parse(const char *body, struct sqs_message **m, size_t *n, char *err,
+    size_t errlen)
+{
+	return sqs_parse_receive(body, strlen(body), m, n, err, errlen);
+}
+
+START_TEST(receive_messages)
+{
+	const char *body = "{\"Messages\":["
+	    "{\"MessageId\":\"m-1\",\"ReceiptHandle\":\"rh/1+x==\","
+	    "\"MD5OfBody\":\"x\",\"Body\":\"{\\\"a\\\":\\\"\\u00e9\\\"}\","
+	    "\"Attributes\":{\"SentTimestamp\":\"1763150400123\","
+	    "\"ApproximateReceiveCount\":\"3\",\"SenderId\":\"AID\"}},"
+	    "{\"MessageId\":\"m-2\",\"ReceiptHandle\":\"rh2\",\"Body\":\"\","
+	    "\"Attributes\":{\"SentTimestamp\":1763150400999,"
+	    "\"ApproximateReceiveCount\":1}}]}  \n";
+	struct sqs_message *m;
+	size_t n;
+	char err[256];
+
+	ck_assert_int_eq(parse(body, &m, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(m[0].message_id, "m-1");
+	ck_assert_str_eq(m[0].receipt_handle, "rh/1+x==");
+	ck_assert_str_eq(m[0].body, "{\"a\":\"\xc3\xa9\"}");
+	ck_assert_uint_eq(m[0].body_len, strlen("{\"a\":\"\xc3\xa9\"}"));
+	ck_assert(m[0].sent_timestamp_ms == 1763150400123LL);
+	ck_assert_int_eq(m[0].receive_count, 3);
+	ck_assert_str_eq(m[1].message_id, "m-2");
+	ck_assert_str_eq(m[1].body, "");
+	ck_assert_uint_eq(m[1].body_len, 0);
+	ck_assert(m[1].sent_timestamp_ms == 1763150400999LL);
+	ck_assert_int_eq(m[1].receive_count, 1);
+	sqs_messages_free(m, n);
+}
+END_TEST
+
+START_TEST(receive_no_messages)
+{
+	static const char *const bodies[] = {
+		"{}", "{\"Messages\":[]}", "{\"Messages\":null}", "", " \r\n",
+		"{\"ResponseMetadata\":{\"RequestId\":\"x\"}}", NULL
+	};
+	struct sqs_message *m = (struct sqs_message *)1;
+	size_t i, n = 99;
+	char err[256];
+
+	for (i = 0; bodies[i] != NULL; i++) {
+		ck_assert_msg(parse(bodies[i], &m, &n, err, sizeof(err)) == 0,
+		    "%s", bodies[i]);
+		ck_assert_ptr_null(m);
+		ck_assert_uint_eq(n, 0);
+	}
+}
+END_TEST
+
+START_TEST(receive_attributes_missing_or_odd)
+{
+	const char *body = "{\"Messages\":["
+	    "{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\",\"Body\":\"b\"},"
+	    "{\"MessageId\":\"b\",\"ReceiptHandle\":\"r\",\"Body\":\"b\","
+	    "\"Attributes\":{}},"
+	    "{\"MessageId\":\"c\",\"ReceiptHandle\":\"r\",\"Body\":\"b\","
+	    "\"Attributes\":{\"SentTimestamp\":\"12x\","
+	    "\"ApproximateReceiveCount\":\"-1\"}},"
+	    "{\"MessageId\":\"d\",\"ReceiptHandle\":\"r\",\"Body\":\"b\","
+	    "\"Attributes\":{\"SentTimestamp\":[1],"
+	    "\"ApproximateReceiveCount\":\"99999999999999\"}},"
+	    "{\"MessageId\":\"e\",\"ReceiptHandle\":\"r\",\"Body\":\"b\","
+	    "\"Attributes\":null}]}";
+	struct sqs_message *m;
+	size_t i, n;
+	char err[256];
+
+	ck_assert_int_eq(parse(body, &m, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < n; i++) {
+		ck_assert(m[i].sent_timestamp_ms == 0);
+		ck_assert_int_eq(m[i].receive_count, 0);
+	}
+	sqs_messages_free(m, n);
+}
+END_TEST
+
+START_TEST(receive_malformed)
+{
+	static const char *const bodies[] = {
+		"{", "{\"Messages\":[", "nul", "[1]", "\"x\"", "{} x",
+		"{\"Messages\":[]}}", "<html>502</html>", NULL
+	};
+	struct sqs_message *m;
+	size_t i, n;
+	char err[256];
+
+	for (i = 0; bodies[i] != NULL; i++) {
+		err[0] = '\0';
+		ck_assert_msg(parse(bodies[i], &m, &n, err, sizeof(err)) == -1,
+		    "%s", bodies[i]);
+		ck_assert_ptr_null(m);
+		ck_assert_uint_eq(n, 0);
+		ck_assert_msg(err[0] != '\0', "%s", bodies[i]);
+	}
+	ck_assert_int_eq(parse("{", &m, &n, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "malformed JSON: unexpected end");
+}
+END_TEST
+
+START_TEST(receive_wrong_types)
+{
+	static const struct {
+		const char *body, *err;
+	} cases[] = {
+		{ "{\"Messages\":{}}", "Messages is not an array" },
+		{ "{\"Messages\":[1]}", "Messages[0] is not an object" },
+		{ "{\"Messages\":[{\"MessageId\":1,\"ReceiptHandle\":\"r\","
+		    "\"Body\":\"b\"}]}",
+		  "Messages[0]: MessageId is missing or not a string" },
+		{ "{\"Messages\":[{\"MessageId\":\"\",\"ReceiptHandle\":\"r\","
+		    "\"Body\":\"b\"}]}",
+		  "Messages[0]: MessageId is missing or not a string" },
+		{ "{\"Messages\":[{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\","
+		    "\"Body\":\"b\"},{\"MessageId\":\"b\",\"Body\":\"b\"}]}",
+		  "Messages[1]: ReceiptHandle is missing or not a string" },
+		{ "{\"Messages\":[{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\","
+		    "\"Body\":{}}]}",
+		  "Messages[0]: Body is missing or not a string" },
+		{ "{\"Messages\":[{\"MessageId\":\"a\","
+		    "\"ReceiptHandle\":\"r\"}]}",
+		  "Messages[0]: Body is missing or not a string" },
+		{ "{\"Messages\":[{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\","
+		    "\"Body\":\"b\",\"Attributes\":[]}]}",
+		  "Messages[0]: Attributes is not an object" },
+	};
+	struct sqs_message *m;
+	size_t i, n;
+	char err[256];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(parse(cases[i].body, &m, &n, err,
+		    sizeof(err)), -1);
+		ck_assert_ptr_null(m);
+		ck_assert_str_eq(err, cases[i].err);
+	}
+}
+END_TEST
+
+static int
+batch(const char *body, struct sqs_entry_result *res, size_t n, char *err,
+    size_t errlen)
+{
+	return sqs_parse_batch(body, strlen(body), res, n, err, errlen);
+}
+
+START_TEST(batch_all_ok)
+{
+	struct sqs_entry_result res[3];
+	char err[256];
+
+	ck_assert_int_eq(batch("{\"Successful\":[{\"Id\":\"2\"},{\"Id\":\"0\"},"
+	    "{\"Id\":\"1\"}],\"Failed\":[]}", res, 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(res[0].ok, 1);
+	ck_assert_int_eq(res[1].ok, 1);
+	ck_assert_int_eq(res[2].ok, 1);
+	ck_assert_int_eq(batch("{\"Successful\":[{\"Id\":\"0\"}]}", res, 1,
+	    err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(batch_failures)
+{
+	struct sqs_entry_result res[4];
+	char err[256];
+
+	ck_assert_int_eq(batch("{\"Successful\":[{\"Id\":\"0\"},"
+	    "{\"Id\":\"2\"}],\"Failed\":[{\"Id\":\"1\",\"SenderFault\":true,"
+	    "\"Code\":\"ReceiptHandleIsInvalid\",\"Message\":"
+	    "\"The receipt handle \\\"x\\\" is not valid.\\nmore\"}]}",
+	    res, 4, err, sizeof(err)), 2);
+	ck_assert_int_eq(res[0].ok, 1);
+	ck_assert_int_eq(res[1].ok, 0);
+	ck_assert_int_eq(res[1].sender_fault, 1);
+	ck_assert_str_eq(res[1].code, "ReceiptHandleIsInvalid");
+	ck_assert_str_eq(res[1].message,
+	    "The receipt handle \"x\" is not valid.");
+	ck_assert_int_eq(res[2].ok, 1);
+	/* Not in the answer at all: failed, not silently fine. */
+	ck_assert_int_eq(res[3].ok, 0);
+	ck_assert_str_eq(res[3].code, "");
+	ck_assert_str_eq(res[3].message,
+	    "no result for this entry in the answer");
+
+	ck_assert_int_eq(batch("{\"Failed\":[{\"Id\":\"0\","
+	    "\"SenderFault\":false,\"Code\":\"InternalError\"}]}", res, 1, err,
+	    sizeof(err)), 1);
+	ck_assert_int_eq(res[0].ok, 0);
+	ck_assert_int_eq(res[0].sender_fault, 0);
+	ck_assert_str_eq(res[0].code, "InternalError");
+	ck_assert_str_eq(res[0].message, "");
+}
+END_TEST
+
+START_TEST(batch_unreadable)
+{
+	static const struct {
+		const char *body, *err;
+	} cases[] = {
+		{ "", "empty answer" },
+		{ "{\"Successful\":", "malformed JSON: unexpected end" },
+		{ "[]", "answer is not a JSON object" },
+		{ "{\"Successful\":{}}", "Successful is not an array" },
+		{ "{\"Failed\":[\"0\"]}", "Failed[0] is not an object" },
+		{ "{\"Successful\":[{\"Id\":\"3\"}]}",
+		  "Successful[0]: Id is missing or not one we sent" },
+		{ "{\"Successful\":[{\"Id\":\"01\"}]}",
+		  "Successful[0]: Id is missing or not one we sent" },
+		{ "{\"Successful\":[{\"Id\":\"-1\"}]}",
+		  "Successful[0]: Id is missing or not one we sent" },
+		{ "{\"Successful\":[{\"Id\":0}]}",
+		  "Successful[0]: Id is missing or not one we sent" },
+		{ "{\"Failed\":[{\"Id\":\"1\",\"Code\":5}]}",
+		  "Failed[0]: Code or Message is not a string" },
+	};
+	struct sqs_entry_result res[3];
+	size_t i;
+	char err[256];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(batch(cases[i].body, res, 3, err,
+		    sizeof(err)), -1);
+		ck_assert_str_eq(err, cases[i].err);
+	}
+}
+END_TEST
+
+START_TEST(classify_ok)
+{
+	char err[256] = "untouched";
+
+	ck_assert_int_eq(classify(200, "{}", err, sizeof(err)), SQS_OK);
+	ck_assert_str_eq(err, "untouched");
+	ck_assert_int_eq(classify(204, NULL, err, sizeof(err)), SQS_OK);
+}
+END_TEST
+
+START_TEST(classify_auth)
+{
+	char err[512];
+
+	ck_assert_int_eq(classify(403, "{\"__type\":\"com.amazon.coral.service"
+	    "#InvalidClientTokenId\",\"message\":\"The security token included "
+	    "in the request is invalid.\"}", err, sizeof(err)), SQS_AUTH);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 403 "
+	    "InvalidClientTokenId: The security token included in the request "
+	    "is invalid.");
+	/* The canonical request after the first line break is dropped. */
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral.service"
+	    "#SignatureDoesNotMatch\",\"message\":\"The request signature does "
+	    "not match.\\n\\nThe Canonical String for this request should have "
+	    "been\\n'POST\\n/\\nx-amz-security-token:SECRETTOKEN'\"}", err,
+	    sizeof(err)), SQS_AUTH);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 "
+	    "SignatureDoesNotMatch: The request signature does not match.");
+	ck_assert_int_eq(classify(403, NULL, err, sizeof(err)), SQS_AUTH);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 403");
+	ck_assert_int_eq(classify(400, "{\"code\":\"ExpiredToken\"}", err,
+	    sizeof(err)), SQS_AUTH);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 ExpiredToken");
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral.service"
+	    "#AccessDeniedException\",\"Message\":\"no\"}", err, sizeof(err)),
+	    SQS_AUTH);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 "
+	    "AccessDeniedException: no");
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral.service"
+	    "#UnrecognizedClientException\"}", err, sizeof(err)), SQS_AUTH);
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral.service"
+	    "#MissingAuthenticationTokenException\"}", err, sizeof(err)),
+	    SQS_AUTH);
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral.service"
+	    "#IncompleteSignatureException\"}", err, sizeof(err)), SQS_AUTH);
+}
+END_TEST
+
+START_TEST(classify_throttled)
+{
+	char err[512];
+
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazon.coral."
+	    "availability#ThrottlingException\",\"message\":\"Rate exceeded\"}",
+	    err, sizeof(err)), SQS_THROTTLED);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 "
+	    "ThrottlingException: Rate exceeded");
+	ck_assert_int_eq(classify(400, "{\"__type\":\"RequestThrottled\"}", err,
+	    sizeof(err)), SQS_THROTTLED);
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazonaws.sqs"
+	    "#OverLimit\"}", err, sizeof(err)), SQS_THROTTLED);
+	ck_assert_int_eq(classify(429, "", err, sizeof(err)), SQS_THROTTLED);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 429");
+	ck_assert_int_eq(classify(503, "{\"__type\":\"TooManyRequests"
+	    "Exception\"}", err, sizeof(err)), SQS_THROTTLED);
+}
+END_TEST
+
+START_TEST(classify_server)
+{
+	char err[512];
+
+	ck_assert_int_eq(classify(500, "{\"__type\":\"com.amazonaws.sqs"
+	    "#InternalError\",\"message\":\"oops\"}", err, sizeof(err)),
+	    SQS_SERVER);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 500 InternalError: "
+	    "oops");
+	ck_assert_int_eq(classify(502, "<html><body>Bad Gateway</body></html>",
+	    err, sizeof(err)), SQS_SERVER);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 502");
+	ck_assert_int_eq(classify(503, "{\"__type\":\"ServiceUnavailable\"}",
+	    err, sizeof(err)), SQS_SERVER);
+}
+END_TEST
+
+START_TEST(classify_client)
+{
+	char err[512];
+
+	ck_assert_int_eq(classify(400, "{\"__type\":\"com.amazonaws.sqs"
+	    "#QueueDoesNotExist\",\"message\":\"The specified queue does not "
+	    "exist.\"}", err, sizeof(err)), SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 "
+	    "QueueDoesNotExist: The specified queue does not exist.");
+	ck_assert_int_eq(classify(400, "{\"__type\":\"AWS.SimpleQueueService."
+	    "NonExistentQueue\",\"Message\":\"gone\"}", err, sizeof(err)),
+	    SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 "
+	    "NonExistentQueue: gone");
+	ck_assert_int_eq(classify(404, "not json", err, sizeof(err)),
+	    SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 404");
+	/* A code ends at an odd character; control characters become blanks. */
+	ck_assert_int_eq(classify(400, "{\"__type\":\"Bad Code\","
+	    "\"message\":\"a\\tb\"}", err, sizeof(err)), SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 400 Bad: a b");
+	/* The action is named. */
+	ck_assert_int_eq(sqs_classify(400, "{}", 2, err, sizeof(err),
+	    "DeleteMessageBatch"), SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: DeleteMessageBatch: HTTP 400");
+}
+END_TEST
+
+START_TEST(classify_protocol)
+{
+	char err[512];
+
+	ck_assert_int_eq(classify(302, "", err, sizeof(err)), SQS_PROTOCOL);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 302 (unexpected "
+	    "status)");
+	ck_assert_int_eq(classify(0, NULL, err, sizeof(err)), SQS_PROTOCOL);
+	ck_assert_str_eq(sqs_status_name(SQS_PROTOCOL), "protocol");
+	ck_assert_str_eq(sqs_status_name(SQS_AUTH), "auth");
+}
+END_TEST
+
+START_TEST(classify_long_message_one_line)
+{
+	char body[2048], err[512];
+	size_t i;
+
+	strcpy(body, "{\"__type\":\"X\",\"message\":\"");
+	for (i = strlen(body); i < 1500; i++)
+		body[i] = 'm';
+	strcpy(body + i, "\"}");
+	ck_assert_int_eq(classify(400, body, err, sizeof(err)), SQS_CLIENT);
+	ck_assert_uint_eq(strlen(err), strlen("sqs: ReceiveMessage: HTTP 400 "
+	    "X: ") + 200);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	/* A small buffer is cut, and terminated. */
+	ck_assert_int_eq(classify(400, body, err, 10), SQS_CLIENT);
+	ck_assert_str_eq(err, "sqs: Rece");
+}
+END_TEST
+
+START_TEST(endpoint)
+{
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+		{ "https://sqs.us-east-1.amazonaws.com/123456789012/events",
+		  "https://sqs.us-east-1.amazonaws.com/" },
+		{ "http://127.0.0.1:9324/000000000000/q",
+		  "http://127.0.0.1:9324/" },
+		{ "HTTPS://Sqs.Example.com/1/q", "https://Sqs.Example.com/" },
+		{ "https://host", "https://host/" },
+		{ "http://host?x=1", "http://host/" },
+		{ "https://[::1]:9324/0/q", "https://[::1]:9324/" },
+		{ "https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com/1/q.fifo",
+		  "https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com/" },
+	};
+	static const char *const bad[] = {
+		"", "ftp://host/q", "sqs.us-east-1.amazonaws.com/1/q",
+		"https:///1/q", "https://", "https://user:pw@host/1/q",
+		"http://ho st/q", "https//host/q", NULL
+	};
+	char buf[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(sqs_endpoint(cases[i].url, buf, sizeof(buf)),
+		    0);
+		ck_assert_str_eq(buf, cases[i].want);
+	}
+	for (i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(sqs_endpoint(bad[i], buf, sizeof(buf)) == -1,
+		    "%s", bad[i]);
+	ck_assert_int_eq(sqs_endpoint(NULL, buf, sizeof(buf)), -1);
+	/* "http://h/" needs 10 bytes. */
+	ck_assert_int_eq(sqs_endpoint("http://h/q", buf, 9), -1);
+	ck_assert_int_eq(sqs_endpoint("http://h/q", buf, 10), 0);
+}
+END_TEST
+
+START_TEST(edge_url_encoding)
+{
+	static const char base[] = "https://edge.api.stigg.io";
+	char buf[512];
+
+	ck_assert_int_eq(edge_url(base, "customer-1", NULL, buf, sizeof(buf)),
+	    0);
+	ck_assert_str_eq(buf, "https://edge.api.stigg.io/v1/c/customer-1/"
+	    "entitlements.json");
+	ck_assert_int_eq(edge_url("https://edge.api.stigg.io//", "c", "",
+	    buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "https://edge.api.stigg.io/v1/c/c/"
+	    "entitlements.json");
+	ck_assert_int_eq(edge_url(base, "a:b*c?d[e]\\f g", NULL, buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "https://edge.api.stigg.io/v1/c/"
+	    "a%3Ab%2Ac%3Fd%5Be%5D%5Cf%20g/entitlements.json");
+	ck_assert_int_eq(edge_url(base, "../x/%41#", "r/1%", buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "https://edge.api.stigg.io/v1/c/"
+	    "..%2Fx%2F%2541%23/entitlements.json?resourceId=r%2F1%25");
+	/* UTF-8 byte by byte; unreserved characters as they are. */
+	ck_assert_int_eq(edge_url(base, "J\xc3\xbcrgen-\xe2\x82\xac",
+	    "Aa0-._~+&=", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "https://edge.api.stigg.io/v1/c/"
+	    "J%C3%BCrgen-%E2%82%AC/entitlements.json?"
+	    "resourceId=Aa0-._~%2B%26%3D");
+	ck_assert_int_eq(edge_url("http://127.0.0.1:8080/prefix", "c", "r",
+	    buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "http://127.0.0.1:8080/prefix/v1/c/c/"
+	    "entitlements.json?resourceId=r");
+}
+END_TEST
+
+START_TEST(edge_url_limits)
+{
+	static const char want[] = "http://h/v1/c/%20/entitlements.json";
+	char buf[64];
+
+	ck_assert_int_eq(edge_url("http://h", "", NULL, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(edge_url("http://h", NULL, NULL, buf, sizeof(buf)),
+	    -1);
+	ck_assert_int_eq(edge_url(NULL, "c", NULL, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(edge_url("http://h", " ", NULL, buf, sizeof(want)),
+	    0);
+	ck_assert_str_eq(buf, want);
+	ck_assert_int_eq(edge_url("http://h", " ", NULL, buf,
+	    sizeof(want) - 1), -1);
+	ck_assert_int_eq(edge_url("http://h", " ", "x", buf, sizeof(want)),
+	    -1);
+}
+END_TEST
+
+/* A loop, a client, and a loopback port nobody listens on. */
+struct fixture {
+	struct ev_loop	*loop;
+	struct httpc	*hc;
+	ev_timer	 guard;
+	int		 port;
+	int		 done;
+	int		 status;
+	int		 attempts;
+	char		 err[SQS_ERROR_MAX];
+};
+
+static void
+on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int
+closed_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);	/* bound, never listened: connects are refused */
+	return port;
+}
+
+static void
+fixture_init(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	ck_assert_ptr_nonnull(f->loop);
+	f->hc = httpc_new(f->loop, 4);
+	ck_assert_ptr_nonnull(f->hc);
+	f->port = closed_port();
+	ev_timer_init(&f->guard, on_guard, 10., 0.);
+	ev_timer_start(f->loop, &f->guard);
+	f->status = -1;
+}
+
+static void
+fixture_run(struct fixture *f)
+{
+	while (!f->done && ev_is_active(&f->guard))
+		ev_run(f->loop, EVRUN_ONCE);
+	ck_assert_int_eq(f->done, 1);
+}
+
+static void
+fixture_free(struct fixture *f)
+{
+	ev_timer_stop(f->loop, &f->guard);
+	httpc_free(f->hc);
+	ev_loop_destroy(f->loop);
+}
+
+START_TEST(sqs_new_checks)
+{
+	static const struct {
+		const char *url, *region, *key, *secret, *token, *err;
+	} cases[] = {
+		{ "ftp://h/1/q", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL is not an http:// or https:// URL with a "
+		  "host" },
+		{ "https://h/", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL https://h/ has no queue path" },
+		{ "https://h", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL https://h has no queue path" },
+		{ "https://h/1/q\r\nX: y", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL is not an http:// or https:// URL with a "
+		  "host" },
+		{ "https://h/1/q", "", NULL, NULL, NULL,
+		  "sqs: region must be a name like us-east-1" },
+		{ "https://h/1/q", "us:east", NULL, NULL, NULL,
+		  "sqs: region must be a name like us-east-1" },
+		{ "https://h/1/q", "us-east-1", "AKIA", NULL, NULL,
+		  "sqs: an access key id and a secret access key go together; "
+		  "only one is set" },
+		{ "https://h/1/q", "us-east-1", "", "s3cr3t", NULL,
+		  "sqs: an access key id and a secret access key go together; "
+		  "only one is set" },
+		{ "https://h/1/q", "us-east-1", NULL, NULL, "tok",
+		  "sqs: a session token needs an access key id and a secret "
+		  "access key" },
+		{ "https://h/1/q", "us-east-1", "AKIA", "s3cr3t", "to\nk",
+		  "sqs: the session token contains control characters" },
+	};
+	struct fixture f;
+	struct sqs *s;
+	char err[256];
+	size_t i;
+
+	fixture_init(&f);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s = sqs_new(f.hc, cases[i].url, cases[i].region, cases[i].key,
+		    cases[i].secret, cases[i].token, err, sizeof(err));
+		ck_assert_ptr_null(s);
+		ck_assert_str_eq(err, cases[i].err);
+		/* No secret in the error line. */
+		ck_assert_ptr_null(strstr(err, "s3cr3t"));
+	}
+	s = sqs_new(f.hc, "https://sqs.us-east-1.amazonaws.com/1/q",
+	    "us-east-1", "AKIA", "s3cr3t", "tok", err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	sqs_free(s);
+	s = sqs_new(f.hc, "http://127.0.0.1:9324/0/q", "elasticmq", NULL, NULL,
+	    "", err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_null(sqs_receive(s, 11, 20, 30, (sqs_receive_fn)NULL,
+	    NULL, err, sizeof(err)));
+	ck_assert_ptr_null(sqs_delete_batch(s, NULL, 0,
+	    (sqs_batch_fn)NULL, NULL, err, sizeof(err)));
+	sqs_free(s);
+	fixture_free(&f);
+}
+END_TEST
+
+static void
+on_receive(void *arg, enum sqs_status st, const char *err,
+    struct sqs_message *msgs, size_t n)
+{
+	struct fixture *f = arg;
+
+	f->done = 1;
+	f->status = (int)st;
+	snprintf(f->err, sizeof(f->err), "%s", err);
+	ck_assert_ptr_null(msgs);
+	ck_assert_uint_eq(n, 0);
+}
+
+START_TEST(sqs_network_error)
+{
+	struct fixture f;
+	struct sqs *s;
+	char url[128], err[256], want[64];
+
+	fixture_init(&f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
+	    f.port);
+	s = sqs_new(f.hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
+	    NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(sqs_receive(s, 10, 1, 30, on_receive, &f, err,
+	    sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(f.status, SQS_NETWORK);
+	snprintf(want, sizeof(want), "sqs: ReceiveMessage: ");
+	ck_assert_msg(strncmp(f.err, want, strlen(want)) == 0, "%s", f.err);
+	ck_assert_ptr_null(strstr(f.err, "s3cr3t"));
+	ck_assert_ptr_null(strchr(f.err, '\n'));
+	sqs_free(s);
+	fixture_free(&f);
+}
+END_TEST
+
+static void
+on_edge(void *arg, const struct edge_result *r)
+{
+	struct fixture *f = arg;
+
+	f->done = 1;
+	f->status = r->ok;
+	f->attempts = r->attempts;
+	snprintf(f->err, sizeof(f->err), "%s",
+	    r->error != NULL ? r->error : "");
+}
+
+START_TEST(edge_without_key)
+{
+	struct fixture f;
+	struct edge *e;
+	char err[256];
+
+	fixture_init(&f);
+	ck_assert_ptr_null(edge_new(f.loop, f.hc, "ftp://x", "k", err,
+	    sizeof(err)));
+	ck_assert_ptr_null(edge_new(f.loop, f.hc, "https://u:p@x", "k", err,
+	    sizeof(err)));
+	e = edge_new(f.loop, f.hc, "https://edge.api.stigg.io", NULL, err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_null(edge_fetch(e, "c", NULL, on_edge, &f, err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, "edge: SERVER_API_KEY is not set");
+	edge_free(e);
+	e = edge_new(f.loop, f.hc, "https://edge.api.stigg.io", "", err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_null(edge_fetch(e, "c", NULL, on_edge, &f, err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, "edge: SERVER_API_KEY is not set");
+	edge_free(e);
+	ck_assert_int_eq(f.done, 0);
+	fixture_free(&f);
+}
+END_TEST
+
+START_TEST(edge_network_error_retried)
+{
+	struct fixture f;
+	struct edge *e;
+	char base[64], err[256];
+
+	fixture_init(&f);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", f.port);
+	e = edge_new(f.loop, f.hc, base, "api-key-secret", err, sizeof(err));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(edge_fetch(e, "cust 1", "r", on_edge, &f, err,
+	    sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(f.status, 0);
+	ck_assert_int_eq(f.attempts, EDGE_ATTEMPTS);
+	snprintf(err, sizeof(err), "edge: GET %s/v1/c/cust%%201/"
+	    "entitlements.json?resourceId=r: ", base);
+	ck_assert_msg(strncmp(f.err, err, strlen(err)) == 0, "%s", f.err);
+	ck_assert_ptr_nonnull(strstr(f.err, "(3 attempts)"));
+	ck_assert_ptr_null(strstr(f.err, "api-key-secret"));
+	edge_free(e);
+	fixture_free(&f);
+}
+END_TEST
+
+static Suite *
+sqs_suite(void)
+{
+	Suite *s = suite_create("sqs");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, receive_messages);
+	tcase_add_test(tc, receive_no_messages);
+	tcase_add_test(tc, receive_attributes_missing_or_odd);
+	tcase_add_test(tc, receive_malformed);
+	tcase_add_test(tc, receive_wrong_types);
+	tcase_add_test(tc, batch_all_ok);
+	tcase_add_test(tc, batch_failures);
+	tcase_add_test(tc, batch_unreadable);
+	tcase_add_test(tc, classify_ok);
+	tcase_add_test(tc, classify_auth);
+	tcase_add_test(tc, classify_throttled);
+	tcase_add_test(tc, classify_server);
+	tcase_add_test(tc, classify_client);
+	tcase_add_test(tc, classify_protocol);
+	tcase_add_test(tc, classify_long_message_one_line);
+	tcase_add_test(tc, endpoint);
+	tcase_add_test(tc, edge_url_encoding);
+	tcase_add_test(tc, edge_url_limits);
+	tcase_add_test(tc, sqs_new_checks);
+	tcase_add_test(tc, sqs_network_error);
+	tcase_add_test(tc, edge_without_key);
+	tcase_add_test(tc, edge_network_error_retried);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return testutil_run(sqs_suite());
+}
