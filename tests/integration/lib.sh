@@ -34,11 +34,21 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 die()  { echo "FAIL: $*"; exit 1; }
 show_log() { [ -f "$PCS_LOG" ] && { echo "---- daemon log"; tail -n 80 "$PCS_LOG"; echo "----"; }; }
 
-# A TCP port nobody listens on (ports from the ephemeral-free range).
+# A TCP port nobody listens on, reserved for this test: tests run in
+# parallel, so each port is claimed with an atomic mkdir (released at
+# exit).  Ports come from below Linux's ephemeral range (32768-60999),
+# where outgoing connections would take them from under us.
+# free_port runs in $(...), so the claims are listed in a file, and a
+# claim left by a test that was killed is taken back after an hour.
+PORT_DIR=${TMPDIR:-/tmp}/pcs-test-ports
+mkdir -p "$PORT_DIR"
+find "$PORT_DIR" -mindepth 1 -maxdepth 1 -mmin +60 -exec rmdir {} + 2>/dev/null
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % 22000))
+        mkdir "$PORT_DIR/$p" 2>/dev/null || continue
+        echo "$p" >>"$WORK/ports"
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return
@@ -162,6 +172,7 @@ cleanup() {
     fi
     [ "$rc" = 0 ] && [ "$FAILS" -gt 0 ] && rc=1
     [ "$rc" != 0 ] && show_log
+    for p in $(cat "$WORK/ports" 2>/dev/null); do rmdir "$PORT_DIR/$p" 2>/dev/null; done
     rm -rf "$WORK"
     exit "$rc"
 }
