@@ -6,7 +6,8 @@
 # Node.js (Debian's nodejs and npm, only when there is no node at all) runs
 # the test helpers in tests/support/; their npm packages are pinned in
 # package-lock.json and installed with `npm ci` into node_modules/ when it
-# is missing or older than the lockfile.
+# is missing or older than the lockfile.  Further Debian packages can be
+# named as arguments (scripts/package.sh names its build tools).
 set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -14,10 +15,9 @@ libcurl4-openssl-dev libhiredis-dev libjson-c-dev libssl-dev libconfig-dev
 libev-dev check redis-server redis-tools curl procps ca-certificates"
 
 case "${1-}" in
---demo) ;;
-"") ;;
-*) echo "usage: $0 [--demo]" >&2; exit 64 ;;
+-*) echo "usage: $0 [DEBIAN-PACKAGE...]" >&2; exit 64 ;;
 esac
+PKGS="$PKGS $*"
 
 missing=""
 for p in $PKGS; do
@@ -45,9 +45,11 @@ fi
 
 # The test helpers' npm packages, exactly as locked.  npm ci writes
 # node_modules/.package-lock.json last, so its absence means no complete
-# install; a lockfile newer than it means the pins changed.
+# install; a lockfile newer than it means the pins changed.  Not for a
+# tree that is only being packaged (PCS_DEPS_NO_NPM=1: scripts/package.sh,
+# which may run in make distcheck's read-only tree).
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$top/package-lock.json" ]; then
+if [ -f "$top/package-lock.json" ] && [ "${PCS_DEPS_NO_NPM-}" != 1 ]; then
 	stamp=$top/node_modules/.package-lock.json
 	if [ ! -f "$stamp" ] ||
 		[ -n "$(find "$top/package-lock.json" -newer "$stamp")" ]; then

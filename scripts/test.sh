@@ -10,6 +10,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 scripts/deps.sh
 scripts/build.sh
+# The test helpers' npm packages, for the release tarball's tests too
+# (make distcheck runs them in a tree without node_modules/).
+PCS_NODE_MODULES=$top/node_modules
+export PCS_NODE_MODULES
 cd _build
 status=0
 make -j2 check || status=$?

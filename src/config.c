@@ -777,6 +777,68 @@ read_env(struct load *ld, config_getenv_fn get)
 	return 0;
 }
 
+/*
+ * Secrets from files: systemd's LoadCredential= puts them in
+ * $CREDENTIALS_DIRECTORY, one file per credential, named like the setting
+ * ("aws_secret_access_key").  A credential overrides the file and the
+ * environment; one trailing newline is dropped.
+ */
+#define MAX_CREDENTIAL	(64 * 1024)
+
+static int
+read_credentials(struct load *ld, config_getenv_fn get)
+{
+	const struct setting *s;
+	struct origin o = { NULL, 0, NULL };
+	const char *dir = get("CREDENTIALS_DIRECTORY");
+	char path[4096], *buf;
+	FILE *f;
+	size_t n;
+	int rc;
+
+	if (dir == NULL || *dir == '\0')
+		return 0;
+	for (s = settings; s < settings + NSETTINGS; s++) {
+		if (!(s->flags & F_SECRET))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, s->name);
+		if ((f = fopen(path, "re")) == NULL) {
+			if (errno == ENOENT)
+				continue;
+			return fail(ld, "%s: cannot read: %s", path,
+			    strerror(errno));
+		}
+		if ((buf = malloc(MAX_CREDENTIAL + 1)) == NULL) {
+			fclose(f);
+			return fail(ld, "config: out of memory");
+		}
+		n = fread(buf, 1, MAX_CREDENTIAL + 1, f);
+		rc = ferror(f);
+		fclose(f);
+		if (rc || n > MAX_CREDENTIAL || memchr(buf, '\0', n) != NULL) {
+			free(buf);
+			return fail(ld, "%s: %s", path, rc ? "cannot read" :
+			    "not a credential (too large, or binary)");
+		}
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+		buf[n] = '\0';
+		if (n == 0) {
+			free(buf);
+			return fail(ld, "%s: is empty", path);
+		}
+		o.env = s->name;
+		rc = set_str(ld, s, &o, buf, "value");
+		explicit_bzero(buf, n);
+		free(buf);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* What the settings must satisfy together, once all sources are read. */
 static int
 finish(struct load *ld)
@@ -850,6 +912,7 @@ config_load(struct config *cfg, const char *path, config_getenv_fn getenv_fn,
 	    read_file(ld, path != NULL ? path : CONFIG_DEFAULT_PATH,
 	    path != NULL) == -1 ||
 	    read_env(ld, getenv_fn) == -1 ||
+	    read_credentials(ld, getenv_fn) == -1 ||
 	    finish(ld) == -1) {
 		config_free(&ld->cfg);
 		free(ld);

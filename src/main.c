@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 
 static void
 usage(FILE *f)
@@ -86,6 +87,7 @@ main(int argc, char *argv[])
 		free(cfg);
 		return MASTER_EXIT_CONFIG;
 	}
+	notify_init();
 	log_info("%s %s starting (pid %ld)", PACKAGE_NAME,
 	    PACKAGE_VERSION, (long)getpid());
 	ch = master_run(cfg, path);

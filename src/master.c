@@ -26,6 +26,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "proc.h"
 #include "util.h"
 
@@ -57,7 +58,10 @@ struct master {
 
 	ev_signal	 sigterm, sigint, sighup, sigusr1;
 	ev_timer	 tick;
+	ev_timer	 watchdog;
 	ev_timer	 drain_deadline;
+	int		 notified_ready;	/* READY=1 sent (since reload) */
+	char		 status_sent[128];	/* last STATUS= sent */
 	int		 draining;
 	int		 exit_status;
 
@@ -103,6 +107,46 @@ health_status(void *arg, struct health_status *out)
 	}
 	out->ready = !m->draining && out->consumers_ready > 0 &&
 	    out->redis_connected;
+}
+
+/*
+ * Tell systemd: READY=1 the first time the service is ready (and after a
+ * reload), and STATUS= whenever the summary changes.
+ */
+static void
+announce(struct master *m)
+{
+	struct health_status hs;
+	char status[128], msg[160];
+
+	if (!notify_enabled() || m->draining)
+		return;
+	health_status(m, &hs);
+	snprintf(status, sizeof(status), "%d of %d consumers ready, redis %s%s",
+	    hs.consumers_ready, m->cfg->consumers,
+	    hs.redis_connected ? "connected" : "disconnected",
+	    m->roll_slot != -1 ? ", reloading" : "");
+	if (hs.ready && !m->notified_ready && m->roll_slot == -1) {
+		m->notified_ready = 1;
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+		(void)notify_send(msg);
+		snprintf(m->status_sent, sizeof(m->status_sent), "%s", status);
+		return;
+	}
+	if (strcmp(status, m->status_sent) != 0) {
+		snprintf(msg, sizeof(msg), "STATUS=%s", status);
+		(void)notify_send(msg);
+		snprintf(m->status_sent, sizeof(m->status_sent), "%s", status);
+	}
+}
+
+static void
+on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	(void)notify_send("WATCHDOG=1");
 }
 
 /* Ask a consumer to drain; a signal does it when the channel cannot. */
@@ -191,6 +235,7 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			log_info("consumer %d (pid %ld) is not ready: %s",
 			    p->slot, (long)p->pid, msg.reason);
 		}
+		announce(m);
 	}
 }
 
@@ -391,6 +436,8 @@ roll_next(struct master *m)
 	}
 	log_info("reload complete: %d consumers on the new "
 	    "configuration", m->cfg->consumers);
+	m->notified_ready = 0;	/* READY=1 again closes the RELOADING=1 */
+	announce(m);
 }
 
 static void
@@ -425,7 +472,9 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		/* Mark the rest current so the roll does not resume by itself. */
 		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
 			m->procs[i].generation = m->generation;
+		m->notified_ready = 0;
 	}
+	announce(m);
 }
 
 static void
@@ -478,6 +527,7 @@ start_drain(struct master *m, const char *why)
 	}
 	m->draining = 1;
 	m->roll_slot = -1;
+	(void)notify_send("STOPPING=1\nSTATUS=draining");
 	log_info("%s: draining %d consumers (deadline %ds)", why,
 	    alive_count(m), m->cfg->drain_timeout);
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
@@ -554,9 +604,14 @@ reload(struct master *m)
 		log_warn("SIGHUP while draining: ignored");
 		return;
 	}
+	(void)notify_send("RELOADING=1\nSTATUS=reloading");
 	if (config_load(&next, m->config_path, NULL, err, sizeof(err)) == -1) {
 		log_error("reload: %s; keeping the current "
 		    "configuration", err);
+		/* The old configuration runs on: the reload is over. */
+		m->notified_ready = 0;
+		m->status_sent[0] = '\0';
+		announce(m);
 		return;
 	}
 	log_info("reload: configuration read; replacing consumers "
@@ -679,6 +734,14 @@ master_run(struct config *cfg, const char *config_path)
 	ev_timer_start(m.loop, &m.tick);
 	ev_timer_init(&m.drain_deadline, on_drain_deadline, 0., 0.);
 	m.drain_deadline.data = &m;
+	if (notify_watchdog_usec() > 0) {
+		/* Twice per interval, as sd_watchdog_enabled(3) advises. */
+		ev_timer_init(&m.watchdog, on_watchdog, 0.,
+		    notify_watchdog_usec() / 2e6);
+		m.watchdog.data = &m;
+		ev_timer_again(m.loop, &m.watchdog);
+		(void)notify_send("WATCHDOG=1");
+	}
 
 	log_info("starting %d consumers%s (redis %s:%d db %d, "
 	    "prefix '%s')", cfg->consumers, cfg->consumers_auto ?

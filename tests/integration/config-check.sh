@@ -6,6 +6,10 @@
 
 version=$(sed -n 's/^AC_INIT(\[persistent-cache-service\], \[\([^]]*\)\].*/\1/p' "$PCS_SRCDIR/configure.ac")
 expect "-V" "$("$PCS_BIN" -V)" "persistent-cache-service $version"
+for page in persistent-cache-service.8 persistent-cache-service.conf.5; do
+    expect "$page shows the version" "$(sed -n 's/^\.Os //p' "$PCS_SRCDIR/man/$page")" \
+        "persistent-cache-service $version"
+done
 
 base() { env -i PATH="$PATH" QUEUE_URL=http://127.0.0.1:9/000000000000/q AWS_REGION=us-east-1 "$@"; }
 

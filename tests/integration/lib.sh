@@ -6,7 +6,7 @@
 set -u
 
 : "${PCS_BIN:?PCS_BIN must name the daemon binary (make check sets it)}"
-TEST_NAME=$(basename "$0" .sh)
+. "${PCS_SRCDIR:-.}/tests/integration/assert.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pcs-$TEST_NAME.XXXXXX")
 PCS_LOG=$WORK/pcs.log
 PCS_PID=
@@ -16,7 +16,6 @@ SQS_PID=
 SQS_PORT=
 SQS_URL=
 HTTP_PORT=
-FAILS=0
 ALL_PIDS=
 HELPER_PIDS=	# other servers a test starts (fake Edge API...): stopped at exit
 
@@ -29,9 +28,6 @@ export NODE_PATH="${PCS_NODE_MODULES:-$PCS_SRCDIR/node_modules}"
 [ -d "$NODE_PATH/local-aws-sqs" ] || { echo "SKIP: npm packages missing (run npm ci)"; exit 77; }
 SUPPORT=$PCS_SRCDIR/tests/support
 
-ok()   { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-die()  { echo "FAIL: $*"; exit 1; }
 show_log() { [ -f "$PCS_LOG" ] && { echo "---- daemon log"; tail -n 80 "$PCS_LOG"; echo "----"; }; }
 
 # A TCP port nobody listens on, reserved for this test: tests run in
@@ -146,10 +142,6 @@ http_raw() {
 readyz_is() { [ "$(http GET /readyz)" = "$1" ]; }
 ready_with() { readyz_is "200 {\"status\":\"UP\",\"consumers\":$1,\"redis\":\"CONNECTED\"}"; }
 
-# expect NAME ACTUAL WANTED
-expect() {
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
@@ -178,14 +170,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-finish() {
-    if [ "$FAILS" -gt 0 ]; then
-        echo "$TEST_NAME: $FAILS check(s) failed"
-        exit 1
-    fi
-    echo "$TEST_NAME: all checks passed"
-    exit 0
-}
 
 # json_eq NAME ACTUAL WANTED: the same JSON value (member order aside).
 json_eq() {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1036,6 +1037,84 @@ START_TEST(test_keys_ttl_too_large)
 }
 END_TEST
 
+/* A credentials directory holding name=value files; removed by the caller. */
+static char *
+credentials(const char *name, const char *value, size_t len)
+{
+	static char dir[64];
+	char path[128];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "/tmp/check_config.creds.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, value, len), (ssize_t)len);
+	close(fd);
+	return dir;
+}
+
+static void
+credentials_rm(const char *dir, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	rmdir(dir);
+}
+
+START_TEST(test_credentials_override_secrets)
+{
+	const char *path = conf("redis_password = \"from-file\";\n");
+	char *dir = credentials("redis_password", "from-cred\n", 10);
+
+	env_required();
+	env_set("REDIS_PASSWORD", "from-env");
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_password, "from-cred");
+	credentials_rm(dir, "redis_password");
+}
+END_TEST
+
+START_TEST(test_credentials_bad)
+{
+	const char *path = conf("");
+	char *dir = credentials("server_api_key", "", 0);
+	char want[256];
+
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	snprintf(want, sizeof(want), "%s/server_api_key: is empty", dir);
+	expect_err(path, "%s", want);
+	credentials_rm(dir, "server_api_key");
+	setup();
+	dir = credentials("server_api_key", "a\0b", 3);
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	snprintf(want, sizeof(want), "%s/server_api_key: not a credential "
+	    "(too large, or binary)", dir);
+	expect_err(path, "%s", want);
+	credentials_rm(dir, "server_api_key");
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_credentials_only_secrets)
+{
+	const char *path = conf("");
+	char *dir = credentials("redis_port", "1234", 4);
+
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_port, 6379);
+	credentials_rm(dir, "redis_port");
+}
+END_TEST
+
 START_TEST(test_log_level_invalid)
 {
 	const char *path = conf("");
@@ -1287,6 +1366,8 @@ config_suite(void)
 		T(test_env_empty_enum), T(test_explicit_path_missing),
 		T(test_queue_settings), T(test_queue_enums_invalid),
 		T(test_aws_keys_go_together), T(test_keys_ttl_too_large),
+		T(test_credentials_override_secrets), T(test_credentials_bad),
+		T(test_credentials_only_secrets),
 		T(test_path_is_directory), T(test_default_path_absent),
 		T(test_syntax_error), T(test_duplicate_setting),
 		T(test_unknown_setting), T(test_unknown_group),
