@@ -277,8 +277,6 @@ schedule_reconnect(struct cache *c)
 static void
 mark_down(struct cache *c, const char *reason)
 {
-	int was_up = c->state == CONN_UP;
-
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
 	if (strcmp(reason, c->logged) != 0) {
 		log_warn("%s", reason);
@@ -288,8 +286,7 @@ mark_down(struct cache *c, const char *reason)
 	c->ping_sent_ms = 0;
 	c->errors++;
 	ev_timer_stop(c->loop, &c->ping_timer);
-	if (was_up)
-		report(c);
+	report(c);	/* the reason too, even if it was never up */
 	schedule_reconnect(c);
 }
 

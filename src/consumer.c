@@ -591,13 +591,15 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	sqs_succeeded(c);
 	if (n == 0 && c->cfg->wait_time == 0) {
 		/* Short polling on an empty queue: pause instead of spinning. */
-		pause_receiving(c, SHORT_POLL_PAUSE_MS);
+		if (!c->sqs_waiting)
+			pause_receiving(c, SHORT_POLL_PAUSE_MS);
 		return;
 	}
 	if (n > 0 && (fresh = calloc(n, sizeof(*fresh))) == NULL) {
 		log_error("sqs: out of memory; %zu messages will be delivered "
 		    "again", n);
 		sqs_messages_free(msgs, n);
+		maybe_receive(c);
 		return;
 	}
 	for (i = 0; i < n; i++) {

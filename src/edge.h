@@ -19,7 +19,8 @@ struct httpc;
 #define EDGE_BACKOFF_MIN_MS	250	/* first retry after 250 ms... */
 #define EDGE_BACKOFF_MAX_MS	2000	/* ...the next after 250-500 ms */
 #define EDGE_ERROR_MAX		512
-#define EDGE_URL_MAX		4096
+/* Two ids of up to 1024 bytes, percent-encoded (x3), and the base URL. */
+#define EDGE_URL_MAX		(2 * 3 * 1024 + 2048)
 
 struct edge_result {
 	int		 ok;		/* a 2xx answer arrived */

@@ -44,6 +44,8 @@
 /* How long a reload waits for a replaced consumer to become ready. */
 #define ROLL_READY_TIMEOUT_MS	30000
 #define TICK_SECS		1.0
+/* Seconds the master's drain deadline trails the consumers' own. */
+#define DRAIN_GRACE		2
 
 struct master {
 	struct ev_loop	*loop;
@@ -538,7 +540,12 @@ start_drain(struct master *m, const char *why)
 		else
 			p->state = PROC_EMPTY;
 	}
-	ev_timer_set(&m->drain_deadline, m->cfg->drain_timeout, 0.);
+	/*
+	 * The consumers keep their own deadline of drain_timeout; ours comes
+	 * a little later, so theirs (settling what they can) comes first.
+	 */
+	ev_timer_set(&m->drain_deadline, m->cfg->drain_timeout + DRAIN_GRACE,
+	    0.);
 	ev_timer_start(m->loop, &m->drain_deadline);
 	finish_if_drained(m);
 }
@@ -635,16 +642,27 @@ reload(struct master *m)
 		p = &m->procs[i];
 		backoff_init(&p->backoff, m->cfg->restart_backoff_min_ms,
 		    m->cfg->restart_backoff_max_ms);
+		/*
+		 * A slot already draining (from an earlier reload) gets the
+		 * fate this configuration gives it: retired beyond the new
+		 * count, replaced within it.
+		 */
 		if (i >= m->cfg->consumers) {
 			ev_timer_stop(m->loop, &p->restart);
-			if (proc_alive(p) && p->state != PROC_DRAINING) {
+			if (proc_alive(p)) {
 				p->retire = 1;
-				ask_stop(p);
-			} else if (!proc_alive(p))
+				p->replace = 0;
+				if (p->state != PROC_DRAINING)
+					ask_stop(p);
+			} else
 				p->state = PROC_EMPTY;
 		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
 		    p->state == PROC_BACKOFF)
 			spawn(m, p);
+		else if (p->state == PROC_DRAINING && p->retire) {
+			p->retire = 0;
+			p->replace = 1;
+		}
 	}
 	if (m->cfg->consumers != old_n)
 		log_info("reload: consumers %d -> %d", old_n,

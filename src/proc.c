@@ -48,8 +48,14 @@ child_reset_signals(void)
 	sigemptyset(&sa.sa_mask);
 	for (sig = 1; sig < NSIG; sig++)
 		(void)sigaction(sig, &sa, NULL);	/* EINVAL for KILL/STOP */
+	/*
+	 * Until the consumer watches them: SIGUSR1 (log reopening, which the
+	 * master forwards) and SIGHUP must not kill a consumer just forked.
+	 */
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&empty);
 	(void)sigprocmask(SIG_SETMASK, &empty, NULL);
 }

@@ -44,6 +44,24 @@ grep -q "reload complete" "$PCS_LOG" && ok "reload completion logged" || fail "n
 # One at a time: each replacement was announced before the next.
 expect "replacements announced one by one" "$(grep -c 'reload: replacing consumer' "$PCS_LOG")" 2
 
+# Two reloads in a row while consumers are still draining from the
+# first: 3 -> 2 -> 3 must end with 3.  SIGSTOP holds slot 2's and 3's
+# consumers in their drain until both reloads are in.
+printf 'consumers = 3;\ndrain_timeout = 5;\n' >"$CONF"
+kill -HUP "$PCS_PID"
+wait_for 20 ready_with 3 || die "not back to 3: $(http GET /readyz)"
+held=$(consumers | tail -n 2)
+kill -STOP $held
+printf 'consumers = 1;\ndrain_timeout = 5;\n' >"$CONF"
+kill -HUP "$PCS_PID"
+wait_for 5 grep -q "reload: consumers 3 -> 1" "$PCS_LOG" || { kill -CONT $held; die "first reload not seen"; }
+printf 'consumers = 3;\ndrain_timeout = 5;\n' >"$CONF"
+kill -HUP "$PCS_PID"
+wait_for 5 grep -q "reload: consumers 1 -> 3" "$PCS_LOG" || { kill -CONT $held; die "second reload not seen"; }
+kill -CONT $held
+wait_for 30 ready_with 3 && ok "3 -> 1 -> 3 in quick succession ends with 3 consumers" \
+    || fail "after two quick reloads: $(http GET /readyz), $(consumers | wc -l) consumers"
+
 # The listen port moves on reload.  start_pcs puts PORT in the
 # environment, which would override the file, so start without it.
 kill -TERM "$PCS_PID"; wait_for 10 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=
