@@ -130,7 +130,8 @@ dpkg-deb -x "$deb" "$WORK/deb"
 same() {
     if cmp -s "$2" "$3"; then ok "$1"; else fail "$1: $2 differs from $3"; fi
 }
-same ".deb unit is packaging/'s" "$WORK/deb$UNIT" "$PCS_SRCDIR/packaging/$PKG.service"
+sed 's|@sbindir@|/usr/sbin|g' "$PCS_SRCDIR/packaging/$PKG.service.in" >"$WORK/unit.want"
+same ".deb unit is packaging/'s, for /usr/sbin" "$WORK/deb$UNIT" "$WORK/unit.want"
 same ".deb sysusers.d entry is packaging/'s" "$WORK/deb/usr/lib/sysusers.d/$PKG.conf" \
     "$PCS_SRCDIR/packaging/$PKG.sysusers"
 same ".deb $CONF is the example" "$WORK/deb$CONF" "$PCS_SRCDIR/etc/$PKG.conf"
