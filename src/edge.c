@@ -31,6 +31,7 @@
 #include "edge.h"
 #include "httpc.h"
 #include "log.h"
+#include "util.h"
 
 /* Characters of an answer's body quoted in an error line. */
 #define EDGE_BODY_QUOTE		120
@@ -59,22 +60,6 @@ struct edge {
 	int			 dying;
 	LIST_HEAD(, edge_call)	 calls;
 };
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 is_unreserved(unsigned char ch)
@@ -330,7 +315,7 @@ edge_new(struct ev_loop *loop, struct httpc *hc, const char *base_url,
 	size_t blen;
 
 	if (loop == NULL || hc == NULL) {
-		set_err(err, errlen, "edge: no event loop or HTTP client");
+		util_set_err(err, errlen, "edge: no event loop or HTTP client");
 		return NULL;
 	}
 	if (base_url == NULL)
@@ -345,13 +330,13 @@ edge_new(struct ev_loop *loop, struct httpc *hc, const char *base_url,
 	    strcspn(host, "@?#") < strcspn(host, "/") ||
 	    strpbrk(base_url, "?# ") != NULL || !printable(base_url) ||
 	    strlen(base_url) > EDGE_URL_MAX / 2) {
-		set_err(err, errlen, "edge: API URL is not an http:// or "
+		util_set_err(err, errlen, "edge: API URL is not an http:// or "
 		    "https:// URL with a host (and no user, query or "
 		    "fragment)");
 		return NULL;
 	}
 	if (api_key != NULL && *api_key != '\0' && !printable(api_key)) {
-		set_err(err, errlen, "edge: the API key contains control "
+		util_set_err(err, errlen, "edge: the API key contains control "
 		    "characters");
 		return NULL;
 	}
@@ -377,7 +362,7 @@ edge_new(struct ev_loop *loop, struct httpc *hc, const char *base_url,
 nomem:
 	if (e != NULL)
 		destroy(e);
-	set_err(err, errlen, "edge: out of memory");
+	util_set_err(err, errlen, "edge: out of memory");
 	return NULL;
 }
 
@@ -401,22 +386,22 @@ edge_fetch(struct edge *e, const char *customer_id, const char *resource_id,
 	char url[EDGE_URL_MAX];
 
 	if (e == NULL || e->dying || done == NULL) {
-		set_err(err, errlen, "edge: no client");
+		util_set_err(err, errlen, "edge: no client");
 		return NULL;
 	}
 	if (e->api_key == NULL) {
-		set_err(err, errlen, "edge: SERVER_API_KEY is not set");
+		util_set_err(err, errlen, "edge: SERVER_API_KEY is not set");
 		return NULL;
 	}
 	if (edge_url(e->base, customer_id, resource_id, url,
 	    sizeof(url)) == -1) {
-		set_err(err, errlen, "edge: customer id empty or ids too long");
+		util_set_err(err, errlen, "edge: customer id empty or ids too long");
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->url = strdup(url)) == NULL) {
 		free(c);
-		set_err(err, errlen, "edge: out of memory");
+		util_set_err(err, errlen, "edge: out of memory");
 		return NULL;
 	}
 	c->e = e;
@@ -426,7 +411,7 @@ edge_fetch(struct edge *e, const char *customer_id, const char *resource_id,
 	ev_timer_init(&c->retry, on_retry, 0., 0.);
 	c->retry.data = c;
 	if ((c->hc = send_request(c)) == NULL) {
-		set_err(err, errlen, "edge: GET %s: cannot start the request: "
+		util_set_err(err, errlen, "edge: GET %s: cannot start the request: "
 		    "%s", c->url, strerror(errno));
 		call_free(c);
 		return NULL;

@@ -38,6 +38,7 @@
 
 #include "httpc.h"
 #include "sqs.h"
+#include "util.h"
 
 /*
  * Beyond the long poll itself, the answer to a ReceiveMessage needs a few
@@ -118,22 +119,6 @@ static const char *const throttle_codes[] = {
 	"Throttl", "TooManyRequests", "OverLimit", NULL
 };
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 const char *
 sqs_status_name(enum sqs_status st)
 {
@@ -162,15 +147,15 @@ parse_json(const char *body, size_t len, char *err, size_t errlen)
 	size_t end;
 
 	if (body == NULL || len == 0) {
-		set_err(err, errlen, "empty answer");
+		util_set_err(err, errlen, "empty answer");
 		return NULL;
 	}
 	if (len > INT_MAX) {
-		set_err(err, errlen, "answer too large");
+		util_set_err(err, errlen, "answer too large");
 		return NULL;
 	}
 	if ((tok = json_tokener_new()) == NULL) {
-		set_err(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	o = json_tokener_parse_ex(tok, body, (int)len);
@@ -183,7 +168,7 @@ parse_json(const char *body, size_t len, char *err, size_t errlen)
 	json_tokener_free(tok);
 	if (o == NULL || je != json_tokener_success) {
 		json_object_put(o);
-		set_err(err, errlen, "malformed JSON: %s",
+		util_set_err(err, errlen, "malformed JSON: %s",
 		    je == json_tokener_continue ? "unexpected end" :
 		    json_tokener_error_desc(je));
 		return NULL;
@@ -191,7 +176,7 @@ parse_json(const char *body, size_t len, char *err, size_t errlen)
 	for (; end < len; end++) {
 		if (!isspace((unsigned char)body[end])) {
 			json_object_put(o);
-			set_err(err, errlen, "malformed JSON: data after the "
+			util_set_err(err, errlen, "malformed JSON: data after the "
 			    "value");
 			return NULL;
 		}
@@ -287,34 +272,34 @@ parse_message(struct json_object *m, size_t i, struct sqs_message *out,
 	size_t idlen, rhlen, bodylen;
 
 	if (!json_object_is_type(m, json_type_object)) {
-		set_err(err, errlen, "Messages[%zu] is not an object", i);
+		util_set_err(err, errlen, "Messages[%zu] is not an object", i);
 		return -1;
 	}
 	if (get_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
-		set_err(err, errlen, "Messages[%zu]: MessageId is missing or "
+		util_set_err(err, errlen, "Messages[%zu]: MessageId is missing or "
 		    "not a string", i);
 		return -1;
 	}
 	if (get_string(m, "ReceiptHandle", &rh, &rhlen) != 1 || rhlen == 0) {
-		set_err(err, errlen, "Messages[%zu]: ReceiptHandle is missing "
+		util_set_err(err, errlen, "Messages[%zu]: ReceiptHandle is missing "
 		    "or not a string", i);
 		return -1;
 	}
 	if (get_string(m, "Body", &body, &bodylen) != 1) {
-		set_err(err, errlen, "Messages[%zu]: Body is missing or not a "
+		util_set_err(err, errlen, "Messages[%zu]: Body is missing or not a "
 		    "string", i);
 		return -1;
 	}
 	if (json_object_object_get_ex(m, "Attributes", &attrs) &&
 	    attrs != NULL && !json_object_is_type(attrs, json_type_object)) {
-		set_err(err, errlen, "Messages[%zu]: Attributes is not an "
+		util_set_err(err, errlen, "Messages[%zu]: Attributes is not an "
 		    "object", i);
 		return -1;
 	}
 	if ((out->message_id = dup_len(id, idlen)) == NULL ||
 	    (out->receipt_handle = dup_len(rh, rhlen)) == NULL ||
 	    (out->body = dup_len(body, bodylen)) == NULL) {
-		set_err(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	out->body_len = bodylen;
@@ -346,7 +331,7 @@ sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
 	if ((root = parse_json(body, len, err, errlen)) == NULL)
 		return -1;
 	if (!json_object_is_type(root, json_type_object)) {
-		set_err(err, errlen, "answer is not a JSON object");
+		util_set_err(err, errlen, "answer is not a JSON object");
 		goto fail;
 	}
 	if (!json_object_object_get_ex(root, "Messages", &msgs) ||
@@ -355,7 +340,7 @@ sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
 		return 0;
 	}
 	if (!json_object_is_type(msgs, json_type_array)) {
-		set_err(err, errlen, "Messages is not an array");
+		util_set_err(err, errlen, "Messages is not an array");
 		goto fail;
 	}
 	if ((count = json_object_array_length(msgs)) == 0) {
@@ -363,7 +348,7 @@ sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
 		return 0;
 	}
 	if ((m = calloc(count, sizeof(*m))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (i = 0; i < count; i++) {
@@ -430,20 +415,20 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 	if (!json_object_object_get_ex(root, key, &list) || list == NULL)
 		return 0;
 	if (!json_object_is_type(list, json_type_array)) {
-		set_err(err, errlen, "%s is not an array", key);
+		util_set_err(err, errlen, "%s is not an array", key);
 		return -1;
 	}
 	count = json_object_array_length(list);
 	for (i = 0; i < count; i++) {
 		e = json_object_array_get_idx(list, i);
 		if (!json_object_is_type(e, json_type_object)) {
-			set_err(err, errlen, "%s[%zu] is not an object", key,
+			util_set_err(err, errlen, "%s[%zu] is not an object", key,
 			    i);
 			return -1;
 		}
 		if (get_string(e, "Id", &id, NULL) != 1 ||
 		    parse_id(id, n, &idx) == -1) {
-			set_err(err, errlen, "%s[%zu]: Id is missing or not "
+			util_set_err(err, errlen, "%s[%zu]: Id is missing or not "
 			    "one we sent", key, i);
 			return -1;
 		}
@@ -454,7 +439,7 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 		}
 		if (get_string(e, "Code", &code, NULL) == -1 ||
 		    get_string(e, "Message", &msg, NULL) == -1) {
-			set_err(err, errlen, "%s[%zu]: Code or Message is not "
+			util_set_err(err, errlen, "%s[%zu]: Code or Message is not "
 			    "a string", key, i);
 			return -1;
 		}
@@ -487,7 +472,7 @@ sqs_parse_batch(const char *body, size_t len, struct sqs_entry_result *res,
 	if ((root = parse_json(body, len, err, errlen)) == NULL)
 		return -1;
 	if (!json_object_is_type(root, json_type_object)) {
-		set_err(err, errlen, "answer is not a JSON object");
+		util_set_err(err, errlen, "answer is not a JSON object");
 		json_object_put(root);
 		return -1;
 	}
@@ -563,7 +548,7 @@ sqs_classify(long status, const char *body, size_t len, char *err,
 	else
 		st = SQS_PROTOCOL;
 
-	set_err(err, errlen, "sqs: %s: HTTP %ld%s%s%s%s%s", action, status,
+	util_set_err(err, errlen, "sqs: %s: HTTP %ld%s%s%s%s%s", action, status,
 	    code[0] != '\0' ? " " : "", code,
 	    message[0] != '\0' ? ": " : "", message,
 	    st == SQS_PROTOCOL ? " (unexpected status)" : "");
@@ -682,39 +667,39 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 	int n;
 
 	if (hc == NULL) {
-		set_err(err, errlen, "sqs: no HTTP client");
+		util_set_err(err, errlen, "sqs: no HTTP client");
 		return NULL;
 	}
 	if (!is_set(queue_url) || strlen(queue_url) >= SQS_URL_MAX ||
 	    !valid_header_value(queue_url) || strchr(queue_url, ' ') != NULL ||
 	    sqs_endpoint(queue_url, endpoint, sizeof(endpoint)) == -1) {
-		set_err(err, errlen, "sqs: queue URL is not an http:// or "
+		util_set_err(err, errlen, "sqs: queue URL is not an http:// or "
 		    "https:// URL with a host");
 		return NULL;
 	}
 	end = split_url(queue_url, &scheme, &host);
 	if (*end == '\0' || strcmp(end, "/") == 0) {
-		set_err(err, errlen, "sqs: queue URL %s has no queue path",
+		util_set_err(err, errlen, "sqs: queue URL %s has no queue path",
 		    queue_url);
 		return NULL;
 	}
 	if (region == NULL || !valid_region(region)) {
-		set_err(err, errlen, "sqs: region must be a name like "
+		util_set_err(err, errlen, "sqs: region must be a name like "
 		    "us-east-1");
 		return NULL;
 	}
 	if (is_set(access_key_id) != is_set(secret)) {
-		set_err(err, errlen, "sqs: an access key id and a secret "
+		util_set_err(err, errlen, "sqs: an access key id and a secret "
 		    "access key go together; only one is set");
 		return NULL;
 	}
 	if (is_set(session_token) && !is_set(access_key_id)) {
-		set_err(err, errlen, "sqs: a session token needs an access key "
+		util_set_err(err, errlen, "sqs: a session token needs an access key "
 		    "id and a secret access key");
 		return NULL;
 	}
 	if (is_set(session_token) && !valid_header_value(session_token)) {
-		set_err(err, errlen, "sqs: the session token contains control "
+		util_set_err(err, errlen, "sqs: the session token contains control "
 		    "characters");
 		return NULL;
 	}
@@ -750,7 +735,7 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 nomem:
 	if (s != NULL)
 		destroy(s);
-	set_err(err, errlen, "sqs: out of memory");
+	util_set_err(err, errlen, "sqs: out of memory");
 	return NULL;
 }
 
@@ -892,7 +877,7 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	if ((body = json_object_to_json_string_ext(req,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
-		set_err(err, errlen, "sqs: %s: out of memory",
+		util_set_err(err, errlen, "sqs: %s: out of memory",
 		    action_names[action]);
 		return NULL;
 	}
@@ -915,7 +900,7 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	c->s = s;
 	c->action = action;
 	if ((c->hc = httpc_start(s->hc, &hr, on_http_done, c)) == NULL) {
-		set_err(err, errlen, "sqs: %s: cannot start the request: %s",
+		util_set_err(err, errlen, "sqs: %s: cannot start the request: %s",
 		    action_names[action], strerror(errno));
 		free(c);
 		return NULL;
@@ -933,13 +918,13 @@ sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
 	struct sqs_call *c = NULL;
 
 	if (s == NULL || s->dying || fn == NULL) {
-		set_err(err, errlen, "sqs: ReceiveMessage: no client");
+		util_set_err(err, errlen, "sqs: ReceiveMessage: no client");
 		return NULL;
 	}
 	if (max_messages < 1 || max_messages > SQS_MAX_MESSAGES ||
 	    wait_seconds < 0 || wait_seconds > SQS_MAX_WAIT ||
 	    visibility_timeout < 0 || visibility_timeout > SQS_MAX_VISIBILITY) {
-		set_err(err, errlen, "sqs: ReceiveMessage: messages %d, wait "
+		util_set_err(err, errlen, "sqs: ReceiveMessage: messages %d, wait "
 		    "%ds or visibility %ds out of range", max_messages,
 		    wait_seconds, visibility_timeout);
 		return NULL;
@@ -954,7 +939,7 @@ sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
 	    json_object_new_int(visibility_timeout)) == -1 ||
 	    add(req, "MessageSystemAttributeNames", attribute_names()) == -1 ||
 	    add(req, "AttributeNames", attribute_names()) == -1)
-		set_err(err, errlen, "sqs: ReceiveMessage: out of memory");
+		util_set_err(err, errlen, "sqs: ReceiveMessage: out of memory");
 	else if ((c = start(s, SQS_RECEIVE, req,
 	    wait_seconds * 1000L + SQS_POLL_SLACK_MS,
 	    (size_t)max_messages * SQS_RECEIVE_BODY_PER_MSG, err,
@@ -977,23 +962,23 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
 	size_t i;
 
 	if (s == NULL || s->dying || fn == NULL) {
-		set_err(err, errlen, "sqs: %s: no client", name);
+		util_set_err(err, errlen, "sqs: %s: no client", name);
 		return NULL;
 	}
 	if (e == NULL || n < 1 || n > SQS_MAX_BATCH) {
-		set_err(err, errlen, "sqs: %s: %zu entries, must be 1 to %d",
+		util_set_err(err, errlen, "sqs: %s: %zu entries, must be 1 to %d",
 		    name, n, SQS_MAX_BATCH);
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
 		if (!is_set(e[i].receipt_handle)) {
-			set_err(err, errlen, "sqs: %s: entry %zu has no "
+			util_set_err(err, errlen, "sqs: %s: entry %zu has no "
 			    "receipt handle", name, i);
 			return NULL;
 		}
 		if (action == SQS_CHANGE && (e[i].visibility_timeout < 0 ||
 		    e[i].visibility_timeout > SQS_MAX_VISIBILITY)) {
-			set_err(err, errlen, "sqs: %s: entry %zu: visibility "
+			util_set_err(err, errlen, "sqs: %s: entry %zu: visibility "
 			    "timeout %ds out of range", name, i,
 			    e[i].visibility_timeout);
 			return NULL;
@@ -1027,7 +1012,7 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
 
 nomem:
 	json_object_put(req);
-	set_err(err, errlen, "sqs: %s: out of memory", name);
+	util_set_err(err, errlen, "sqs: %s: out of memory", name);
 	return NULL;
 }
 

@@ -24,6 +24,13 @@ int	util_write_all(int fd, const void *buf, size_t len);
 /* Close every descriptor >= 3 except the nkeep listed in keep. */
 void	util_close_fds_except(const int *keep, size_t nkeep);
 
+/*
+ * Format one error line into the caller's buffer (the pure modules' way of
+ * reporting); nothing when err is NULL or errlen 0.
+ */
+void	util_set_err(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 /* Describe a wait(2) status: "exited with status 3", "killed by signal 9 (Killed)". */
 void	util_wait_status(int status, char *buf, size_t len);
 
