@@ -12,6 +12,7 @@
  *
  * The API key travels in a request header only: it is not in the URL, so
  * it is in no error line; a body quoted in an error has it redacted.
+ * The base URL passes url_parse with URL_BASE, the rules -t applies.
  */
 
 #include "autoconf.h"
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <ev.h>
 
@@ -31,11 +31,13 @@
 #include "edge.h"
 #include "httpc.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 
 /* Characters of an answer's body quoted in an error line. */
 #define EDGE_BODY_QUOTE		120
-#define EDGE_REDACTED		"[redacted]"
+/* How a body is quoted: one line of printable ASCII. */
+#define EDGE_CLEAN		(UTIL_CLEAN_ASCII | UTIL_CLEAN_SPACE)
 
 struct edge_call {
 	LIST_ENTRY(edge_call)	 entry;
@@ -55,9 +57,9 @@ struct edge {
 	struct httpc		*hc;
 	char			*base;		/* no trailing slash */
 	char			*api_key;	/* NULL: not configured */
+	char			*key_shown;	/* as EDGE_CLEAN shows it */
 	char			*key_header;
-	int			 busy;
-	int			 dying;
+	struct util_reentry	 re;		/* callbacks running */
 	LIST_HEAD(, edge_call)	 calls;
 };
 
@@ -130,50 +132,31 @@ edge_url(const char *base, const char *customer, const char *resource,
 }
 
 static int
-printable(const char *s)
+has_control(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
+			return 1;
+	return 0;
 }
 
 /*
  * An answer's body, quoted on one line: printable ASCII, at most
  * EDGE_BODY_QUOTE characters, the API key (should a server echo it)
- * replaced.
+ * replaced.  The copy is redacted, with the key as the copy shows it:
+ * a non-ASCII byte of the key is a '?' in both.
  */
 static void
 quote_body(const struct edge *e, const char *body, size_t blen, char *out,
     size_t outlen)
 {
-	char tmp[EDGE_BODY_QUOTE + 1];
-	const char *k;
-	size_t i, n, klen;
+	const char *secrets[1];
+	int cut;
 
-	out[0] = '\0';
-	if (body == NULL)
-		return;
-	klen = e->api_key != NULL ? strlen(e->api_key) : 0;
-	for (i = n = 0; i < blen && n < EDGE_BODY_QUOTE; i++) {
-		if (klen > 0 && blen - i >= klen &&
-		    memcmp(body + i, e->api_key, klen) == 0) {
-			for (k = EDGE_REDACTED; *k != '\0' &&
-			    n < EDGE_BODY_QUOTE; k++)
-				tmp[n++] = *k;
-			i += klen - 1;
-			continue;
-		}
-		if ((unsigned char)body[i] >= 0x20 &&
-		    (unsigned char)body[i] < 0x7f)
-			tmp[n++] = body[i];
-		else if (n > 0 && tmp[n - 1] != ' ')
-			tmp[n++] = ' ';
-	}
-	while (n > 0 && tmp[n - 1] == ' ')
-		n--;
-	tmp[n] = '\0';
-	snprintf(out, outlen, "%s", tmp);
+	cut = util_clean(out, outlen, body, body != NULL ? blen : 0,
+	    EDGE_BODY_QUOTE, EDGE_CLEAN);
+	secrets[0] = e->key_shown;
+	(void)util_redact(out, outlen, secrets, 1, cut);
 }
 
 static void
@@ -189,6 +172,7 @@ destroy(struct edge *e)
 {
 	free(e->base);
 	free(e->api_key);
+	free(e->key_shown);
 	free(e->key_header);
 	free(e);
 }
@@ -202,11 +186,10 @@ finish(struct edge_call *c, const struct edge_result *r)
 	LIST_REMOVE(c, entry);
 	ev_timer_stop(e->loop, &c->retry);
 	c->calling = 1;
-	e->busy++;
+	util_enter(&e->re);
 	c->done(c->arg, r);
-	e->busy--;
 	call_free(c);
-	if (e->dying && e->busy == 0)
+	if (util_leave(&e->re))
 		destroy(e);
 }
 
@@ -311,31 +294,19 @@ edge_new(struct ev_loop *loop, struct httpc *hc, const char *base_url,
     const char *api_key, char *err, size_t errlen)
 {
 	struct edge *e;
-	const char *host;
-	size_t blen;
+	struct url u;
+	char why[128];
+	size_t blen, klen;
 
 	if (loop == NULL || hc == NULL) {
 		util_set_err(err, errlen, "edge: no event loop or HTTP client");
 		return NULL;
 	}
-	if (base_url == NULL)
-		host = NULL;
-	else if (strncasecmp(base_url, "https://", 8) == 0)
-		host = base_url + 8;
-	else if (strncasecmp(base_url, "http://", 7) == 0)
-		host = base_url + 7;
-	else
-		host = NULL;
-	if (host == NULL || *host == '\0' || *host == '/' ||
-	    strcspn(host, "@?#") < strcspn(host, "/") ||
-	    strpbrk(base_url, "?# ") != NULL || !printable(base_url) ||
-	    strlen(base_url) > EDGE_URL_MAX / 2) {
-		util_set_err(err, errlen, "edge: API URL is not an http:// or "
-		    "https:// URL with a host (and no user, query or "
-		    "fragment)");
+	if (url_parse(base_url, URL_BASE, &u, why, sizeof(why)) == -1) {
+		util_set_err(err, errlen, "edge: API URL %s", why);
 		return NULL;
 	}
-	if (api_key != NULL && *api_key != '\0' && !printable(api_key)) {
+	if (api_key != NULL && *api_key != '\0' && has_control(api_key)) {
 		util_set_err(err, errlen, "edge: the API key contains control "
 		    "characters");
 		return NULL;
@@ -351,11 +322,15 @@ edge_new(struct ev_loop *loop, struct httpc *hc, const char *base_url,
 	if ((e->base = strndup(base_url, blen)) == NULL)
 		goto nomem;
 	if (api_key != NULL && *api_key != '\0') {
+		klen = strlen(api_key);
 		if ((e->api_key = strdup(api_key)) == NULL ||
+		    (e->key_shown = malloc(klen + 1)) == NULL ||
 		    asprintf(&e->key_header, "X-API-KEY: %s", api_key) == -1) {
 			e->key_header = NULL;
 			goto nomem;
 		}
+		(void)util_clean(e->key_shown, klen + 1, api_key, klen, 0,
+		    EDGE_CLEAN);
 	}
 	return e;
 
@@ -369,12 +344,11 @@ nomem:
 void
 edge_free(struct edge *e)
 {
-	if (e == NULL || e->dying)
+	if (e == NULL || util_dying(&e->re))
 		return;
 	while (!LIST_EMPTY(&e->calls))
 		edge_cancel(LIST_FIRST(&e->calls));
-	e->dying = 1;
-	if (e->busy == 0)
+	if (util_release(&e->re))
 		destroy(e);
 }
 
@@ -385,7 +359,7 @@ edge_fetch(struct edge *e, const char *customer_id, const char *resource_id,
 	struct edge_call *c;
 	char url[EDGE_URL_MAX];
 
-	if (e == NULL || e->dying || done == NULL) {
+	if (e == NULL || util_dying(&e->re) || done == NULL) {
 		util_set_err(err, errlen, "edge: no client");
 		return NULL;
 	}

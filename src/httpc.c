@@ -12,7 +12,8 @@
  * moved to the done list; then the done list is drained one call at a
  * time.  A callback that cancels a call still on the done list just frees
  * it; one that frees the client leaves the last free() to the loop that
- * called it (busy/dying).  No user code ever runs inside a curl callback.
+ * called it (struct util_reentry).  No user code ever runs inside a
+ * curl callback.
  *
  * Secrets (SigV4 secret, session token header) go to curl and nowhere
  * else: nothing here logs a request, and errors are curl's own messages,
@@ -87,8 +88,7 @@ struct httpc {
 	CURLM			*multi;
 	CURLSH			*share;
 	ev_timer		 timer;
-	int			 busy;		/* delivering completions */
-	int			 dying;		/* httpc_free ran while busy */
+	struct util_reentry	 re;		/* delivering completions */
 	size_t			 nactive;
 	struct httpc_calls	 running;
 	struct httpc_calls	 done;
@@ -129,23 +129,20 @@ call_detach(struct httpc_call *c)
 static void
 fill_error(const struct httpc_call *c, char *buf, size_t len)
 {
-	char *p;
+	const char *msg;
 
 	if (c->nomem)
 		snprintf(buf, len, "out of memory for the response");
 	else if (c->too_big || c->code == CURLE_FILESIZE_EXCEEDED)
 		snprintf(buf, len, "response larger than %zu bytes",
 		    c->max_body);
-	else if (c->errbuf[0] != '\0')
-		snprintf(buf, len, "%s", c->errbuf);
-	else
-		snprintf(buf, len, "%s", curl_easy_strerror(c->code));
-	/* One line: curl ends some messages with a newline. */
-	for (p = buf; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	while (p > buf && p[-1] == ' ')
-		*--p = '\0';
+	else {
+		/* One line: curl ends some messages with a newline. */
+		msg = c->errbuf[0] != '\0' ? c->errbuf :
+		    curl_easy_strerror(c->code);
+		(void)util_clean(buf, len, msg, strlen(msg), 0,
+		    UTIL_CLEAN_SPACE);
+	}
 }
 
 /*
@@ -185,8 +182,8 @@ dispatch(struct httpc *h)
 		TAILQ_INSERT_TAIL(&h->done, c, entry);
 	}
 
-	h->busy++;
-	while (!h->dying && (c = TAILQ_FIRST(&h->done)) != NULL) {
+	util_enter(&h->re);
+	while (!util_dying(&h->re) && (c = TAILQ_FIRST(&h->done)) != NULL) {
 		TAILQ_REMOVE(&h->done, c, entry);
 		h->nactive--;
 		c->state = CALL_CALLING;
@@ -200,8 +197,7 @@ dispatch(struct httpc *h)
 		c->done(c->arg, &r);
 		call_free(c);
 	}
-	h->busy--;
-	if (h->dying && h->busy == 0)
+	if (util_leave(&h->re))
 		free(h);
 }
 
@@ -463,7 +459,7 @@ httpc_free(struct httpc *h)
 {
 	struct httpc_sock *s;
 
-	if (h == NULL || h->dying)
+	if (h == NULL || util_dying(&h->re))
 		return;
 	while (!TAILQ_EMPTY(&h->running))
 		httpc_cancel(TAILQ_FIRST(&h->running));
@@ -478,8 +474,7 @@ httpc_free(struct httpc *h)
 	curl_share_cleanup(h->share);
 	h->share = NULL;
 	curl_global_cleanup();
-	h->dying = 1;
-	if (h->busy == 0)
+	if (util_release(&h->re))
 		free(h);
 }
 
@@ -581,8 +576,9 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
 	 * Credentials only go out signed: without SigV4 curl would send
 	 * them as Basic authentication, in the clear.
 	 */
-	if (h == NULL || h->dying || req == NULL || req->method == NULL ||
-	    req->url == NULL || done == NULL || req->timeout_ms <= 0 ||
+	if (h == NULL || util_dying(&h->re) || req == NULL ||
+	    req->method == NULL || req->url == NULL || done == NULL ||
+	    req->timeout_ms <= 0 ||
 	    (req->sigv4 == NULL && (req->user != NULL ||
 	    req->password != NULL))) {
 		errno = EINVAL;

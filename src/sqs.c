@@ -17,7 +17,9 @@
  * Secrets never reach an error line: AWS messages are cut at their first
  * line break (SignatureDoesNotMatch may append the canonical request,
  * which holds the signed headers), and any secret, session token or access
- * key id still in a line is replaced by "[redacted]".
+ * key id still in a line is replaced by "[redacted]" (util_redact; also
+ * the start of one where a line was cut).  The queue URL passes url_parse
+ * with URL_QUEUE, the rules -t applies.
  */
 
 #include "autoconf.h"
@@ -32,12 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <json-c/json.h>
 
 #include "httpc.h"
 #include "sqs.h"
+#include "url.h"
 #include "util.h"
 
 /*
@@ -59,7 +61,10 @@
 #define SQS_BATCH_TIMEOUT_MS	10000L
 /* Longest AWS message kept in an error line. */
 #define SQS_MESSAGE_MAX		200
-#define SQS_REDACTED		"[redacted]"
+/* How an AWS code or message is copied: its first line, on one line. */
+#define SQS_CLEAN		(UTIL_CLEAN_LINE | UTIL_CLEAN_SPACE)
+/* The secrets redacted from what reaches a callback. */
+#define SQS_NSECRETS		3
 
 enum sqs_action {
 	SQS_RECEIVE,
@@ -100,8 +105,9 @@ struct sqs {
 	char			*secret;
 	char			*session_token;
 	char			*token_header;	/* NULL without a token */
-	int			 busy;		/* inside a callback */
-	int			 dying;		/* sqs_free ran while busy */
+	/* secret, session_token, access_key_id: what util_redact hides. */
+	const char		*secrets[SQS_NSECRETS];
+	struct util_reentry	 re;		/* callbacks running */
 	LIST_HEAD(, sqs_call)	 calls;
 };
 
@@ -112,11 +118,23 @@ static const char *const auth_codes[] = {
 };
 
 /*
- * "OverLimit" is ReceiveMessage's answer when the queue has too many
- * messages in flight: like throttling, it passes once we slow down.
+ * Slow down, whatever the HTTP status: SQS answers OverLimit (too many
+ * messages in flight) and RequestThrottled with 403, which alone would
+ * read as a credential problem, so codes are matched before statuses.
+ * "Throttl" covers ThrottlingException, RequestThrottled, KmsThrottled
+ * and the like; the rest is the throttling list of the AWS SDKs'
+ * standard retry mode (botocore, aws-sdk-go-v2).
  */
 static const char *const throttle_codes[] = {
-	"Throttl", "TooManyRequests", "OverLimit", NULL
+	"Throttl", "TooManyRequests", "OverLimit", "RequestLimitExceeded",
+	"BandwidthLimitExceeded", "LimitExceededException", "SlowDown",
+	"ProvisionedThroughputExceeded", "PriorRequestNotComplete",
+	"TransactionInProgress", NULL
+};
+
+/* A transient answer that may come without a 5xx: retried like one. */
+static const char *const transient_codes[] = {
+	"RequestTimeout", NULL
 };
 
 const char *
@@ -388,20 +406,12 @@ parse_id(const char *id, size_t n, size_t *idx)
 	return 0;
 }
 
-static void
+/* An AWS code or message for an error line; 1 when it was cut. */
+static int
 copy_clean(char *dst, size_t dstlen, const char *src, size_t max)
 {
-	size_t i;
-
-	if (dstlen == 0)
-		return;
-	if (src == NULL)
-		src = "";
-	for (i = 0; src[i] != '\0' && src[i] != '\n' && src[i] != '\r' &&
-	    i < max && i + 1 < dstlen; i++)
-		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ?
-		    ' ' : src[i];
-	dst[i] = '\0';
+	return util_clean(dst, dstlen, src, src != NULL ? strlen(src) : 0,
+	    max, SQS_CLEAN);
 }
 
 static int
@@ -448,10 +458,10 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 		if (json_object_object_get_ex(e, "SenderFault", &sf) &&
 		    sf != NULL)
 			res[idx].sender_fault = json_object_get_boolean(sf);
-		copy_clean(res[idx].code, sizeof(res[idx].code), code,
+		(void)copy_clean(res[idx].code, sizeof(res[idx].code), code,
 		    sizeof(res[idx].code) - 1);
-		copy_clean(res[idx].message, sizeof(res[idx].message), msg,
-		    sizeof(res[idx].message) - 1);
+		(void)copy_clean(res[idx].message, sizeof(res[idx].message),
+		    msg, sizeof(res[idx].message) - 1);
 	}
 	return 0;
 }
@@ -498,15 +508,17 @@ matches(const char *code, const char *const *list)
 	return 0;
 }
 
-enum sqs_status
-sqs_classify(long status, const char *body, size_t len, char *err,
-    size_t errlen, const char *action)
+/* sqs_classify, the AWS message redacted of the n secrets before its cut. */
+static enum sqs_status
+classify(long status, const char *body, size_t len, char *err, size_t errlen,
+    const char *action, const char *const *secrets, size_t n)
 {
 	struct json_object *root = NULL;
 	const char *type = NULL, *msg = NULL, *p;
 	char code[64], message[SQS_MESSAGE_MAX + 1];
 	enum sqs_status st;
 	size_t i;
+	int cut;
 
 	if (status >= 200 && status <= 299)
 		return SQS_OK;
@@ -534,14 +546,21 @@ sqs_classify(long status, const char *body, size_t len, char *err,
 		}
 		code[i] = '\0';
 	}
-	copy_clean(message, sizeof(message), msg, SQS_MESSAGE_MAX);
+	cut = copy_clean(message, sizeof(message), msg, SQS_MESSAGE_MAX);
+	(void)util_redact(message, sizeof(message), secrets, n, cut);
 	json_object_put(root);
 
-	if (status == 403 || matches(code, auth_codes))
-		st = SQS_AUTH;
-	else if (status == 429 || matches(code, throttle_codes))
+	/* The code first: it says more than the status (see throttle_codes). */
+	if (matches(code, throttle_codes))
 		st = SQS_THROTTLED;
-	else if (status >= 500 && status <= 599)
+	else if (matches(code, auth_codes))
+		st = SQS_AUTH;
+	else if (status == 429)
+		st = SQS_THROTTLED;
+	else if (status == 403)
+		st = SQS_AUTH;
+	else if ((status >= 500 && status <= 599) || status == 408 ||
+	    matches(code, transient_codes))
 		st = SQS_SERVER;
 	else if (status >= 400 && status <= 499)
 		st = SQS_CLIENT;
@@ -555,65 +574,32 @@ sqs_classify(long status, const char *body, size_t len, char *err,
 	return st;
 }
 
-/* Where a URL's authority ends (at "/", "?", "#" or the end), or NULL. */
-static const char *
-split_url(const char *url, const char **scheme, const char **host)
+enum sqs_status
+sqs_classify(long status, const char *body, size_t len, char *err,
+    size_t errlen, const char *action)
 {
-	const char *end, *p;
-
-	if (url == NULL)
-		return NULL;
-	if (strncasecmp(url, "https://", 8) == 0) {
-		*scheme = "https";
-		*host = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		*scheme = "http";
-		*host = url + 7;
-	} else
-		return NULL;
-	end = *host + strcspn(*host, "/?#");
-	if (end == *host)
-		return NULL;
-	/* No user info (it would be a credential in a URL), no blanks. */
-	for (p = *host; p < end; p++)
-		if (*p == '@' || (unsigned char)*p <= 0x20 || *p == 0x7f)
-			return NULL;
-	return end;
+	return classify(status, body, len, err, errlen, action, NULL, 0);
 }
 
 int
 sqs_endpoint(const char *queue_url, char *buf, size_t len)
 {
-	const char *scheme, *host, *end;
-	int n;
+	struct url u;
 
-	if ((end = split_url(queue_url, &scheme, &host)) == NULL)
+	if (url_parse(queue_url, URL_HTTP, &u, NULL, 0) == -1)
 		return -1;
-	n = snprintf(buf, len, "%s://%.*s/", scheme, (int)(end - host), host);
-	if (n < 0 || (size_t)n >= len)
-		return -1;
-	return 0;
+	return url_origin(&u, buf, len);
 }
 
-/* Replace every occurrence of secret in buf (of size len) by SQS_REDACTED. */
+/*
+ * Redact s's secrets from a line in buf, of size bytes; a full buffer
+ * may have cut the line in the middle of one.
+ */
 static void
-redact(char *buf, size_t len, const char *secret)
+redact(const struct sqs *s, char *buf, size_t size)
 {
-	char tmp[SQS_ERROR_MAX];
-	size_t slen, off = 0;
-	char *p;
-
-	if (secret == NULL || (slen = strlen(secret)) < 4)
-		return;
-	while (off < len && (p = strstr(buf + off, secret)) != NULL) {
-		snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(p - buf), buf,
-		    SQS_REDACTED, p + slen);
-		snprintf(buf, len, "%s", tmp);
-		/* Search on after the replacement, which may contain secret. */
-		off = (size_t)(p - buf) + strlen(SQS_REDACTED);
-		if (off >= strlen(buf))
-			break;
-	}
+	(void)util_redact(buf, size, s->secrets, SQS_NSECRETS,
+	    strnlen(buf, size) + 1 >= size);
 }
 
 static int
@@ -662,25 +648,17 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
     char *err, size_t errlen)
 {
 	struct sqs *s;
-	char endpoint[SQS_URL_MAX];
-	const char *scheme, *host, *end;
+	struct url u;
+	char endpoint[URL_MAX + 1], why[128];
 	int n;
 
 	if (hc == NULL) {
 		util_set_err(err, errlen, "sqs: no HTTP client");
 		return NULL;
 	}
-	if (!is_set(queue_url) || strlen(queue_url) >= SQS_URL_MAX ||
-	    !valid_header_value(queue_url) || strchr(queue_url, ' ') != NULL ||
-	    sqs_endpoint(queue_url, endpoint, sizeof(endpoint)) == -1) {
-		util_set_err(err, errlen, "sqs: queue URL is not an http:// or "
-		    "https:// URL with a host");
-		return NULL;
-	}
-	end = split_url(queue_url, &scheme, &host);
-	if (*end == '\0' || strcmp(end, "/") == 0) {
-		util_set_err(err, errlen, "sqs: queue URL %s has no queue path",
-		    queue_url);
+	if (url_parse(queue_url, URL_QUEUE, &u, why, sizeof(why)) == -1 ||
+	    url_origin(&u, endpoint, sizeof(endpoint)) == -1) {
+		util_set_err(err, errlen, "sqs: queue URL %s", why);
 		return NULL;
 	}
 	if (region == NULL || !valid_region(region)) {
@@ -730,6 +708,9 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 			goto nomem;
 		}
 	}
+	s->secrets[0] = s->secret;
+	s->secrets[1] = s->session_token;
+	s->secrets[2] = s->access_key_id;
 	return s;
 
 nomem:
@@ -742,12 +723,11 @@ nomem:
 void
 sqs_free(struct sqs *s)
 {
-	if (s == NULL || s->dying)
+	if (s == NULL || util_dying(&s->re))
 		return;
 	while (!LIST_EMPTY(&s->calls))
 		sqs_cancel(LIST_FIRST(&s->calls));
-	s->dying = 1;
-	if (s->busy == 0)
+	if (util_release(&s->re))
 		destroy(s);
 }
 
@@ -777,8 +757,8 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		st = SQS_NETWORK;
 		snprintf(err, sizeof(err), "sqs: %s: %s", name, r->error);
 	} else
-		st = sqs_classify(r->status, r->body, r->body_len, err,
-		    sizeof(err), name);
+		st = classify(r->status, r->body, r->body_len, err,
+		    sizeof(err), name, s->secrets, SQS_NSECRETS);
 	if (st == SQS_OK && (c->action == SQS_RECEIVE ?
 	    sqs_parse_receive(r->body, r->body_len, &msgs, &n, perr,
 	    sizeof(perr)) : sqs_parse_batch(r->body, r->body_len, res, c->n,
@@ -787,21 +767,15 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		snprintf(err, sizeof(err), "sqs: %s: unreadable answer: %s",
 		    name, perr);
 	}
-	redact(err, sizeof(err), s->secret);
-	redact(err, sizeof(err), s->session_token);
-	redact(err, sizeof(err), s->access_key_id);
+	redact(s, err, sizeof(err));
 
 	if (c->action == SQS_RECEIVE)
 		c->rfn(c->arg, st, err, msgs, n);
 	else {
-		if (st == SQS_OK) {
-			for (n = 0; n < c->n; n++) {
-				redact(res[n].message, sizeof(res[n].message),
-				    s->secret);
-				redact(res[n].message, sizeof(res[n].message),
-				    s->session_token);
-			}
-		}
+		if (st == SQS_OK)
+			for (n = 0; n < c->n; n++)
+				redact(s, res[n].message,
+				    sizeof(res[n].message));
 		c->bfn(c->arg, st, err, st == SQS_OK ? res : NULL,
 		    st == SQS_OK ? c->n : 0);
 	}
@@ -816,11 +790,10 @@ on_http_done(void *arg, const struct httpc_result *r)
 	LIST_REMOVE(c, entry);
 	c->hc = NULL;
 	c->calling = 1;
-	s->busy++;
+	util_enter(&s->re);
 	deliver(c, r);
-	s->busy--;
 	free(c);
-	if (s->dying && s->busy == 0)
+	if (util_leave(&s->re))
 		destroy(s);
 }
 
@@ -917,7 +890,7 @@ sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
 	struct json_object *req;
 	struct sqs_call *c = NULL;
 
-	if (s == NULL || s->dying || fn == NULL) {
+	if (s == NULL || util_dying(&s->re) || fn == NULL) {
 		util_set_err(err, errlen, "sqs: ReceiveMessage: no client");
 		return NULL;
 	}
@@ -961,7 +934,7 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
 	char id[24];
 	size_t i;
 
-	if (s == NULL || s->dying || fn == NULL) {
+	if (s == NULL || util_dying(&s->re) || fn == NULL) {
 		util_set_err(err, errlen, "sqs: %s: no client", name);
 		return NULL;
 	}

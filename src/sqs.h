@@ -18,13 +18,13 @@ struct httpc;
 #define SQS_MAX_WAIT		20	/* long poll, seconds */
 #define SQS_MAX_VISIBILITY	43200	/* seconds (12 hours) */
 #define SQS_ERROR_MAX		512	/* error lines handed to callbacks */
-#define SQS_URL_MAX		2048
 
 enum sqs_status {
 	SQS_OK = 0,
 	SQS_AUTH,	/* credentials, signature, permissions: 403 and kin */
-	SQS_THROTTLED,	/* slow down: 429, throttling codes, OverLimit */
-	SQS_SERVER,	/* 5xx: retry */
+	SQS_THROTTLED,	/* slow down: 429, throttling codes (OverLimit and
+			   RequestThrottled come with a 403) */
+	SQS_SERVER,	/* 5xx, 408 and transient codes: retry */
 	SQS_NETWORK,	/* no answer: connect, TLS, timeout */
 	SQS_CLIENT,	/* other 4xx, e.g. QueueDoesNotExist */
 	SQS_PROTOCOL	/* an answer we cannot read */
@@ -72,7 +72,8 @@ struct sqs;
 struct sqs_call;
 
 /*
- * Keep copies of the queue URL (http:// or https://) and credentials.
+ * Keep copies of the queue URL (url_parse with URL_QUEUE: what -t checks)
+ * and credentials.
  * access_key_id and secret come together or not at all; with neither,
  * requests go unsigned and the server decides (emulators accept them).
  * session_token needs an access key.  NULL with err on bad input.
@@ -123,13 +124,17 @@ int		 sqs_parse_batch(const char *body, size_t len,
 		    struct sqs_entry_result *res, size_t n, char *err,
 		    size_t errlen);
 /*
- * Classify an HTTP answer to action.  SQS_OK for 2xx (err untouched);
- * otherwise the class, and one line in err:
+ * Classify an HTTP answer to action (the same rules for every action).
+ * SQS_OK for 2xx (err untouched); otherwise the class, decided by the
+ * error code before the status, and one line in err:
  * "sqs: ReceiveMessage: HTTP 400 QueueDoesNotExist: <message>".
  */
 enum sqs_status	 sqs_classify(long status, const char *body, size_t len,
 		    char *err, size_t errlen, const char *action);
-/* "scheme://host[:port]/" of a queue URL: 0, or -1 if not an http(s) URL. */
+/*
+ * "scheme://host[:port]/" of a queue URL: 0, or -1 if it is no http(s)
+ * URL to url_parse (a query is allowed here) or buf is too small.
+ */
 int		 sqs_endpoint(const char *queue_url, char *buf, size_t len);
 const char	*sqs_status_name(enum sqs_status st);
 

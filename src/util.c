@@ -2,6 +2,11 @@
  * util: clocks, descriptor flags, EINTR-safe writes and the descriptor
  * sweep a freshly forked consumer does.  Every retry on EINTR in the
  * project lives here or next to a libev callback that tolerates it.
+ *
+ * Also the one copy of a foreign string for a log line (util_clean) and
+ * the one redactor (util_redact): every module that quotes a value, a
+ * message or an answer goes through them, so that no two modules disagree
+ * on what reaches a log line.
  */
 #include "autoconf.h"
 
@@ -148,4 +153,213 @@ util_wait_status(int status, char *buf, size_t len)
 		    WCOREDUMP(status) ? ", core dumped" : "");
 	else
 		snprintf(buf, len, "stopped with wait status %#x", status);
+}
+
+/*
+ * The length of the valid UTF-8 character at s (of n bytes), with its
+ * code point in *cp; 0 for an invalid sequence (overlong, surrogate,
+ * beyond U+10FFFF, cut short).
+ */
+static size_t
+utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c;
+	size_t len, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/*
+ * One pass of util_clean: the text of s into dst, at most room bytes, no
+ * NUL.  Returns the bytes written; *cut when s did not fit.
+ */
+static size_t
+clean_text(char *dst, size_t room, const unsigned char *s, size_t len,
+    int flags, int *cut)
+{
+	size_t i, n = 0, clen;
+	uint32_t cp;
+	int ctrl;
+
+	*cut = 0;
+	for (i = 0; i < len; i += clen) {
+		if ((flags & UTIL_CLEAN_LINE) && (s[i] == '\n' || s[i] == '\r'))
+			break;
+		clen = 1;
+		ctrl = 0;
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			ctrl = 1;
+		else if (s[i] >= 0x80) {
+			if ((flags & UTIL_CLEAN_ASCII) ||
+			    (clen = utf8_char(s + i, len - i, &cp)) == 0) {
+				/* Not a character we show: one '?' a byte. */
+				clen = 1;
+				if (n + 1 > room)
+					goto full;
+				dst[n++] = '?';
+				continue;
+			}
+			/* C1 controls and the Unicode line separators. */
+			ctrl = cp <= 0x9f || cp == 0x2028 || cp == 0x2029;
+		}
+		if (ctrl && (flags & UTIL_CLEAN_SPACE)) {
+			if (n == 0 || dst[n - 1] == ' ')
+				continue;
+			if (n + 1 > room)
+				goto full;
+			dst[n++] = ' ';
+		} else if (ctrl) {
+			if (n + 1 > room)
+				goto full;
+			dst[n++] = '?';
+		} else {
+			if (n + clen > room)
+				goto full;
+			memcpy(dst + n, s + i, clen);
+			n += clen;
+		}
+	}
+	goto out;
+full:
+	*cut = 1;
+out:
+	if (flags & UTIL_CLEAN_SPACE)
+		while (n > 0 && dst[n - 1] == ' ')
+			n--;
+	return n;
+}
+
+int
+util_clean(char *dst, size_t size, const char *src, size_t len, size_t max,
+    int flags)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t q = (flags & UTIL_CLEAN_QUOTE) ? 2 : 0, avail, room, n;
+	char *p;
+	int cut;
+
+	if (s == NULL)
+		len = 0;
+	if (size == 0)
+		return len > 0;
+	if (size - 1 < q) {
+		dst[0] = '\0';
+		return len > 0;
+	}
+	avail = size - 1 - q;
+	room = max > 0 && max < avail ? max : avail;
+	p = dst + q / 2;
+	n = clean_text(p, room, s, len, flags, &cut);
+	if (cut && (flags & UTIL_CLEAN_DOTS) && avail >= 3) {
+		/* Make room for the dots when the text took it. */
+		if (n + 3 > avail)
+			n = clean_text(p, avail - 3, s, len, flags, &cut);
+		memcpy(p + n, "...", 3);
+		n += 3;
+		cut = 1;
+	}
+	if (q > 0) {
+		dst[0] = '\'';
+		p[n++] = '\'';
+	}
+	p[n] = '\0';
+	return cut;
+}
+
+static int
+usable_secret(const char *secret, size_t *len)
+{
+	if (secret == NULL)
+		return 0;
+	*len = strlen(secret);
+	return *len >= UTIL_SECRET_MIN;
+}
+
+/*
+ * Put UTIL_REDACTED in place of buf[i, i + n), cutting the end of buf to
+ * keep it within size (then *cut is set).  Returns where the replacement
+ * ends.
+ */
+static size_t
+replace(char *buf, size_t size, size_t *blen, size_t i, size_t n, int *cut)
+{
+	size_t rlen = sizeof(UTIL_REDACTED) - 1, max = size - 1, tail;
+
+	tail = *blen - i - n;
+	if (i + rlen > max) {
+		memcpy(buf + i, UTIL_REDACTED, max - i);
+		*blen = max;
+		buf[max] = '\0';
+		*cut = 1;
+		return max;
+	}
+	if (i + rlen + tail > max) {
+		tail = max - i - rlen;
+		*cut = 1;
+	}
+	memmove(buf + i + rlen, buf + i + n, tail);
+	memcpy(buf + i, UTIL_REDACTED, rlen);
+	*blen = i + rlen + tail;
+	buf[*blen] = '\0';
+	return i + rlen;
+}
+
+int
+util_redact(char *buf, size_t size, const char *const *secrets,
+    size_t nsecrets, int cut)
+{
+	size_t blen, i, k, slen, best, rest;
+	int count = 0;
+
+	if (buf == NULL || size == 0 || secrets == NULL)
+		return 0;
+	blen = strnlen(buf, size - 1);
+	buf[blen] = '\0';
+	for (i = 0; i < blen;) {
+		/* The longest secret here, should one contain another. */
+		best = 0;
+		for (k = 0; k < nsecrets; k++)
+			if (usable_secret(secrets[k], &slen) && slen > best &&
+			    slen <= blen - i &&
+			    memcmp(buf + i, secrets[k], slen) == 0)
+				best = slen;
+		if (best > 0) {
+			i = replace(buf, size, &blen, i, best, &cut);
+			count++;
+			continue;
+		}
+		/* A cut text may end in the first bytes of a secret. */
+		rest = blen - i;
+		for (k = 0; cut && k < nsecrets; k++) {
+			if (usable_secret(secrets[k], &slen) && slen > rest &&
+			    memcmp(buf + i, secrets[k], rest) == 0) {
+				(void)replace(buf, size, &blen, i, rest, &cut);
+				return count + 1;
+			}
+		}
+		i++;
+	}
+	return count;
 }

@@ -1,7 +1,8 @@
 /*
- * util: the few system helpers every module needs: clocks, file
- * descriptor flags, and EINTR-safe I/O.  Kept here so EINTR and CLOEXEC
- * are handled in one place.
+ * util: the few helpers every module needs: clocks, file descriptor
+ * flags, EINTR-safe I/O, the copy of a foreign string for a log line,
+ * the redaction of secrets, and the bookkeeping of an object freed from
+ * one of its own callbacks.  Kept here so that each is done one way.
  */
 #ifndef PCS_UTIL_H
 #define PCS_UTIL_H
@@ -33,5 +34,88 @@ void	util_set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* Describe a wait(2) status: "exited with status 3", "killed by signal 9 (Killed)". */
 void	util_wait_status(int status, char *buf, size_t len);
+
+/*
+ * A string from outside (a config value, an SQS or Edge API message, a
+ * message id) copied for a log line: flags of util_clean.
+ */
+#define UTIL_CLEAN_QUOTE	0x01	/* in single quotes */
+#define UTIL_CLEAN_DOTS		0x02	/* "..." when cut (inside the quotes) */
+#define UTIL_CLEAN_ASCII	0x04	/* every non-ASCII byte as '?' */
+#define UTIL_CLEAN_SPACE	0x08	/* control characters as a space */
+#define UTIL_CLEAN_LINE		0x10	/* the first line only */
+
+/*
+ * Copy len bytes of src (NUL bytes included) into dst, of size bytes, for
+ * one log line: at most max bytes of the text (0: as many as fit), cut on
+ * a UTF-8 character boundary, always NUL-terminated.  Printable ASCII is
+ * kept; valid UTF-8 too, unless UTIL_CLEAN_ASCII; a control character
+ * (C0, DEL, C1) and a byte of invalid UTF-8 become '?'.  With
+ * UTIL_CLEAN_SPACE a control character becomes a space instead, none at
+ * the start, none after a space, and the copy ends on no space.  With
+ * UTIL_CLEAN_LINE the copy stops at the first CR or LF.  Returns 1 when
+ * the text was cut (by max or by size; not by UTIL_CLEAN_LINE), else 0.
+ */
+int	util_clean(char *dst, size_t size, const char *src, size_t len,
+	    size_t max, int flags);
+
+#define UTIL_REDACTED		"[redacted]"
+/* Shorter secrets are not redacted: they would match everywhere. */
+#define UTIL_SECRET_MIN		4
+
+/*
+ * Replace, in the string buf (in a buffer of size bytes), every
+ * occurrence of each of the nsecrets secrets (NULL or shorter than
+ * UTIL_SECRET_MIN: skipped) by UTIL_REDACTED, cutting what no longer
+ * fits.  cut says buf holds only the start of a longer text: then the
+ * end of buf, when it is the start of a secret, is redacted too.  Returns
+ * the number of replacements.
+ */
+int	util_redact(char *buf, size_t size, const char *const *secrets,
+	    size_t nsecrets, int cut);
+
+/*
+ * An object whose callbacks may free it (httpc, sqs, edge): the free
+ * that a callback asks for is done by the loop that ran the callback,
+ * once the last running callback has returned.
+ *
+ *	util_enter(&o->re); o->fn(...); if (util_leave(&o->re)) destroy(o);
+ *
+ * and in the object's free function, after cancelling what it owns:
+ *
+ *	if (util_release(&o->re)) destroy(o);
+ */
+struct util_reentry {
+	int	busy;		/* callbacks running */
+	int	dying;		/* the object was freed */
+};
+
+static inline void
+util_enter(struct util_reentry *r)
+{
+	r->busy++;
+}
+
+/* After a callback: 1 when the object was freed meanwhile and goes now. */
+static inline int
+util_leave(struct util_reentry *r)
+{
+	return --r->busy == 0 && r->dying;
+}
+
+/* The object's free: 1 when it goes now, 0 when util_leave will say so. */
+static inline int
+util_release(struct util_reentry *r)
+{
+	r->dying = 1;
+	return r->busy == 0;
+}
+
+/* Whether the object was freed (and only waits for its callbacks). */
+static inline int
+util_dying(const struct util_reentry *r)
+{
+	return r->dying;
+}
 
 #endif

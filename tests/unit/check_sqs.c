@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -332,6 +333,93 @@ START_TEST(classify_throttled)
 }
 END_TEST
 
+/*
+ * SQS answers OverLimit and RequestThrottled with HTTP 403: the code
+ * decides, not the status, or a busy queue pauses the consumer for a
+ * minute as if its credentials were wrong.
+ */
+START_TEST(classify_throttled_403)
+{
+	static const char *const bodies[] = {
+		"{\"__type\":\"com.amazonaws.sqs#OverLimit\",\"message\":"
+		    "\"Too many messages in flight\"}",
+		"{\"__type\":\"AWS.SimpleQueueService.OverLimit\"}",
+		"{\"__type\":\"RequestThrottled\"}",
+		"{\"code\":\"RequestThrottled\",\"message\":\"slow down\"}",
+		"{\"Code\":\"ThrottlingException\"}",
+		"{\"__type\":\"com.amazonaws.sqs#KmsThrottled\"}",
+		"{\"__type\":\"RequestLimitExceeded\"}",
+		"{\"__type\":\"SlowDown\"}",
+		NULL
+	};
+	char err[512];
+	size_t i;
+
+	for (i = 0; bodies[i] != NULL; i++)
+		ck_assert_msg(classify(403, bodies[i], err, sizeof(err)) ==
+		    SQS_THROTTLED, "%s: %s", bodies[i], err);
+	ck_assert_int_eq(classify(403, bodies[0], err, sizeof(err)),
+	    SQS_THROTTLED);
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: HTTP 403 OverLimit: Too "
+	    "many messages in flight");
+	/* The batch actions are classified alike. */
+	ck_assert_int_eq(sqs_classify(403, bodies[2], strlen(bodies[2]), err,
+	    sizeof(err), "DeleteMessageBatch"), SQS_THROTTLED);
+	ck_assert_str_eq(err, "sqs: DeleteMessageBatch: HTTP 403 "
+	    "RequestThrottled");
+	/* A 403 with an unknown code, or none, is still a credential error. */
+	ck_assert_int_eq(classify(403, "{\"__type\":\"SomethingElse\"}", err,
+	    sizeof(err)), SQS_AUTH);
+	ck_assert_int_eq(classify(403, "<html>Forbidden</html>", err,
+	    sizeof(err)), SQS_AUTH);
+	/* A credential code with a throttling status is a credential error. */
+	ck_assert_int_eq(classify(429, "{\"__type\":\"ExpiredToken\"}", err,
+	    sizeof(err)), SQS_AUTH);
+}
+END_TEST
+
+/*
+ * What the settling of deletes and visibility changes retries: 5xx, a
+ * timeout answered by HTTP, throttling.  Sender faults are not retried.
+ */
+START_TEST(classify_batch_retryable)
+{
+	static const char *const actions[] = {
+		"DeleteMessageBatch", "ChangeMessageVisibilityBatch", NULL
+	};
+	static const struct {
+		long status;
+		const char *body;
+		enum sqs_status want;
+	} cases[] = {
+		{ 500, "{\"__type\":\"InternalError\"}", SQS_SERVER },
+		{ 502, "<html>Bad Gateway</html>", SQS_SERVER },
+		{ 503, "", SQS_SERVER },
+		{ 504, NULL, SQS_SERVER },
+		{ 408, "", SQS_SERVER },
+		{ 400, "{\"__type\":\"RequestTimeout\"}", SQS_SERVER },
+		{ 400, "{\"__type\":\"ThrottlingException\"}", SQS_THROTTLED },
+		{ 403, "{\"__type\":\"OverLimit\"}", SQS_THROTTLED },
+		{ 400, "{\"__type\":\"AWS.SimpleQueueService."
+		    "TooManyEntriesInBatchRequest\"}", SQS_CLIENT },
+		{ 400, "{\"__type\":\"AWS.SimpleQueueService."
+		    "BatchEntryIdsNotDistinct\"}", SQS_CLIENT },
+	};
+	char err[512];
+	size_t a, i;
+
+	for (a = 0; actions[a] != NULL; a++)
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			ck_assert_msg(sqs_classify(cases[i].status,
+			    cases[i].body, cases[i].body != NULL ?
+			    strlen(cases[i].body) : 0, err, sizeof(err),
+			    actions[a]) == cases[i].want, "%s: %ld %s: %s",
+			    actions[a], cases[i].status,
+			    cases[i].body != NULL ? cases[i].body : "(none)",
+			    err);
+}
+END_TEST
+
 START_TEST(classify_server)
 {
 	char err[512];
@@ -428,7 +516,8 @@ START_TEST(endpoint)
 	static const char *const bad[] = {
 		"", "ftp://host/q", "sqs.us-east-1.amazonaws.com/1/q",
 		"https:///1/q", "https://", "https://user:pw@host/1/q",
-		"http://ho st/q", "https//host/q", NULL
+		"http://ho st/q", "https//host/q", "https://h:0/q",
+		"http://[::1/q", "http://[::1]x/q", "https://h:/q", NULL
 	};
 	char buf[256];
 	size_t i;
@@ -576,15 +665,25 @@ START_TEST(sqs_new_checks)
 		const char *url, *region, *key, *secret, *token, *err;
 	} cases[] = {
 		{ "ftp://h/1/q", "us-east-1", NULL, NULL, NULL,
-		  "sqs: queue URL is not an http:// or https:// URL with a "
-		  "host" },
+		  "sqs: queue URL must start with http:// or https://" },
 		{ "https://h/", "us-east-1", NULL, NULL, NULL,
-		  "sqs: queue URL https://h/ has no queue path" },
+		  "sqs: queue URL has no path after the host" },
 		{ "https://h", "us-east-1", NULL, NULL, NULL,
-		  "sqs: queue URL https://h has no queue path" },
+		  "sqs: queue URL has no path after the host" },
 		{ "https://h/1/q\r\nX: y", "us-east-1", NULL, NULL, NULL,
-		  "sqs: queue URL is not an http:// or https:// URL with a "
-		  "host" },
+		  "sqs: queue URL contains a space, a control character or a "
+		  "non-ASCII byte" },
+		/* The rules -t applies (url_parse); no password shown. */
+		{ "https://AKIA:s3cr3t@h/1/q", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL must not carry a user name or password" },
+		{ "https://h:0/1/q", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL has a port that is not a number from 1 to "
+		  "65535" },
+		{ "https://h/1/q?s3cr3t", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL must not have a query or fragment" },
+		{ "http://[::g]:9324/0/q", "us-east-1", NULL, NULL, NULL,
+		  "sqs: queue URL has a host in brackets that is not an IPv6 "
+		  "address" },
 		{ "https://h/1/q", "", NULL, NULL, NULL,
 		  "sqs: region must be a name like us-east-1" },
 		{ "https://h/1/q", "us:east", NULL, NULL, NULL,
@@ -670,6 +769,52 @@ START_TEST(sqs_network_error)
 END_TEST
 
 static void
+on_batch(void *arg, enum sqs_status st, const char *err,
+    const struct sqs_entry_result *res, size_t n)
+{
+	struct fixture *f = arg;
+
+	f->done = 1;
+	f->status = (int)st;
+	snprintf(f->err, sizeof(f->err), "%s", err);
+	ck_assert_ptr_null(res);
+	ck_assert_uint_eq(n, 0);
+}
+
+/* No answer to a batch is SQS_NETWORK, which settling retries. */
+START_TEST(sqs_batch_network_error)
+{
+	struct sqs_entry e[2] = { { "rh-1", 0 }, { "rh-2", 30 } };
+	struct fixture f;
+	struct sqs *s;
+	char url[128], err[256];
+
+	fixture_init(&f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
+	    f.port);
+	s = sqs_new(f.hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
+	    NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(sqs_delete_batch(s, e, 2, on_batch, &f, err,
+	    sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(f.status, SQS_NETWORK);
+	ck_assert_msg(strncmp(f.err, "sqs: DeleteMessageBatch: ", 25) == 0,
+	    "%s", f.err);
+	f.done = 0;
+	ck_assert_ptr_nonnull(sqs_change_visibility_batch(s, e, 2, on_batch,
+	    &f, err, sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(f.status, SQS_NETWORK);
+	ck_assert_msg(strncmp(f.err, "sqs: ChangeMessageVisibilityBatch: ",
+	    35) == 0, "%s", f.err);
+	ck_assert_ptr_null(strstr(f.err, "s3cr3t"));
+	sqs_free(s);
+	fixture_free(&f);
+}
+END_TEST
+
+static void
 on_edge(void *arg, const struct edge_result *r)
 {
 	struct fixture *f = arg;
@@ -690,8 +835,25 @@ START_TEST(edge_without_key)
 	fixture_init(&f);
 	ck_assert_ptr_null(edge_new(f.loop, f.hc, "ftp://x", "k", err,
 	    sizeof(err)));
-	ck_assert_ptr_null(edge_new(f.loop, f.hc, "https://u:p@x", "k", err,
+	ck_assert_str_eq(err, "edge: API URL must start with http:// or "
+	    "https://");
+	ck_assert_ptr_null(edge_new(f.loop, f.hc, "https://u:s3cr3t@x", "k",
+	    err, sizeof(err)));
+	ck_assert_str_eq(err, "edge: API URL must not carry a user name or "
+	    "password");
+	ck_assert_ptr_null(edge_new(f.loop, f.hc, "https://x/?k", "k", err,
 	    sizeof(err)));
+	ck_assert_str_eq(err, "edge: API URL must not have a query or "
+	    "fragment");
+	ck_assert_ptr_null(edge_new(f.loop, f.hc, "https://x:65536", "k", err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, "edge: API URL has a port that is not a number "
+	    "from 1 to 65535");
+	/* A base path is fine, and so is an IPv6 host. */
+	e = edge_new(f.loop, f.hc, "http://[::1]:8080/edge/", "k", err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(e);
+	edge_free(e);
 	e = edge_new(f.loop, f.hc, "https://edge.api.stigg.io", NULL, err,
 	    sizeof(err));
 	ck_assert_ptr_nonnull(e);
@@ -736,6 +898,87 @@ START_TEST(edge_network_error_retried)
 }
 END_TEST
 
+/*
+ * A child process answering one HTTP request on a loopback port with
+ * status 400 and body; the port is returned, the child reaped by the
+ * caller.
+ */
+static int
+one_answer(const char *body, pid_t *pid)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	char req[4096], head[128];
+	int fd, c;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*pid = fork();
+	ck_assert_int_ge(*pid, 0);
+	if (*pid == 0) {
+		if ((c = accept(fd, NULL, NULL)) == -1)
+			_exit(1);
+		/* The request is small: its head comes in one read. */
+		(void)read(c, req, sizeof(req));
+		snprintf(head, sizeof(head), "HTTP/1.1 400 Bad Request\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		    strlen(body));
+		if (write(c, head, strlen(head)) == -1 ||
+		    write(c, body, strlen(body)) == -1)
+			_exit(1);
+		close(c);
+		_exit(0);
+	}
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+/*
+ * A 4xx body quoted in the error: one line, the API key redacted where
+ * it is whole and where the quote cuts it.
+ */
+START_TEST(edge_body_redacted)
+{
+	static const char key[] = "api-key-secret-0123456789";
+	struct fixture f;
+	struct edge *e;
+	char body[512], base[64], err[256];
+	pid_t pid;
+	int n, status;
+
+	/* The key whole, then again from byte 110: the quote ends at 120. */
+	n = snprintf(body, sizeof(body), "{\"error\":\n\"bad key %s\",", key);
+	memset(body + n, ' ', 105 - (size_t)n);
+	snprintf(body + 105, sizeof(body) - 105, "\"k\":\"%s\"}", key);
+	ck_assert_int_eq(strstr(body + 100, key) - body, 110);
+	fixture_init(&f);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d",
+	    one_answer(body, &pid));
+	e = edge_new(f.loop, f.hc, base, key, err, sizeof(err));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(edge_fetch(e, "c", NULL, on_edge, &f, err,
+	    sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(f.status, 0);
+	ck_assert_int_eq(f.attempts, 1);
+	snprintf(err, sizeof(err), "edge: GET %s/v1/c/c/entitlements.json: "
+	    "HTTP 400: {\"error\": \"bad key [redacted]\",", base);
+	ck_assert_msg(strncmp(f.err, err, strlen(err)) == 0, "%s", f.err);
+	ck_assert_msg(strstr(f.err, "\"k\":\"[redacted]") != NULL, "%s", f.err);
+	ck_assert_ptr_null(strstr(f.err, "api-key"));
+	ck_assert_ptr_null(strchr(f.err, '\n'));
+	edge_free(e);
+	fixture_free(&f);
+}
+END_TEST
+
 static Suite *
 sqs_suite(void)
 {
@@ -754,6 +997,8 @@ sqs_suite(void)
 	tcase_add_test(tc, classify_ok);
 	tcase_add_test(tc, classify_auth);
 	tcase_add_test(tc, classify_throttled);
+	tcase_add_test(tc, classify_throttled_403);
+	tcase_add_test(tc, classify_batch_retryable);
 	tcase_add_test(tc, classify_server);
 	tcase_add_test(tc, classify_client);
 	tcase_add_test(tc, classify_protocol);
@@ -763,8 +1008,10 @@ sqs_suite(void)
 	tcase_add_test(tc, edge_url_limits);
 	tcase_add_test(tc, sqs_new_checks);
 	tcase_add_test(tc, sqs_network_error);
+	tcase_add_test(tc, sqs_batch_network_error);
 	tcase_add_test(tc, edge_without_key);
 	tcase_add_test(tc, edge_network_error_retried);
+	tcase_add_test(tc, edge_body_redacted);
 	suite_add_tcase(s, tc);
 	return s;
 }
