@@ -43,8 +43,13 @@
 #define HEALTH_LINGER_TIMEOUT	2.0
 /* Warnings about the connection cap or fd exhaustion: once a minute. */
 #define HEALTH_WARN_INTERVAL	60.0
-/* The longest response is well under this (headers ~170, body < 100). */
-#define HEALTH_RESPONSE_MAX	512
+/*
+ * The longest body: the 503 of /readyz, about 80 bytes plus a reason of
+ * HEALTH_REASON_MAX escaped (6 bytes a character at worst).
+ */
+#define HEALTH_BODY_MAX		(96 + 6 * HEALTH_REASON_MAX)
+/* Headers ~170 bytes, then the body. */
+#define HEALTH_RESPONSE_MAX	(256 + HEALTH_BODY_MAX)
 /* "[host]:port" */
 #define HEALTH_NAME_MAX		(NI_MAXHOST + NI_MAXSERV + 4)
 
@@ -336,13 +341,71 @@ conn_respond(struct health_conn *c, int code, const char *extra,
 	conn_write(c);
 }
 
+/*
+ * s as the inside of a JSON string: quote, backslash and anything but
+ * printable ASCII escaped as \uXXXX, so the body is valid JSON whatever
+ * s holds.  Cut (at a whole escape) to fit len.
+ */
 static void
-conn_route(struct health_conn *c, const struct http_request *req)
+json_escape(char *dst, size_t len, const char *s)
+{
+	size_t o = 0;
+	char esc[8];
+	int n;
+
+	if (len == 0)
+		return;
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			n = snprintf(esc, sizeof(esc), "\\%c", *s);
+		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			n = snprintf(esc, sizeof(esc), "\\u%04x",
+			    (unsigned char)*s);
+		else
+			n = snprintf(esc, sizeof(esc), "%c", *s);
+		if (o + (size_t)n >= len)
+			break;
+		memcpy(dst + o, esc, (size_t)n);
+		o += (size_t)n;
+	}
+	dst[o] = '\0';
+}
+
+/*
+ * /readyz: 200 {"status":"UP",...} exactly as Stigg's container answers;
+ * a 503 adds "reason", why it is not ready.
+ */
+static void
+readyz(struct health_conn *c, int head)
 {
 	struct health		*h = c->h;
 	struct health_status	 st;
-	char			 body[128];
-	int			 head = req->method == HTTP_METHOD_HEAD;
+	char			 body[HEALTH_BODY_MAX];
+	char			 reason[6 * HEALTH_REASON_MAX];
+
+	memset(&st, 0, sizeof(st));
+	if (h->status_fn != NULL)
+		h->status_fn(h->arg, &st);
+	st.reason[sizeof(st.reason) - 1] = '\0';
+	if (st.ready) {
+		snprintf(body, sizeof(body), "{\"status\":\"UP\","
+		    "\"consumers\":%d,\"redis\":\"%s\"}", st.consumers_ready,
+		    st.redis_connected ? "CONNECTED" : "DISCONNECTED");
+		conn_respond(c, 200, "", body, head);
+		return;
+	}
+	json_escape(reason, sizeof(reason), st.reason[0] != '\0' ?
+	    st.reason : "not ready");
+	snprintf(body, sizeof(body), "{\"status\":\"DOWN\",\"consumers\":%d,"
+	    "\"redis\":\"%s\",\"reason\":\"%s\"}", st.consumers_ready,
+	    st.redis_connected ? "CONNECTED" : "DISCONNECTED", reason);
+	conn_respond(c, 503, "", body, head);
+}
+
+static void
+conn_route(struct health_conn *c, const struct http_request *req)
+{
+	int	head = req->method == HTTP_METHOD_HEAD;
 
 	if (req->method == HTTP_METHOD_OTHER) {
 		conn_respond(c, 405, "Allow: GET, HEAD\r\n",
@@ -354,14 +417,7 @@ conn_route(struct health_conn *c, const struct http_request *req)
 		return;
 	}
 	if (strcmp(req->path, "/readyz") == 0) {
-		memset(&st, 0, sizeof(st));
-		if (h->status_fn != NULL)
-			h->status_fn(h->arg, &st);
-		snprintf(body, sizeof(body),
-		    "{\"status\":\"%s\",\"consumers\":%d,\"redis\":\"%s\"}",
-		    st.ready ? "UP" : "DOWN", st.consumers_ready,
-		    st.redis_connected ? "CONNECTED" : "DISCONNECTED");
-		conn_respond(c, st.ready ? 200 : 503, "", body, head);
+		readyz(c, head);
 		return;
 	}
 	conn_respond(c, 404, "", "{\"error\":\"not found\"}", head);

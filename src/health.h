@@ -13,10 +13,14 @@ struct ev_loop;
 #define HEALTH_MAX_CONNECTIONS	128
 #define HEALTH_IDLE_TIMEOUT	5.0	/* seconds a client has to send its request */
 
+/* Longest reason kept, NUL included (a consumer's is shorter). */
+#define HEALTH_REASON_MAX	128
+
 struct health_status {
 	int	ready;			/* overall readiness */
 	int	consumers_ready;	/* consumers reporting ready */
 	int	redis_connected;	/* some consumer reached Redis lately */
+	char	reason[HEALTH_REASON_MAX]; /* not ready: why, one line */
 };
 
 typedef void (*health_status_fn)(void *arg, struct health_status *out);

@@ -5,10 +5,17 @@
  * per-slot exponential backoff (timers, never sleep), killed when their
  * heartbeat stops, and replaced one at a time on reload.  Readiness for
  * /readyz is computed from the last message of each consumer.
+ *
+ * Each configuration read is a generation (struct gen).  A reload makes a
+ * new one current; the older ones live on while a slot still runs them,
+ * as nginx keeps its old cycle until the last old worker is gone, so a
+ * consumer the roll has not replaced yet (or will not: a roll that
+ * stopped) restarts with the configuration it ran, not the new one.
  */
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -41,17 +48,26 @@
 #define STORM_WINDOW_MS		60000
 /* A status older than this says nothing about Redis any more (3 heartbeats). */
 #define STATUS_FRESH_MS		3000
-/* How long a reload waits for a replaced consumer to become ready. */
-#define ROLL_READY_TIMEOUT_MS	30000
 #define TICK_SECS		1.0
 /* Seconds the master's drain deadline trails the consumers' own. */
 #define DRAIN_GRACE		2
+/* "N of M consumers ready, redis disconnected, reloading: " and a reason. */
+#define STATUS_MAX		(64 + HEALTH_REASON_MAX)
+
+/* A configuration read, and its number. */
+struct gen {
+	LIST_ENTRY(gen)	 entry;
+	unsigned	 id;
+	struct config	 cfg;
+};
 
 struct master {
 	struct ev_loop	*loop;
-	struct config	*cfg;
+	struct config	*cfg;		/* &cur->cfg */
+	struct gen	*cur;		/* the current configuration */
+	LIST_HEAD(, gen) old;		/* older ones some slot still runs */
 	const char	*config_path;
-	unsigned	 generation;
+	unsigned	 generation;	/* cur->id */
 	struct proc	 procs[CONFIG_MAX_CONSUMERS];
 
 	struct health	*health;
@@ -63,7 +79,7 @@ struct master {
 	ev_timer	 watchdog;
 	ev_timer	 drain_deadline;
 	int		 notified_ready;	/* READY=1 sent (since reload) */
-	char		 status_sent[128];	/* last STATUS= sent */
+	char		 status_sent[STATUS_MAX];	/* last STATUS= sent */
 	int		 draining;
 	int		 exit_status;
 
@@ -72,10 +88,9 @@ struct master {
 	int		 storm;
 
 	int		 roll_slot;	/* slot being replaced, -1: none */
-	uint64_t	 roll_started_ms;
 };
 
-static void	spawn(struct master *, struct proc *);
+static void	spawn(struct master *, struct proc *, const struct config *);
 static void	roll_next(struct master *);
 
 static int
@@ -89,26 +104,61 @@ alive_count(const struct master *m)
 	return n;
 }
 
+/*
+ * The summary behind /readyz and STATUS=.  When not ready, reason says
+ * why: the first live consumer's own reason (a consumer's reasons name no
+ * secret), or what the master knows.
+ */
 static void
 health_status(void *arg, struct health_status *out)
 {
 	struct master *m = arg;
 	uint64_t now = util_mono_ms();
 	const struct proc *p;
-	int i;
+	const char *why = NULL;
+	int i, alive = 0;
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
 		p = &m->procs[i];
-		if (!proc_alive(p) || now - p->last_msg_ms > STATUS_FRESH_MS)
+		if (!proc_alive(p))
+			continue;
+		alive++;
+		if (now - p->last_msg_ms > STATUS_FRESH_MS)
 			continue;
 		if (p->state == PROC_READY)
 			out->consumers_ready++;
+		else if (why == NULL && p->status.reason[0] != '\0')
+			why = p->status.reason;
 		if (p->status.redis_ok)
 			out->redis_connected = 1;
 	}
 	out->ready = !m->draining && out->consumers_ready > 0 &&
 	    out->redis_connected;
+	if (out->ready)
+		return;
+	if (m->draining)
+		why = "draining";
+	else if (alive == 0)
+		why = "no consumer is running";
+	else if (why == NULL)
+		why = out->consumers_ready > 0 ? "no consumer reached redis "
+		    "lately" : "no recent status from the consumers";
+	snprintf(out->reason, sizeof(out->reason), "%s", why);
+}
+
+/*
+ * A reason goes into a JSON body and a STATUS= line: one line of
+ * printable ASCII (a newline would end the STATUS= assignment).
+ */
+static void
+clean_reason(char *s, size_t size)
+{
+	char tmp[IPC_REASON_MAX];
+
+	(void)util_clean(tmp, sizeof(tmp), s, strnlen(s, size), 0,
+	    UTIL_CLEAN_ASCII | UTIL_CLEAN_SPACE);
+	snprintf(s, size, "%s", tmp);
 }
 
 /*
@@ -119,15 +169,17 @@ static void
 announce(struct master *m)
 {
 	struct health_status hs;
-	char status[128], msg[160];
+	char status[STATUS_MAX], msg[STATUS_MAX + 32];
 
 	if (!notify_enabled() || m->draining)
 		return;
 	health_status(m, &hs);
-	snprintf(status, sizeof(status), "%d of %d consumers ready, redis %s%s",
-	    hs.consumers_ready, m->cfg->consumers,
+	/* systemctl status shows why it is not ready, too. */
+	snprintf(status, sizeof(status), "%d of %d consumers ready, redis "
+	    "%s%s%s%s", hs.consumers_ready, m->cfg->consumers,
 	    hs.redis_connected ? "connected" : "disconnected",
-	    m->roll_slot != -1 ? ", reloading" : "");
+	    m->roll_slot != -1 ? ", reloading" : "", hs.ready ? "" : ": ",
+	    hs.ready ? "" : hs.reason);
 	if (hs.ready && !m->notified_ready && m->roll_slot == -1) {
 		m->notified_ready = 1;
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
@@ -218,6 +270,7 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		p->last_msg_ms = util_mono_ms();
+		clean_reason(msg.reason, sizeof(msg.reason));
 		p->status = msg;
 		if (p->state == PROC_DRAINING)
 			continue;
@@ -286,6 +339,61 @@ none_can_run(const struct master *m)
 	return 1;
 }
 
+/*
+ * Free each older configuration no slot runs any more.  A slot that is
+ * empty or failed runs nothing: the next reload starts it with the
+ * current one.
+ */
+static void
+collect(struct master *m)
+{
+	struct gen *g, *next;
+	struct proc *p;
+	int i, used;
+
+	for (g = LIST_FIRST(&m->old); g != NULL; g = next) {
+		next = LIST_NEXT(g, entry);
+		used = 0;
+		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+			p = &m->procs[i];
+			if (p->cfg == &g->cfg && p->state != PROC_EMPTY &&
+			    p->state != PROC_FAILED)
+				used = 1;
+		}
+		if (used)
+			continue;
+		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+			if (m->procs[i].cfg == &g->cfg)
+				m->procs[i].cfg = NULL;
+		log_debug("configuration %u: no consumer runs it; freed",
+		    g->id);
+		LIST_REMOVE(g, entry);
+		config_free(&g->cfg);
+		free(g);
+	}
+}
+
+static void
+gen_free_all(struct master *m)
+{
+	struct gen *g;
+	int i;
+
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		m->procs[i].cfg = NULL;
+	while ((g = LIST_FIRST(&m->old)) != NULL) {
+		LIST_REMOVE(g, entry);
+		config_free(&g->cfg);
+		free(g);
+	}
+	if (m->cur != NULL) {
+		config_free(&m->cur->cfg);
+		free(m->cur);
+		m->cur = NULL;
+		m->cfg = NULL;
+	}
+}
+
 static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
@@ -314,15 +422,17 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	if (m->draining || p->retire) {
 		p->state = PROC_EMPTY;
 		p->retire = 0;
+		collect(m);
 		finish_if_drained(m);
 		return;
 	}
 	if (p->replace) {
-		spawn(m, p);
+		spawn(m, p, m->cfg);
 		return;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG) {
 		p->state = PROC_FAILED;
+		collect(m);
 		log_error("consumer %d stopped on a configuration "
 		    "error; not restarting it", p->slot);
 		if (none_can_run(m)) {
@@ -342,7 +452,8 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	p->state = PROC_BACKOFF;
 	ev_timer_set(&p->restart, delay, 0.);
 	ev_timer_start(loop, &p->restart);
-	log_info("restarting consumer %d in %.2fs", p->slot, delay);
+	log_info("restarting consumer %d in %.2fs%s", p->slot, delay,
+	    p->cfg != m->cfg ? " on its previous configuration" : "");
 }
 
 static void
@@ -354,7 +465,7 @@ on_restart(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (!m->draining && p->state == PROC_BACKOFF)
-		spawn(m, p);
+		spawn(m, p, p->cfg != NULL ? p->cfg : m->cfg);
 }
 
 /* In a new consumer: the master's signal watchers are not its own. */
@@ -369,24 +480,28 @@ child_atfork(void *arg)
 	ev_signal_stop(m->loop, &m->sigusr1);
 }
 
+/* In a new consumer: run the configuration of its slot. */
 static void
 child_run(void *arg, int slot, int fd)
 {
 	struct master *m = arg;
 
-	consumer_main(m->cfg, slot, fd);
+	consumer_main(m->procs[slot - 1].cfg, slot, fd);
 }
 
+/* Start a consumer in slot p running cfg (the current or p's own). */
 static void
-spawn(struct master *m, struct proc *p)
+spawn(struct master *m, struct proc *p, const struct config *cfg)
 {
 	uint64_t now = util_mono_ms();
 	double delay;
 
 	ev_timer_stop(m->loop, &p->restart);
-	p->generation = m->generation;
+	p->cfg = cfg;
 	p->replace = p->retire = 0;
 	p->first_ready_ms = 0;
+	/* Also on a failed fork: a roll's timeout counts from here. */
+	p->started_ms = p->last_msg_ms = now;
 	memset(&p->status, 0, sizeof(p->status));
 	if (proc_spawn(p, child_atfork, child_run, m, log_fd()) == -1) {
 		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
@@ -395,25 +510,30 @@ spawn(struct master *m, struct proc *p)
 		p->state = PROC_BACKOFF;
 		ev_timer_set(&p->restart, delay, 0.);
 		ev_timer_start(m->loop, &p->restart);
+		collect(m);
 		return;
 	}
 	p->state = PROC_STARTING;
-	p->started_ms = p->last_msg_ms = now;
 	ev_io_init(&p->io, on_channel, p->fd, EV_READ);
 	p->io.data = p;
 	ev_io_start(m->loop, &p->io);
 	ev_child_init(&p->child, on_child, p->pid, 0);
 	p->child.data = p;
 	ev_child_start(m->loop, &p->child);
-	log_info("consumer %d started (pid %ld)", p->slot,
-	    (long)p->pid);
+	log_info("consumer %d started (pid %ld)%s", p->slot,
+	    (long)p->pid, cfg != m->cfg ? " on its previous configuration" :
+	    "");
+	collect(m);
 }
 
 /*
  * Rolling reload: replace one consumer of an older generation at a time;
  * the next goes when the replacement reports ready.  A replacement that
- * never gets ready stops the roll, so a configuration that cannot work
- * (a wrong Redis host, say) costs one consumer, not all of them.
+ * is not ready within hang_timeout of its start stops the roll (on_tick),
+ * so a configuration that cannot work (a wrong Redis host, say) costs one
+ * consumer, not all of them; the others run on, and restart, with the
+ * configuration they had.  A slot of an older generation waiting to be
+ * restarted is started with the new one, as its turn in the roll.
  */
 static void
 roll_next(struct master *m)
@@ -425,14 +545,21 @@ roll_next(struct master *m)
 		return;
 	for (i = 0; i < m->cfg->consumers; i++) {
 		p = &m->procs[i];
-		if (proc_alive(p) && p->generation != m->generation &&
-		    p->state != PROC_DRAINING) {
+		if (p->cfg == m->cfg || p->state == PROC_DRAINING)
+			continue;
+		if (proc_alive(p)) {
 			log_info("reload: replacing consumer %d "
 			    "(pid %ld)", p->slot, (long)p->pid);
 			p->replace = 1;
 			ask_stop(p);
 			m->roll_slot = i;
-			m->roll_started_ms = util_mono_ms();
+			return;
+		}
+		if (p->state == PROC_BACKOFF || p->state == PROC_FAILED) {
+			log_info("reload: starting consumer %d on the new "
+			    "configuration", p->slot);
+			m->roll_slot = i;
+			spawn(m, p, m->cfg);
 			return;
 		}
 	}
@@ -464,16 +591,20 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		p->last_msg_ms = now;
 	}
 	check_storm_over(m, now);
-	if (m->roll_slot != -1 &&
-	    now - m->roll_started_ms > ROLL_READY_TIMEOUT_MS) {
+	/*
+	 * The replacement's time counts from its start, not from the
+	 * stop of the consumer it replaces: that drain is bounded by the
+	 * consumer's own drain_timeout.  The slots not replaced keep the
+	 * configuration they run (their slot says which), and the roll
+	 * does not resume by itself: the next reload starts a new one.
+	 */
+	p = m->roll_slot != -1 ? &m->procs[m->roll_slot] : NULL;
+	if (p != NULL && p->state != PROC_DRAINING &&
+	    now - p->started_ms > hang) {
 		log_error("reload: consumer %d did not become ready "
 		    "within %ds; the remaining consumers keep the previous "
-		    "configuration", m->roll_slot + 1,
-		    ROLL_READY_TIMEOUT_MS / 1000);
+		    "configuration", p->slot, m->cfg->hang_timeout);
 		m->roll_slot = -1;
-		/* Mark the rest current so the roll does not resume by itself. */
-		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
-			m->procs[i].generation = m->generation;
 		m->notified_ready = 0;
 	}
 	announce(m);
@@ -604,6 +735,7 @@ reload(struct master *m)
 {
 	struct config next;
 	struct proc *p;
+	struct gen *g;
 	char err[512];
 	int i, old_n;
 
@@ -621,6 +753,16 @@ reload(struct master *m)
 		announce(m);
 		return;
 	}
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		log_error("reload: out of memory; keeping the current "
+		    "configuration");
+		config_free(&next);
+		m->notified_ready = 0;
+		m->status_sent[0] = '\0';
+		announce(m);
+		return;
+	}
+	g->cfg = next;
 	log_info("reload: configuration read; replacing consumers "
 	    "one at a time");
 	log_set_level(next.log_level);
@@ -632,12 +774,14 @@ reload(struct master *m)
 			    "logging stays where it was", next.log_file,
 			    strerror(errno));
 	/* A new address that cannot be bound leaves the old one serving. */
-	(void)health_listen(m, &next);
+	(void)health_listen(m, &g->cfg);
 
+	/* The old one lives on while a slot runs it (collect frees it). */
 	old_n = m->cfg->consumers;
-	config_free(m->cfg);
-	*m->cfg = next;
-	m->generation++;
+	LIST_INSERT_HEAD(&m->old, m->cur, entry);
+	g->id = ++m->generation;
+	m->cur = g;
+	m->cfg = &g->cfg;
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
 		p = &m->procs[i];
 		backoff_init(&p->backoff, m->cfg->restart_backoff_min_ms,
@@ -658,7 +802,7 @@ reload(struct master *m)
 				p->state = PROC_EMPTY;
 		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
 		    p->state == PROC_BACKOFF)
-			spawn(m, p);
+			spawn(m, p, m->cfg);
 		else if (p->state == PROC_DRAINING && p->retire) {
 			p->retire = 0;
 			p->replace = 1;
@@ -668,6 +812,7 @@ reload(struct master *m)
 		log_info("reload: consumers %d -> %d", old_n,
 		    m->cfg->consumers);
 	m->roll_slot = -1;
+	collect(m);
 	roll_next(m);
 }
 
@@ -722,7 +867,16 @@ master_run(struct config *cfg, const char *config_path)
 
 	memset(&m, 0, sizeof(m));
 	m.loop = EV_DEFAULT;
-	m.cfg = cfg;
+	LIST_INIT(&m.old);
+	/* What cfg holds moves into generation 0; the caller frees cfg. */
+	if ((m.cur = calloc(1, sizeof(*m.cur))) == NULL) {
+		log_error("out of memory");
+		config_free(cfg);
+		return MASTER_EXIT_FAILURE;
+	}
+	m.cur->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg = m.cfg = &m.cur->cfg;
 	m.config_path = config_path;
 	m.roll_slot = -1;
 	m.exit_status = MASTER_EXIT_OK;
@@ -734,7 +888,7 @@ master_run(struct config *cfg, const char *config_path)
 	signal_watch(&m, &m.sigusr1, SIGUSR1);
 
 	if (health_listen(&m, cfg) == -1) {
-		config_free(cfg);
+		gen_free_all(&m);
 		return MASTER_EXIT_FAILURE;
 	}
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
@@ -766,7 +920,7 @@ master_run(struct config *cfg, const char *config_path)
 	    " (auto)" : "", cfg->redis_host, cfg->redis_port, cfg->redis_db,
 	    cfg->environment_prefix);
 	for (i = 0; i < cfg->consumers; i++)
-		spawn(&m, &m.procs[i]);
+		spawn(&m, &m.procs[i], m.cfg);
 
 	ev_run(m.loop, 0);
 
@@ -774,6 +928,6 @@ master_run(struct config *cfg, const char *config_path)
 	if (m.health != NULL)
 		health_stop(m.health);
 	free(m.health_addr);
-	config_free(m.cfg);
+	gen_free_all(&m);
 	return m.exit_status;
 }

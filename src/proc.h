@@ -15,6 +15,8 @@
 #include "backoff.h"
 #include "ipc.h"
 
+struct config;
+
 enum proc_state {
 	PROC_EMPTY = 0,		/* no process, none wanted */
 	PROC_STARTING,		/* forked, not ready yet */
@@ -30,7 +32,11 @@ struct proc {
 	pid_t		 pid;		/* 0 when no process */
 	enum proc_state	 state;
 	int		 fd;		/* master's end of the channel, -1 if none */
-	unsigned	 generation;	/* configuration generation it runs */
+	/*
+	 * The configuration it runs, and runs again when it restarts; the
+	 * master keeps it alive while the slot refers to it.
+	 */
+	const struct config *cfg;
 	int		 replace;	/* stopping to be replaced (reload) */
 	int		 retire;	/* stopping for good (fewer consumers) */
 	uint64_t	 started_ms;	/* monotonic */

@@ -74,6 +74,7 @@ ok "AUTH with a password"
 kill -TERM "$PCS_PID"; wait_for 10 pid_gone "$PCS_PID"; PCS_PID=
 REDIS_PASSWORD=wrong-$secret CONSUMERS=1 start_pcs -c /dev/null
 wait_for 10 grep -q "redis: AUTH: WRONGPASS" "$PCS_LOG" || die "wrong password not reported"
-expect "wrong password: not ready" "$(http GET /readyz)" '503 {"status":"DOWN","consumers":0,"redis":"DISCONNECTED"}'
+wait_for 5 readyz_like '503 {"status":"DOWN","consumers":0,"redis":"DISCONNECTED","reason":"redis: AUTH: WRONGPASS*"}' \
+    && ok "wrong password: not ready, and /readyz says why" || fail "wrong password: $(http GET /readyz)"
 grep -q -- "$secret" "$PCS_LOG" && fail "a secret appears in the log" || ok "no secret in the log"
 finish

@@ -140,6 +140,8 @@ http_raw() {
 }
 
 readyz_is() { [ "$(http GET /readyz)" = "$1" ]; }
+# readyz_like PATTERN: /readyz matches a shell pattern (a 503's reason varies).
+readyz_like() { case "$(http GET /readyz)" in $1) return 0 ;; esac; return 1; }
 ready_with() { readyz_is "200 {\"status\":\"UP\",\"consumers\":$1,\"redis\":\"CONNECTED\"}"; }
 
 
@@ -186,3 +188,15 @@ queue_is() { [ "$(sqs count "$SQS_URL")" = "$1" ]; }
 
 # Every key under the pattern, sorted, one a line.
 redis_keys() { redis_cli --scan --pattern "${1:-*}" | LC_ALL=C sort; }
+
+# start_notify: a stand-in for systemd's notification socket at $SOCK
+# (set NOTIFY_SOCKET=$SOCK for the daemon); msgs prints what it got, the
+# messages alone, one datagram a line (notify.raw has their senders).
+start_notify() {
+    : "${PCS_NOTIFY_LISTEN:?make check sets PCS_NOTIFY_LISTEN}"
+    SOCK=$WORK/notify.sock
+    "$PCS_NOTIFY_LISTEN" "$SOCK" >"$WORK/notify.raw" 2>&1 &
+    HELPER_PIDS="$HELPER_PIDS $!"
+    wait_for 5 test -S "$SOCK" || die "notify-listen did not start"
+}
+msgs() { cut -d' ' -f2- "$WORK/notify.raw"; }

@@ -50,7 +50,7 @@ remember_consumers
 kill -STOP "$(consumers | head -n 1)"
 kill -TERM "$PCS_PID"
 wait_for 5 grep -q "SIGTERM: draining 2 consumers" "$PCS_LOG" || die "drain not started"
-draining() { readyz_is '503 {"status":"DOWN","consumers":0,"redis":"CONNECTED"}' || readyz_is '503 {"status":"DOWN","consumers":0,"redis":"DISCONNECTED"}'; }
+draining() { readyz_is '503 {"status":"DOWN","consumers":0,"redis":"CONNECTED","reason":"draining"}' || readyz_is '503 {"status":"DOWN","consumers":0,"redis":"DISCONNECTED","reason":"draining"}'; }
 wait_for 5 draining && ok "/readyz is DOWN while draining" || fail "/readyz not DOWN while draining: $(http GET /readyz)"
 kill -0 "$PCS_PID" && ok "drain waits for the stuck consumer" || fail "master exited before the deadline"
 kill -TERM "$PCS_PID"

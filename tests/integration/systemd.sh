@@ -7,14 +7,8 @@
 # LoadCredential= provides it.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
 
-: "${PCS_NOTIFY_LISTEN:?make check sets PCS_NOTIFY_LISTEN}"
 start_redis
-SOCK=$WORK/notify.sock
-"$PCS_NOTIFY_LISTEN" "$SOCK" >"$WORK/notify.raw" 2>&1 &
-HELPER_PIDS="$HELPER_PIDS $!"
-wait_for 5 test -S "$SOCK" || die "notify-listen did not start"
-# The messages alone (the senders are checked at the end).
-msgs() { cut -d' ' -f2- "$WORK/notify.raw"; }
+start_notify	# the senders are checked at the end
 
 CONF=$WORK/pcs.conf
 printf 'consumers = 2;\n' >"$CONF"

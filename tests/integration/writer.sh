@@ -72,7 +72,7 @@ QUEUE_URL=${SQS_URL%/*}/no-such-queue CONSUMERS=1 start_pcs
 wait_for 15 grep -q "sqs: ReceiveMessage: HTTP 400 .*QueueDoesNotExist\|NonExistentQueue" "$PCS_LOG" \
     || die "missing queue not reported"
 ok "missing queue reported"
-wait_for 10 readyz_is '503 {"status":"DOWN","consumers":0,"redis":"CONNECTED"}' \
+wait_for 10 readyz_like '503 {"status":"DOWN","consumers":0,"redis":"CONNECTED","reason":"sqs: ReceiveMessage: HTTP 400 *"}' \
     && ok "not ready on a client error" || fail "readiness with a missing queue: $(http GET /readyz)"
 stop_pcs
 

@@ -1,0 +1,148 @@
+#!/bin/bash
+# A reload keeps what it promises: each consumer runs the configuration
+# of its generation until the roll replaces it, so one that restarts
+# mid-roll (a crash, or a roll stopped by a replacement that never gets
+# ready, or one that timed out) comes back with the configuration it ran,
+# not the new one.  Also: /readyz and systemd's STATUS= say why the
+# service is not ready.
+#
+# The Redis port comes from the file (the environment would override it),
+# so a reload can point the consumers at a port where nobody listens.
+. "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
+
+start_redis
+start_sqs
+BAD=$(free_port)	# reserved for this test, and nobody listens there
+start_notify
+
+CONF=$WORK/pcs.conf
+# conf REDIS-PORT [MORE SETTINGS]
+conf() {
+    printf 'consumers = 2;\nredis_host = "127.0.0.1";\nredis_port = %s;\n' "$1" >"$CONF"
+    printf 'drain_timeout = 5;\nwait_time = 1;\n%s' "${2:-}" >>"$CONF"
+}
+# The pid of consumer N (its process name is "pcs consumer N"), not
+# counting one killed that the master has not reaped yet.
+slot_pid() {
+    local p
+    for p in $(consumers); do
+        grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && continue
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "pcs consumer $1" ] && echo "$p"
+    done
+}
+# Log lines since mark (a line count taken before).
+since() { tail -n +$(($1 + 1)) "$PCS_LOG"; }
+mark() { wc -l <"$PCS_LOG"; }
+
+HTTP_PORT=$(free_port)
+conf "$BAD"
+env -u REDIS_PORT -u REDIS_HOST NOTIFY_SOCKET="$SOCK" QUEUE_URL="$SQS_URL" \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    PORT="$HTTP_PORT" LISTEN_ADDRESS=127.0.0.1 LOG_LEVEL=debug \
+    "$PCS_BIN" -c "$CONF" >>"$PCS_LOG" 2>&1 &
+PCS_PID=$!
+ALL_PIDS="$ALL_PIDS $PCS_PID"
+
+# --- Not ready, and why: the consumers' own reason, on /readyz (503
+# only: the 200 body stays Stigg's) and in STATUS=.
+down_why() {
+    case "$(http GET /readyz)" in
+    '503 {"status":"DOWN","consumers":0,"redis":"DISCONNECTED","reason":"redis: '*"$BAD"*'"}') ;;
+    *) return 1 ;;
+    esac
+}
+if wait_for 10 down_why; then
+    ok "/readyz DOWN says why: $(http GET /readyz)"
+    reason=$(http GET /readyz | sed 's/.*"reason":"\(.*\)"}$/\1/')
+    status_why() { msgs | grep -qxF "STATUS=0 of 2 consumers ready, redis disconnected: $reason"; }
+    wait_for 5 status_why && ok "STATUS= says why too" \
+        || fail "no STATUS= with the reason '$reason': $(msgs | grep STATUS | tail -n 3)"
+else
+    fail "/readyz DOWN without the reason: $(http GET /readyz)"
+fi
+body=$(http GET /readyz | cut -d' ' -f2-)
+node -e 'JSON.parse(process.argv[1])' "$body" 2>/dev/null && ok "the 503 body is JSON" \
+    || fail "the 503 body is not JSON: $body"
+
+# --- A good configuration: the roll completes, the old one is freed.
+m=$(mark)
+conf "$REDIS_PORT"
+kill -HUP "$PCS_PID"
+wait_for 30 ready_with 2 || die "not ready after the good reload: $(http GET /readyz)"
+wait_for 10 eval 'since $m | grep -q "reload complete"' || die "first roll did not complete"
+expect "ready: the 200 body is unchanged" "$(http GET /readyz)" '200 {"status":"UP","consumers":2,"redis":"CONNECTED"}'
+since "$m" | grep -q "configuration 0: no consumer runs it; freed" \
+    && ok "the roll complete, the previous configuration is freed" \
+    || fail "the previous configuration was not freed after the roll"
+
+# --- A configuration whose consumers never get ready stops the roll at
+# consumer 1.  Consumer 2 crashes meanwhile: it must come back with the
+# configuration it ran (the good Redis), as the log promises.
+m=$(mark)
+old1=$(slot_pid 1)
+old2=$(slot_pid 2)
+conf "$BAD"
+kill -HUP "$PCS_PID"
+new1() { p=$(slot_pid 1); [ -n "$p" ] && [ "$p" != "$old1" ]; }
+wait_for 20 new1 || die "consumer 1 not replaced"
+wait_for 10 ready_with 1 || die "not ready with consumer 2 alone: $(http GET /readyz)"
+kill -KILL "$old2"
+new2() { p=$(slot_pid 2); [ -n "$p" ] && [ "$p" != "$old2" ]; }
+wait_for 10 new2 || die "consumer 2 not restarted"
+pid2=$(slot_pid 2)
+if wait_for 15 eval 'since $m | grep -q "consumer 2 (pid $pid2) is ready"'; then
+    ok "consumer 2 restarted mid-roll runs its previous configuration"
+else
+    fail "consumer 2 restarted mid-roll did not get ready (it runs the new configuration?)"
+fi
+wait_for 10 ready_with 1 && ok "/readyz UP with consumer 2 on the good Redis" \
+    || fail "after consumer 2's restart: $(http GET /readyz)"
+since "$m" | grep -q "restarting consumer 2 in .* on its previous configuration" \
+    && ok "the restart names the previous configuration" || fail "restart line does not say which configuration"
+since "$m" | grep -q "reload: replacing consumer 2" && fail "the roll went past the consumer that is not ready" \
+    || ok "the roll stopped at consumer 1"
+
+# --- The roll times out (hang_timeout bounds a replacement's wait to get
+# ready): the remaining consumer keeps its configuration, restarts too.
+m=$(mark)
+old1=$(slot_pid 1)
+old2=$(slot_pid 2)
+conf "$BAD" 'hang_timeout = 4;
+'
+kill -HUP "$PCS_PID"
+if wait_for 25 eval 'since $m | grep -q "reload: consumer 1 did not become ready within 4s; the remaining consumers keep the previous configuration"'; then
+    ok "roll timed out after hang_timeout"
+else
+    die "no roll timeout within hang_timeout: $(since "$m" | grep reload)"
+fi
+expect "consumer 2 not replaced by the stopped roll" "$(slot_pid 2)" "$old2"
+kill -KILL "$old2"
+wait_for 10 new2 || die "consumer 2 not restarted after the timeout"
+pid2=$(slot_pid 2)
+if wait_for 15 eval 'since $m | grep -q "consumer 2 (pid $pid2) is ready"'; then
+    ok "after a timed-out roll, consumer 2 restarts on its previous configuration"
+else
+    fail "after a timed-out roll, consumer 2 did not get ready again"
+fi
+wait_for 10 ready_with 1 && ok "/readyz UP after the timed-out roll" \
+    || fail "after the timed-out roll: $(http GET /readyz)"
+since "$m" | grep -q "configuration 2: no consumer runs it; freed" \
+    && ok "the configuration no consumer runs any more is freed" \
+    || fail "configuration 2 (replaced in consumer 1) not freed"
+
+# --- A good reload again replaces both: every generation but the last
+# is freed (and the leak checker of a sanitizer build sees the rest freed
+# at exit).
+m=$(mark)
+conf "$REDIS_PORT"
+kill -HUP "$PCS_PID"
+wait_for 30 eval 'since $m | grep -q "reload complete"' || die "last roll did not complete"
+wait_for 10 ready_with 2 && ok "the last reload completed with 2 consumers" \
+    || fail "after the last reload: $(http GET /readyz)"
+expect "older configurations freed" "$(since "$m" | grep -c 'no consumer runs it; freed')" 2
+kill -TERM "$PCS_PID"
+wait_for 20 pid_gone "$PCS_PID" || die "did not stop"
+wait "$PCS_PID"
+expect "clean exit" "$?" 0
+PCS_PID=
+finish
