@@ -2,19 +2,27 @@
  * cache: the consumer's Redis connection and the writes of events.
  *
  * Connection life cycle: connect (with a timeout) -> AUTH (when a password
- * is set) -> SELECT -> SCRIPT LOAD -> PING, pipelined; the PING's reply
- * makes the connection usable.  Afterwards a PING every second keeps it
- * honest: no reply within CACHE_PING_TIMEOUT drops the connection, which
- * comes back with exponential backoff.  Every change of usability is
- * reported through the state callback.
+ * is set) -> SELECT -> SCRIPT LOAD -> write probe (EVALSHA of the script's
+ * probe step, which uses every command the writes use on a key of the
+ * environment, so that an ACL that forbids one shows now) -> PING,
+ * pipelined.  The PING's reply makes the connection usable, unless an
+ * earlier step failed: then the first failure, named with Redis's answer,
+ * is the reason, the attempt ends and comes back with exponential
+ * backoff.  Afterwards a PING every second keeps it honest: no reply
+ * within CACHE_PING_TIMEOUT drops the connection.
  *
- * Writes: an event's keys are written by one EVALSHA of cache_script,
- * which checks each key's #timestamp sibling and writes the key and its
- * sibling only where the stored version is absent or not newer, all in
- * one atomic step.  A NOSCRIPT answer (Redis restarted, SCRIPT FLUSH)
- * sends the same call once more as EVAL, which also caches the script.
- * Purges delete the exact keys, then SCAN (with the id's glob characters
- * escaped) and UNLINK what matches, a chunk per round trip, so Redis is
+ * A write refused by Redis for a reason of its own (OOM, READONLY,
+ * MISCONF, BUSY, LOADING, NOPERM) fails, and the cache reports itself
+ * down while keeping the connection: the write probe replaces the PING
+ * every second until it passes.  Every change of usability is reported
+ * through the state callback.
+ *
+ * Writes and purges of one entity are each one EVALSHA of cache_script:
+ * version-checked key by key, ordered against purges by the entity's
+ * "#purged" marker, atomic.  A NOSCRIPT answer (Redis restarted, SCRIPT
+ * FLUSH) sends the same call once more as EVAL, which also caches the
+ * script.  Only INVALIDATE_ALL scans: SCAN (with the prefix's glob
+ * characters escaped) and UNLINK, a chunk per round trip, so Redis is
  * never blocked by one big command.
  */
 #include "autoconf.h"
@@ -47,36 +55,181 @@
 #define CACHE_BACKOFF_MAX_MS	2000
 /* Keys per SCAN step and per UNLINK: small enough never to block Redis. */
 #define CACHE_SCAN_COUNT	"500"
+/*
+ * TTL of a purge's marker (E#purged), in seconds: 14 days, the longest an
+ * SQS message can stay on a queue (MessageRetentionPeriod, the dead-letter
+ * queue's included), so no update older than the purge can arrive after
+ * the marker is gone.  Bounded so that purged customers do not pile up.
+ */
+#define CACHE_PURGED_TTL	"1209600"
+/* The probe's key: under the environment's customers, never kept. */
+#define CACHE_PROBE_KEY		":c_#persistent-cache-service-probe"
 
 const char cache_script[] =
-    "-- persistent-cache-service: version-checked write of one event.\n"
-    "-- KEYS[1]: the entity (customer or resource) key; with ARGV[3] '1'\n"
-    "--   nothing is written unless the entity is cached.\n"
-    "-- KEYS[2..n]: keys to write with ARGV[i + 2], each only where its\n"
-    "--   #timestamp is absent or not newer than ARGV[1] (epoch ms).\n"
-    "-- ARGV[2]: TTL in seconds, '0' for none.  Returns the keys written,\n"
-    "--   or -1 when the entity is not cached.\n"
-    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1],\n"
-    "    KEYS[1] .. '#timestamp') == 0 then\n"
-    "  return -1\n"
+    "-- persistent-cache-service: each change it makes to Redis is one\n"
+    "-- atomic step.  ARGV[1] names the step:\n"
+    "--\n"
+    "-- 'W' write: KEYS[1] the entity key E (customer P:c_<id> or resource\n"
+    "--   P:c_<id>:r_<rid>), KEYS[2] its customer key C (E for a customer),\n"
+    "--   KEYS[3..n] the keys to write with ARGV[i + 2]; ARGV[2] the version\n"
+    "--   (epoch ms), ARGV[3] the TTL in seconds ('0': none), ARGV[4] '1'\n"
+    "--   when nothing is written unless E is cached.  Nothing is written\n"
+    "--   at or below a purge of E or C (E#purged, C#purged); otherwise\n"
+    "--   each key is written, with its #timestamp, where that is absent,\n"
+    "--   not a finite number, or not newer.  Usage keys are listed in the\n"
+    "--   index E#keys, a resource in C#keys.  Returns the keys written,\n"
+    "--   -1 when E is not cached, -2 when a purge is as new or newer.\n"
+    "-- 'P' purge: KEYS[1] E, KEYS[2] C; ARGV[2] the version, ARGV[3] the\n"
+    "--   marker's TTL.  E#purged becomes the newest purge version; then\n"
+    "--   E, E:metadata, the keys E#keys lists, the usage keys E's value\n"
+    "--   names (the SDK writes those itself) and, for a customer, each\n"
+    "--   resource its index lists with the same keys of its own: each one\n"
+    "--   removed where not newer than the purge.  No SCAN.  Returns the\n"
+    "--   keys removed.\n"
+    "-- 'T' probe: KEYS[1] a key of the environment; uses every command\n"
+    "--   the other steps use and leaves nothing.  Returns 1.\n"
+    "-- A version is a decimal number; anything else (NaN, inf, hex, a\n"
+    "-- key of another type) counts as absent, so the key gets repaired.\n"
+    "local function get(k)\n"
+    "  local ok, s = pcall(redis.call, 'GET', k)\n"
+    "  if ok then return s end\n"
+    "  return false\n"
     "end\n"
-    "local ts = tonumber(ARGV[1])\n"
-    "local n = 0\n"
-    "for i = 2, #KEYS do\n"
-    "  local tk = KEYS[i] .. '#timestamp'\n"
-    "  local cur = tonumber(redis.call('GET', tk) or '')\n"
-    "  if cur == nil or cur <= ts then\n"
-    "    if ARGV[2] == '0' then\n"
-    "      redis.call('SET', KEYS[i], ARGV[i + 2])\n"
-    "      redis.call('SET', tk, ARGV[1])\n"
-    "    else\n"
-    "      redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[2])\n"
-    "      redis.call('SET', tk, ARGV[1], 'EX', ARGV[2])\n"
-    "    end\n"
-    "    n = n + 1\n"
+    "local function ver(s)\n"
+    "  if type(s) ~= 'string' or not string.match(s, '^%-?%d+%.?%d*$') then\n"
+    "    return nil\n"
+    "  end\n"
+    "  return tonumber(s)\n"
+    "end\n"
+    "local function stale(k, v)\n"
+    "  local cur = ver(get(k .. '#timestamp'))\n"
+    "  return cur == nil or cur <= v\n"
+    "end\n"
+    "-- An index that is not a set (someone else's key) is replaced.\n"
+    "local function members(i)\n"
+    "  local ok, m = pcall(redis.call, 'SMEMBERS', i)\n"
+    "  if ok then return m end\n"
+    "  redis.call('UNLINK', i)\n"
+    "  return {}\n"
+    "end\n"
+    "local function index(i, k)\n"
+    "  if not pcall(redis.call, 'SADD', i, k) then\n"
+    "    redis.call('UNLINK', i)\n"
+    "    redis.call('SADD', i, k)\n"
     "  end\n"
     "end\n"
-    "return n\n";
+    "local op, E, C = ARGV[1], KEYS[1], KEYS[2]\n"
+    "if op == 'T' then\n"
+    "  -- Reads first, so a command the ACL forbids fails before anything\n"
+    "  -- is made; then SET, which Redis refuses when out of memory (a\n"
+    "  -- script's first write decides that: UNLINK would let the rest\n"
+    "  -- through); what is made expires in a minute; UNLINK last.\n"
+    "  local i = E .. '#keys'\n"
+    "  redis.call('GET', E)\n"
+    "  redis.call('EXISTS', E)\n"
+    "  redis.call('TYPE', i)\n"
+    "  redis.call('SMEMBERS', i)\n"
+    "  redis.call('SCARD', i)\n"
+    "  redis.call('SET', E, '1', 'EX', 60)\n"
+    "  redis.call('SADD', i, E)\n"
+    "  redis.call('EXPIRE', i, 60)\n"
+    "  redis.call('PERSIST', i)\n"
+    "  redis.call('SREM', i, E)\n"
+    "  redis.call('UNLINK', E, i)\n"
+    "  return 1\n"
+    "end\n"
+    "local v = tonumber(ARGV[2])\n"
+    "if op == 'W' then\n"
+    "  local ttl = ARGV[3]\n"
+    "  local function keep(k)\n"
+    "    if ttl == '0' then\n"
+    "      redis.call('PERSIST', k)\n"
+    "    else\n"
+    "      redis.call('EXPIRE', k, ttl)\n"
+    "    end\n"
+    "  end\n"
+    "  local p = ver(get(E .. '#purged'))\n"
+    "  if p ~= nil and v <= p then return -2 end\n"
+    "  if C ~= E then\n"
+    "    p = ver(get(C .. '#purged'))\n"
+    "    if p ~= nil and v <= p then return -2 end\n"
+    "  end\n"
+    "  if ARGV[4] == '1' and\n"
+    "      redis.call('EXISTS', E, E .. '#timestamp') == 0 then\n"
+    "    return -1\n"
+    "  end\n"
+    "  local idx, meta, n, indexed = E .. '#keys', E .. ':metadata', 0, false\n"
+    "  -- Every check before the first write, which is a SET: Redis\n"
+    "  -- refuses it when out of memory, and then nothing is written.\n"
+    "  local due = {}\n"
+    "  for i = 3, #KEYS do due[i] = stale(KEYS[i], v) end\n"
+    "  for i = 3, #KEYS do\n"
+    "    local k = KEYS[i]\n"
+    "    if due[i] then\n"
+    "      if ttl == '0' then\n"
+    "        redis.call('SET', k, ARGV[i + 2])\n"
+    "        redis.call('SET', k .. '#timestamp', ARGV[2])\n"
+    "      else\n"
+    "        redis.call('SET', k, ARGV[i + 2], 'EX', ttl)\n"
+    "        redis.call('SET', k .. '#timestamp', ARGV[2], 'EX', ttl)\n"
+    "      end\n"
+    "      n = n + 1\n"
+    "    end\n"
+    "    if k ~= E and k ~= meta then\n"
+    "      index(idx, k)\n"
+    "      indexed = true\n"
+    "    end\n"
+    "  end\n"
+    "  if indexed then keep(idx) end\n"
+    "  if C ~= E then\n"
+    "    index(C .. '#keys', E)\n"
+    "    keep(C .. '#keys')\n"
+    "  end\n"
+    "  return n\n"
+    "end\n"
+    "if op == 'P' then\n"
+    "  local function drop(k)\n"
+    "    if stale(k, v) then\n"
+    "      return redis.call('UNLINK', k, k .. '#timestamp')\n"
+    "    end\n"
+    "    return 0\n"
+    "  end\n"
+    "  local function gone(k, ...)\n"
+    "    return redis.call('EXISTS', k, k .. '#timestamp', ...) == 0\n"
+    "  end\n"
+    "  local function purge(X, customer)\n"
+    "    local idx, rp, n = X .. '#keys', X .. ':r_', 0\n"
+    "    local raw = get(X)\n"
+    "    if raw then\n"
+    "      local ok, t = pcall(cjson.decode, raw)\n"
+    "      if ok and type(t) == 'table' then\n"
+    "        for fid in pairs(t) do\n"
+    "          if type(fid) == 'string' then\n"
+    "            n = n + drop(X .. ':f_' .. fid)\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    for _, m in ipairs(members(idx)) do\n"
+    "      if customer and string.sub(m, 1, #rp) == rp then\n"
+    "        n = n + purge(m, false)\n"
+    "        if gone(m, m .. '#keys', m .. ':metadata') then\n"
+    "          redis.call('SREM', idx, m)\n"
+    "        end\n"
+    "      else\n"
+    "        n = n + drop(m)\n"
+    "        if gone(m) then redis.call('SREM', idx, m) end\n"
+    "      end\n"
+    "    end\n"
+    "    return n + drop(X) + drop(X .. ':metadata')\n"
+    "  end\n"
+    "  local p = ver(get(E .. '#purged'))\n"
+    "  if p == nil or p < v then\n"
+    "    redis.call('SET', E .. '#purged', ARGV[2], 'EX', ARGV[3])\n"
+    "  end\n"
+    "  return purge(E, C == E)\n"
+    "end\n"
+    "return redis.error_reply('ERR persistent-cache-service: unknown step')\n";
 
 enum conn_state {
 	CONN_DOWN,		/* no connection; the reconnect timer may run */
@@ -93,9 +246,10 @@ struct cache {
 	redisAsyncContext	*ac;
 	enum conn_state		 state;
 	int			 handshake_failed;
+	int			 refusing;	/* up, but writes refused */
 	int			 closing;
-	char			 reason[160];	/* why not up */
-	char			 logged[160];	/* last outage logged */
+	char			 reason[256];	/* why not up */
+	char			 logged[256];	/* last outage logged */
 	ev_timer		 timer;		/* connect timeout / reconnect */
 	ev_timer		 ping_timer;
 	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
@@ -107,13 +261,15 @@ struct cache {
 	char			 sha[41];	/* of cache_script */
 	char			 ttl[24];	/* ARGV[2] */
 	char			*scan_all;	/* "P:c_*", escaped */
+	char			*probe_key;
 	ev_prepare		 deliver;	/* runs queued completions */
 	struct op		*done_head, *done_tail;
 };
 
 enum op_kind {
-	OP_SCRIPT,		/* EVALSHA (EVAL after NOSCRIPT) */
-	OP_PURGE		/* UNLINK exact keys, then SCAN + UNLINK */
+	OP_WRITE,		/* EVALSHA (EVAL after NOSCRIPT): a write */
+	OP_PURGE,		/* the same, a purge */
+	OP_INVALIDATE		/* SCAN + UNLINK of every customer */
 };
 
 /* One cache_apply in flight. */
@@ -126,13 +282,13 @@ struct op {
 	char		 detail[160];
 	struct op	*next;		/* in the completion queue */
 
-	/* OP_SCRIPT: the call's arguments, kept for the EVAL retry. */
+	/* OP_WRITE, OP_PURGE: the call's arguments, kept for the EVAL retry. */
 	int		 argc;
 	char		**argv;
 	size_t		*argvlen;
 	int		 retried;
 
-	/* OP_PURGE */
+	/* OP_INVALIDATE */
 	char		*match;		/* SCAN MATCH pattern */
 	char		 cursor[32];
 	int		 removed;
@@ -190,6 +346,49 @@ cache_glob_escape(const char *s)
 	}
 	*q = '\0';
 	return out;
+}
+
+/*
+ * The words Redis starts an error with when it refuses writes for a
+ * reason of its own, not of the command's: until that passes, every write
+ * would fail the same way.
+ */
+static const char *const refusals[] = {
+	"OOM", "READONLY", "MISCONF", "BUSY", "LOADING", "NOPERM"
+};
+
+int
+cache_error_refuses(const char *err)
+{
+	size_t i, n;
+
+	if (err == NULL)
+		return 0;
+	n = strcspn(err, " ");
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (strlen(refusals[i]) == n &&
+		    strncmp(err, refusals[i], n) == 0)
+			return 1;
+	/* An ACL denial inside a script comes back as ERR. */
+	return strncmp(err, "ERR The user executing the script can't run ",
+	    44) == 0;
+}
+
+/*
+ * Redis's answer for a log line: printable, bounded, and without the
+ * " script: <sha>, on @user_script:1." that an error inside a script ends
+ * with.
+ */
+static void
+error_text(char *buf, size_t size, const redisReply *r)
+{
+	const char *cut;
+	size_t n;
+
+	n = r->str != NULL ? r->len : 0;
+	if (n > 0 && (cut = strstr(r->str, " script: ")) != NULL)
+		n = (size_t)(cut - r->str);
+	(void)util_clean(buf, size, r->str, n, 120, UTIL_CLEAN_ASCII);
 }
 
 /* --- completions --- */
@@ -250,10 +449,47 @@ on_deliver(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* --- connection --- */
 
+static int
+usable(const struct cache *c)
+{
+	return c->state == CONN_UP && !c->refusing && c->ac != NULL;
+}
+
 static void
 report(struct cache *c)
 {
-	c->state_fn(c->state_arg, c->state == CONN_UP, c->reason);
+	c->state_fn(c->state_arg, usable(c), c->reason);
+}
+
+/* Log reason when it is not the one logged last. */
+static void
+log_outage(struct cache *c, const char *reason)
+{
+	if (strcmp(reason, c->logged) != 0) {
+		log_warn("%s", reason);
+		snprintf(c->logged, sizeof(c->logged), "%s", reason);
+	}
+}
+
+/*
+ * Redis refused a write (err: its answer).  The connection stays; the
+ * write probe runs every second instead of the PING until it passes.
+ */
+static void
+refuse(struct cache *c, const char *err)
+{
+	char reason[sizeof(c->reason)];
+	int was = c->refusing;
+
+	if (c->state != CONN_UP)
+		return;
+	snprintf(reason, sizeof(reason), "redis: refusing writes: %s", err);
+	log_outage(c, reason);
+	c->refusing = 1;
+	if (was && strcmp(reason, c->reason) == 0)
+		return;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	report(c);
 }
 
 static void
@@ -278,11 +514,9 @@ static void
 mark_down(struct cache *c, const char *reason)
 {
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
-	if (strcmp(reason, c->logged) != 0) {
-		log_warn("%s", reason);
-		snprintf(c->logged, sizeof(c->logged), "%s", reason);
-	}
+	log_outage(c, reason);
 	c->state = CONN_DOWN;
+	c->refusing = 0;
 	c->ping_sent_ms = 0;
 	c->errors++;
 	ev_timer_stop(c->loop, &c->ping_timer);
@@ -306,7 +540,7 @@ static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct cache *c = ac->data;
-	char reason[160];
+	char reason[256];
 
 	if (c->ac != ac)
 		return;		/* dropped by us already */
@@ -324,18 +558,25 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	mark_down(c, reason);
 }
 
-/* A handshake reply: an error ends the connection attempt. */
+/*
+ * A handshake reply: an error ends the connection attempt, and once a
+ * step failed, no later answer (the pipelined PING's PONG) counts.
+ */
 static int
 handshake_failed(struct cache *c, redisAsyncContext *ac, redisReply *r,
     const char *what)
 {
+	char text[128];
+
 	if (r == NULL || c->ac != ac)
 		return 1;	/* the context is going away */
+	if (c->handshake_failed)
+		return 1;
 	if (r->type != REDIS_REPLY_ERROR)
 		return 0;
-	if (!c->handshake_failed)	/* Redis' errors never echo the password */
-		snprintf(c->reason, sizeof(c->reason), "redis: %s: %.*s", what,
-		    (int)(r->len < 100 ? r->len : 100), r->str);
+	/* Redis's errors never echo the password. */
+	error_text(text, sizeof(text), r);
+	snprintf(c->reason, sizeof(c->reason), "redis: %s: %s", what, text);
 	c->handshake_failed = 1;
 	redisAsyncDisconnect(ac);
 	return 1;
@@ -351,8 +592,12 @@ on_auth(redisAsyncContext *ac, void *reply, void *arg)
 static void
 on_select(redisAsyncContext *ac, void *reply, void *arg)
 {
+	struct cache *c = ac->data;
+	char what[32];
+
 	(void)arg;
-	handshake_failed(ac->data, ac, reply, "SELECT");
+	snprintf(what, sizeof(what), "SELECT %d", c->cfg->redis_db);
+	handshake_failed(c, ac, reply, what);
 }
 
 static void
@@ -360,6 +605,55 @@ on_script_load(redisAsyncContext *ac, void *reply, void *arg)
 {
 	(void)arg;
 	handshake_failed(ac->data, ac, reply, "SCRIPT LOAD");
+}
+
+/*
+ * The write probe's answer: a step of the handshake, or, while writes are
+ * refused, the check every second of whether they are accepted again.
+ */
+static void
+on_probe(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct cache *c = ac->data;
+	redisReply *r = reply;
+	char text[128];
+
+	(void)arg;
+	if (c->state == CONN_CONNECTING) {
+		if (handshake_failed(c, ac, r, "EVALSHA (write probe)"))
+			return;
+		if (r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+			snprintf(c->reason, sizeof(c->reason),
+			    "redis: EVALSHA (write probe): unexpected reply "
+			    "type %d", r->type);
+			c->handshake_failed = 1;
+			redisAsyncDisconnect(ac);
+		}
+		return;
+	}
+	if (r == NULL || c->ac != ac || c->state != CONN_UP)
+		return;
+	c->ping_sent_ms = 0;
+	if (r->type == REDIS_REPLY_ERROR) {
+		error_text(text, sizeof(text), r);
+		refuse(c, text);
+		return;
+	}
+	c->last_ok_ms = util_now_ms();
+	if (c->refusing) {
+		c->refusing = 0;
+		c->reason[0] = '\0';
+		c->logged[0] = '\0';
+		log_info("redis: writes accepted again");
+		report(c);
+	}
+}
+
+static int
+send_probe(struct cache *c)
+{
+	return redisAsyncCommand(c->ac, on_probe, NULL, "EVALSHA %s 2 %s %s T",
+	    c->sha, c->probe_key, c->probe_key);
 }
 
 static void
@@ -375,6 +669,7 @@ on_ping(redisAsyncContext *ac, void *reply, void *arg)
 	if (c->state != CONN_UP) {
 		ev_timer_stop(c->loop, &c->timer);
 		c->state = CONN_UP;
+		c->refusing = 0;
 		c->logged[0] = '\0';
 		c->reason[0] = '\0';
 		backoff_reset(&c->backoff);
@@ -398,7 +693,7 @@ on_connect(const redisAsyncContext *cac, int status)
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	struct cache *c = ac->data;
 	const struct config *cfg = c->cfg;
-	char reason[160];
+	char reason[256];
 
 	if (c->ac != ac)
 		return;
@@ -425,6 +720,7 @@ on_connect(const redisAsyncContext *cac, int status)
 		    cfg->redis_db);
 	redisAsyncCommand(ac, on_script_load, NULL, "SCRIPT LOAD %s",
 	    cache_script);
+	send_probe(c);
 	send_ping(c);
 }
 
@@ -432,7 +728,7 @@ static void
 conn_start(struct cache *c)
 {
 	redisAsyncContext *ac;
-	char reason[160];
+	char reason[256];
 
 	c->state = CONN_CONNECTING;
 	ac = redisAsyncConnect(c->cfg->redis_host, c->cfg->redis_port);
@@ -460,7 +756,7 @@ static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cache *c = w->data;
-	char reason[160];
+	char reason[256];
 
 	(void)loop;
 	(void)revents;
@@ -478,7 +774,7 @@ static void
 on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cache *c = w->data;
-	char reason[160];
+	char reason[256];
 
 	(void)loop;
 	(void)revents;
@@ -488,26 +784,39 @@ on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		if (util_mono_ms() - c->ping_sent_ms < CACHE_PING_TIMEOUT)
 			return;
 		snprintf(reason, sizeof(reason),
-		    "redis: PING: no reply within %dms", CACHE_PING_TIMEOUT);
+		    "redis: %s: no reply within %dms",
+		    c->refusing ? "EVALSHA (write probe)" : "PING",
+		    CACHE_PING_TIMEOUT);
 		conn_drop(c, reason);
 		return;
 	}
-	send_ping(c);
+	if (!c->refusing)
+		send_ping(c);
+	else if (send_probe(c) == REDIS_OK)
+		c->ping_sent_ms = util_mono_ms();
 }
 
 /* --- operations --- */
 
+/*
+ * An operation's error reply (r NULL: the connection went away) in
+ * detail; a refusal makes the cache refuse writes until the probe passes.
+ */
 static enum cache_result
 reply_error(struct cache *c, redisReply *r, char *detail, size_t len)
 {
+	char text[128];
+
 	if (r == NULL) {
 		snprintf(detail, len, "redis: connection lost");
 		return CACHE_FAILED;
 	}
-	snprintf(detail, len, "redis: %.*s", (int)(r->len < 120 ? r->len : 120),
-	    r->str);
+	error_text(text, sizeof(text), r);
+	snprintf(detail, len, "redis: %s", text);
 	c->errors++;
-	return CACHE_FAILED;
+	if (cache_error_refuses(r->str))
+		refuse(c, text);
+	return CACHE_REFUSED;
 }
 
 static int	op_send_script(struct op *, int eval);
@@ -530,16 +839,23 @@ on_script(redisAsyncContext *ac, void *reply, void *arg)
 		return;
 	}
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-		if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		if (r != NULL && r->type != REDIS_REPLY_ERROR) {
 			snprintf(detail, sizeof(detail),
 			    "redis: unexpected reply type %d", r->type);
-		else
-			reply_error(c, r, detail, sizeof(detail));
-		op_finish(op, CACHE_FAILED, detail);
+			op_finish(op, CACHE_REFUSED, detail);
+		} else
+			op_finish(op, reply_error(c, r, detail,
+			    sizeof(detail)), detail);
 		return;
 	}
 	c->last_ok_ms = util_now_ms();
-	if (r->integer < 0)
+	if (op->kind == OP_PURGE) {
+		snprintf(detail, sizeof(detail), "%lld keys removed",
+		    r->integer);
+		op_finish(op, CACHE_APPLIED, detail);
+	} else if (r->integer == -2)
+		op_finish(op, CACHE_SKIPPED, "purged at a newer version");
+	else if (r->integer < 0)
 		op_finish(op, CACHE_SKIPPED, "not cached");
 	else if (r->integer == 0)
 		op_finish(op, CACHE_SKIPPED, "newer data in Redis");
@@ -555,7 +871,7 @@ op_send_script(struct op *op, int eval)
 {
 	struct cache *c = op->c;
 
-	if (c->state != CONN_UP || c->ac == NULL)
+	if (!usable(c))
 		return -1;
 	/* argv[0..1] are the command and the script or its SHA. */
 	if (eval) {
@@ -611,34 +927,36 @@ arg_key(struct op *op, const char *base, const char *suffix,
 }
 
 /*
- * Build EVALSHA sha nkeys entity key... version ttl mode value...:
- * ENTITLEMENTS writes the entity key, its metadata key and one usage key
- * per metered feature; USAGE writes one usage key, and only for a cached
- * entity.
+ * Build EVALSHA sha nkeys entity customer key... W version ttl mode
+ * value...: ENTITLEMENTS writes the entity key, its metadata key and one
+ * usage key per metered feature; USAGE writes one usage key, and only for
+ * a cached entity.  PURGE is EVALSHA sha 2 entity customer P version
+ * marker-ttl.
  */
 static int
-build_script(struct op *op, const struct event *ev, const char *base)
+build_script(struct op *op, const struct event *ev, const char *base,
+    const char *customer)
 {
 	struct cache *c = op->c;
 	size_t nwrite, i;
 	char num[32];
 	int mode;
 
-	if (ev->kind == EVENT_ENTITLEMENTS) {
+	if (ev->kind == EVENT_PURGE)
+		nwrite = 0;
+	else if (ev->kind == EVENT_ENTITLEMENTS)
 		nwrite = 2 + ev->nusage;
-		mode = c->cfg->cache_update_policy ==
-		    CONFIG_POLICY_UPDATE_IF_EXISTS;
-	} else {
+	else
 		nwrite = 1;
-		mode = 1;	/* usage only for cached customers */
-	}
-	op->argv = calloc(4 + 2 * (nwrite + 1) + 1, sizeof(*op->argv));
-	op->argvlen = calloc(4 + 2 * (nwrite + 1) + 1, sizeof(*op->argvlen));
+	mode = ev->kind == EVENT_USAGE || c->cfg->cache_update_policy ==
+	    CONFIG_POLICY_UPDATE_IF_EXISTS;
+	op->argv = calloc(9 + 2 * nwrite + 1, sizeof(*op->argv));
+	op->argvlen = calloc(9 + 2 * nwrite + 1, sizeof(*op->argvlen));
 	if (op->argv == NULL || op->argvlen == NULL)
 		return -1;
-	snprintf(num, sizeof(num), "%zu", nwrite + 1);
+	snprintf(num, sizeof(num), "%zu", nwrite + 2);
 	if (arg_str(op, "EVALSHA") || arg_str(op, c->sha) ||
-	    arg_str(op, num) || arg_str(op, base))
+	    arg_str(op, num) || arg_str(op, base) || arg_str(op, customer))
 		return -1;
 	if (ev->kind == EVENT_ENTITLEMENTS) {
 		if (arg_str(op, base) || arg_key(op, base, ":metadata", NULL))
@@ -646,10 +964,14 @@ build_script(struct op *op, const struct event *ev, const char *base)
 		for (i = 0; i < ev->nusage; i++)
 			if (arg_key(op, base, ":f_", ev->usage[i].feature_id))
 				return -1;
-	} else if (arg_key(op, base, ":f_", ev->feature_id))
+	} else if (ev->kind == EVENT_USAGE &&
+	    arg_key(op, base, ":f_", ev->feature_id))
 		return -1;
 	snprintf(num, sizeof(num), "%lld", (long long)ev->version_ms);
-	if (arg_str(op, num) || arg_str(op, c->ttl) ||
+	if (ev->kind == EVENT_PURGE)
+		return arg_str(op, "P") || arg_str(op, num) ||
+		    arg_str(op, CACHE_PURGED_TTL) ? -1 : 0;
+	if (arg_str(op, "W") || arg_str(op, num) || arg_str(op, c->ttl) ||
 	    arg_str(op, mode ? "1" : "0"))
 		return -1;
 	if (ev->kind == EVENT_ENTITLEMENTS) {
@@ -666,6 +988,17 @@ build_script(struct op *op, const struct event *ev, const char *base)
 
 static void	purge_scan(struct op *);
 
+/* A purge marker, "<entity>#purged" (see the script). */
+static int
+is_marker(const char *k, size_t len)
+{
+	static const char suffix[] = "#purged";
+
+	return len >= sizeof(suffix) - 1 &&
+	    memcmp(k + len - (sizeof(suffix) - 1), suffix,
+	    sizeof(suffix) - 1) == 0;
+}
+
 static void
 on_purge_unlink(redisAsyncContext *ac, void *reply, void *arg)
 {
@@ -675,8 +1008,8 @@ on_purge_unlink(redisAsyncContext *ac, void *reply, void *arg)
 
 	(void)ac;
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-		reply_error(op->c, r, detail, sizeof(detail));
-		op_finish(op, CACHE_FAILED, detail);
+		op_finish(op, reply_error(op->c, r, detail, sizeof(detail)),
+		    detail);
 		return;
 	}
 	op->removed += (int)r->integer;
@@ -696,24 +1029,33 @@ on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
 	struct op *op = arg;
 	redisReply *r = reply, *keys;
 	const char **argv;
-	size_t *argvlen, i;
+	size_t *argvlen, i, n;
 	char detail[160];
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		if (r != NULL && r->type != REDIS_REPLY_ERROR) {
 			snprintf(detail, sizeof(detail),
 			    "redis: SCAN: unexpected reply");
-		else
-			reply_error(op->c, r, detail, sizeof(detail));
-		op_finish(op, CACHE_FAILED, detail);
+			op_finish(op, CACHE_REFUSED, detail);
+		} else
+			op_finish(op, reply_error(op->c, r, detail,
+			    sizeof(detail)), detail);
 		return;
 	}
 	snprintf(op->cursor, sizeof(op->cursor), "%s",
 	    strcmp(r->element[0]->str, "0") == 0 ? "done" : r->element[0]->str);
 	keys = r->element[1];
-	if (keys->elements == 0) {
+	/*
+	 * Purge markers stay: an invalidation is not a purge, and without
+	 * its marker a purged customer would come back with a late update.
+	 */
+	for (i = n = 0; i < keys->elements; i++)
+		if (keys->element[i]->type == REDIS_REPLY_STRING &&
+		    !is_marker(keys->element[i]->str, keys->element[i]->len))
+			n++;
+	if (n == 0) {
 		if (strcmp(op->cursor, "done") == 0) {
 			snprintf(detail, sizeof(detail), "%d keys removed",
 			    op->removed);
@@ -723,8 +1065,8 @@ on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
 			purge_scan(op);
 		return;
 	}
-	argv = calloc(keys->elements + 1, sizeof(*argv));
-	argvlen = calloc(keys->elements + 1, sizeof(*argvlen));
+	argv = calloc(n + 1, sizeof(*argv));
+	argvlen = calloc(n + 1, sizeof(*argvlen));
 	if (argv == NULL || argvlen == NULL) {
 		free(argv);
 		free(argvlen);
@@ -733,12 +1075,15 @@ on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	argv[0] = "UNLINK";
 	argvlen[0] = 6;
-	for (i = 0; i < keys->elements; i++) {
-		argv[i + 1] = keys->element[i]->str;
-		argvlen[i + 1] = keys->element[i]->len;
+	for (i = 0, n = 1; i < keys->elements; i++) {
+		if (keys->element[i]->type != REDIS_REPLY_STRING ||
+		    is_marker(keys->element[i]->str, keys->element[i]->len))
+			continue;
+		argv[n] = keys->element[i]->str;
+		argvlen[n++] = keys->element[i]->len;
 	}
-	if (redisAsyncCommandArgv(ac, on_purge_unlink, op,
-	    (int)keys->elements + 1, argv, argvlen) != REDIS_OK)
+	if (redisAsyncCommandArgv(ac, on_purge_unlink, op, (int)n, argv,
+	    argvlen) != REDIS_OK)
 		op_finish(op, CACHE_FAILED, "redis: not connected");
 	free(argv);
 	free(argvlen);
@@ -757,48 +1102,17 @@ purge_scan(struct op *op)
 }
 
 /*
- * Purge an entity: its key, metadata key and their timestamps exactly,
- * then everything below "<key>:" (usage keys and, for a customer, its
- * resources) by SCAN.  INVALIDATE_ALL is the SCAN alone, over every
- * customer of the environment.
+ * INVALIDATE_ALL: SCAN every customer of the environment and UNLINK what
+ * is found, a chunk per round trip.
  */
 static int
-start_purge(struct op *op, const struct event *ev, const char *base)
+start_invalidate(struct op *op)
 {
-	struct cache *c = op->c;
-	char *exact[4], *esc;
-	size_t len[4];
-	int i, r;
-
 	snprintf(op->cursor, sizeof(op->cursor), "0");
-	if (ev->kind == EVENT_INVALIDATE_ALL) {
-		if ((op->match = strdup(c->scan_all)) == NULL)
-			return -1;
-		purge_scan(op);
-		return 0;
-	}
-	if ((esc = cache_glob_escape(base)) == NULL)
+	if ((op->match = strdup(op->c->scan_all)) == NULL)
 		return -1;
-	op->match = concat(esc, ":*", NULL, NULL, NULL);
-	free(esc);
-	exact[0] = concat("UNLINK", NULL, NULL, NULL, NULL);
-	exact[1] = concat(base, NULL, NULL, NULL, NULL);
-	exact[2] = concat(base, "#timestamp", NULL, NULL, NULL);
-	exact[3] = NULL;
-	if (op->match == NULL || exact[0] == NULL || exact[1] == NULL ||
-	    exact[2] == NULL) {
-		for (i = 0; i < 3; i++)
-			free(exact[i]);
-		return -1;
-	}
-	for (i = 0; i < 3; i++)
-		len[i] = strlen(exact[i]);
-	/* The metadata key and its timestamp fall under the SCAN. */
-	r = redisAsyncCommandArgv(c->ac, on_purge_unlink, op, 3,
-	    (const char **)exact, len);
-	for (i = 0; i < 3; i++)
-		free(exact[i]);
-	return r == REDIS_OK ? 0 : -1;
+	purge_scan(op);
+	return 0;
 }
 
 void
@@ -806,7 +1120,7 @@ cache_apply(struct cache *c, const struct event *ev, cache_done_fn done,
     void *arg)
 {
 	struct op *op;
-	char *base = NULL;
+	char *base = NULL, *customer = NULL;
 	int r = -1;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
@@ -818,36 +1132,39 @@ cache_apply(struct cache *c, const struct event *ev, cache_done_fn done,
 	op->done = done;
 	op->arg = arg;
 	c->pending++;
-	if (c->state != CONN_UP || c->ac == NULL) {
+	if (!usable(c)) {
 		op_finish(op, CACHE_FAILED, c->reason[0] ? c->reason :
 		    "redis: not connected");
 		return;
 	}
-	if (ev->kind != EVENT_INVALIDATE_ALL &&
-	    (base = cache_key(c->cfg->environment_prefix, ev->customer_id,
-	    ev->resource_id)) == NULL) {
+	if (ev->kind != EVENT_INVALIDATE_ALL && ((base = cache_key(
+	    c->cfg->environment_prefix, ev->customer_id,
+	    ev->resource_id)) == NULL || (customer = cache_key(
+	    c->cfg->environment_prefix, ev->customer_id, NULL)) == NULL)) {
+		free(base);
 		op_finish(op, CACHE_FAILED, "out of memory");
 		return;
 	}
 	switch (ev->kind) {
 	case EVENT_ENTITLEMENTS:
 	case EVENT_USAGE:
-		op->kind = OP_SCRIPT;
-		r = build_script(op, ev, base);
+	case EVENT_PURGE:
+		op->kind = ev->kind == EVENT_PURGE ? OP_PURGE : OP_WRITE;
+		r = build_script(op, ev, base, customer);
 		if (r == 0)
 			r = op_send_script(op, 0);
 		break;
-	case EVENT_PURGE:
 	case EVENT_INVALIDATE_ALL:
-		op->kind = OP_PURGE;
-		r = start_purge(op, ev, base);
+		op->kind = OP_INVALIDATE;
+		r = start_invalidate(op);
 		break;
 	default:
-		free(base);
 		op_finish(op, CACHE_SKIPPED, "nothing to write");
-		return;
+		r = 0;
+		break;
 	}
 	free(base);
+	free(customer);
 	if (r == -1)
 		op_finish(op, CACHE_FAILED, "redis: cannot send the command");
 }
@@ -874,8 +1191,11 @@ cache_new(struct ev_loop *loop, const struct config *cfg,
 	snprintf(c->ttl, sizeof(c->ttl), "%lld",
 	    cfg->keys_ttl > 0 ? cfg->keys_ttl : 0);
 	if ((esc = cache_glob_escape(cfg->environment_prefix)) == NULL ||
-	    (c->scan_all = concat(esc, ":c_*", NULL, NULL, NULL)) == NULL) {
+	    (c->scan_all = concat(esc, ":c_*", NULL, NULL, NULL)) == NULL ||
+	    (c->probe_key = concat(cfg->environment_prefix, CACHE_PROBE_KEY,
+	    NULL, NULL, NULL)) == NULL) {
 		free(esc);
+		free(c->scan_all);
 		free(c);
 		return NULL;
 	}
@@ -887,7 +1207,14 @@ cache_new(struct ev_loop *loop, const struct config *cfg,
 	c->ping_timer.data = c;
 	ev_prepare_init(&c->deliver, on_deliver);
 	c->deliver.data = c;
-	conn_start(c);
+	/*
+	 * The first connect starts from the loop: a connect that fails at
+	 * once (a host that does not resolve) reports through state_fn, and
+	 * the caller must have its cache pointer by then.
+	 */
+	c->state = CONN_DOWN;
+	ev_timer_set(&c->timer, 0., 0.);
+	ev_timer_start(loop, &c->timer);
 	return c;
 }
 
@@ -915,13 +1242,14 @@ cache_free(struct cache *c)
 	}
 	ev_prepare_stop(c->loop, &c->deliver);
 	free(c->scan_all);
+	free(c->probe_key);
 	free(c);
 }
 
 int
 cache_is_up(const struct cache *c)
 {
-	return c->state == CONN_UP;
+	return usable(c);
 }
 
 uint64_t

@@ -1,10 +1,11 @@
 /*
  * cache: the Redis writer.  Owns the consumer's Redis connection (hiredis
- * async on the consumer's loop: connect, AUTH, SELECT, a PING every
- * second, reconnect with backoff) and turns events into writes in the
- * layout of spec/redis-layout.md.  Every write of an event is one EVALSHA
- * of a version-checked Lua script: one round trip, atomic, and never
- * older data over newer.
+ * async on the consumer's loop: connect, AUTH, SELECT, SCRIPT LOAD, a
+ * write probe, a PING every second, reconnect with backoff) and turns
+ * events into writes in the layout of spec/redis-layout.md.  Every write
+ * or purge of an entity is one EVALSHA of a version-checked Lua script:
+ * one round trip, atomic, never older data over newer, and purges in the
+ * same order (the entity's "#purged" marker).
  */
 #ifndef PCS_CACHE_H
 #define PCS_CACHE_H
@@ -21,10 +22,23 @@ struct cache;
 enum cache_result {
 	CACHE_APPLIED,		/* written (or purged) */
 	CACHE_SKIPPED,		/* nothing to do: older data, or not cached */
-	CACHE_FAILED		/* Redis down or erroring: try again later */
+	CACHE_FAILED,		/* no answer (Redis down, connection lost): try
+				   again once the state is up again */
+	CACHE_REFUSED		/* Redis answered with an error (OOM, READONLY,
+				   WRONGTYPE...): again once up, but a write
+				   refused time after time is the message's */
 };
 
-/* Called on every change of the connection's usability. */
+/*
+ * Called on every change of the connection's usability.  up is 1 only
+ * when connected, every handshake step (AUTH, SELECT, SCRIPT LOAD, the
+ * write probe) passed, and Redis is not refusing writes; reason says why
+ * not ("redis: SELECT 99: ERR DB index is out of range", "redis: refusing
+ * writes: OOM command not allowed ...").  After a write failed with
+ * CACHE_FAILED or CACHE_REFUSED, up=1 again means a retry may succeed.
+ * The first attempt to connect starts from the loop, never from inside
+ * cache_new, so state_fn never runs before cache_new has returned.
+ */
 typedef void (*cache_state_fn)(void *arg, int up, const char *reason);
 /* Called exactly once per cache_apply, never from inside cache_apply. */
 typedef void (*cache_done_fn)(void *arg, enum cache_result r,
@@ -53,8 +67,14 @@ void	cache_apply(struct cache *c, const struct event *ev,
 char	*cache_key(const char *prefix, const char *customer,
 	    const char *resource);
 char	*cache_glob_escape(const char *s);
+/*
+ * 1 when err, a Redis error reply, refuses writes for a reason of Redis's
+ * own (its first word OOM, READONLY, MISCONF, BUSY, LOADING or NOPERM, or
+ * an ACL denial inside a script): every write fails so until it passes.
+ */
+int	cache_error_refuses(const char *err);
 
-/* The Lua script every write runs, for the tests that run it directly. */
+/* The Lua script of every write and purge, for the tests that run it. */
 extern const char cache_script[];
 
 #endif

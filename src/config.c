@@ -4,7 +4,9 @@
  * the knowledge about the settings (names, environment spellings, types,
  * ranges, defaults, secrecy) lives in one table below; the code that reads
  * each source and validates each value is shared.  Pure: errors go to the
- * caller's buffer, one line, never with a secret's value in it.
+ * caller's buffer, one line, never with a secret's value in it, nor a
+ * URL's user information.  URLs are checked by url.c with the flags the
+ * consumers use (URL_QUEUE, URL_BASE), so -t accepts what they accept.
  */
 #include "autoconf.h"
 
@@ -24,6 +26,8 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "url.h"
+#include "util.h"
 
 /* The table stores enums through an int pointer. */
 _Static_assert(sizeof(enum config_policy) == sizeof(int), "enum size");
@@ -49,6 +53,7 @@ enum kind {
 #define F_SECRET	0x01	/* never show the value */
 #define F_REQUIRED	0x02	/* no default; must come from file or env */
 #define F_NONZERO	0x04	/* 0 is invalid (why says so) */
+#define F_URL		0x08	/* shown without its user information */
 
 struct setting {
 	const char	 *name;		/* in the file */
@@ -101,7 +106,7 @@ static const char *const package_names[] = {
 
 static const struct setting settings[] = {
 	/* Stigg's container settings, spelled as in its image and chart. */
-	STR("queue_url", "QUEUE_URL", NULL, F_REQUIRED, queue_url, NULL,
+	STR("queue_url", "QUEUE_URL", NULL, F_REQUIRED | F_URL, queue_url, NULL,
 	    check_queue_url, "must be an http:// or https:// queue URL with a "
 	    "host and a path, without user name, query or fragment"),
 	STR("aws_region", "AWS_REGION", NULL, F_REQUIRED, aws_region, NULL,
@@ -129,7 +134,7 @@ static const struct setting settings[] = {
 	    /* Redis refuses expiries past ~9.2e15 s: cap at 10 000 years. */
 	    .min = LLONG_MIN, .max = 315360000000LL, .idef = 604800,
 	    .why = "must be positive, or negative for no expiry" },
-	STR("edge_api_url", "EDGE_API_URL", NULL, 0, edge_api_url,
+	STR("edge_api_url", "EDGE_API_URL", NULL, F_URL, edge_api_url,
 	    "https://edge.api.stigg.io", check_url, WHY_URL),
 	SECRET("sentry_dsn", "SENTRY_DSN", sentry_dsn),
 	NUM("disable_sentry", "DISABLE_SENTRY", NULL, K_BOOL, disable_sentry,
@@ -156,6 +161,14 @@ static const struct setting settings[] = {
 	    K_INT, poison_visibility_timeout, 0, 43200, 600),
 	ENUM("on_package_published", "ON_PACKAGE_PUBLISHED",
 	    on_package_published, CONFIG_PACKAGE_INVALIDATE, package_names),
+	/*
+	 * Messages a consumer holds while Redis or the Edge API fails: more
+	 * than one consumer's messages in hand at the largest settings
+	 * (receives_in_flight 32 x batch_size 10, twice, and the polls in
+	 * flight), few enough to keep in memory (bodies are a few KiB).
+	 */
+	NUM("held_messages_max", "HELD_MESSAGES_MAX", NULL, K_INT,
+	    held_messages_max, 0, 100000, 1000),
 
 	/* Processes and logs. */
 	NUM("consumers", "CONSUMERS", NULL, K_CONSUMERS, consumers, 1,
@@ -243,77 +256,39 @@ bad(struct load *ld, const struct setting *s, const struct origin *o,
 	    (s->flags & F_SECRET) ? "value" : shown, problem);
 }
 
-/* Quotes v for an error message: printable, one line, bounded. */
+/* Quotes v for an error message: printable ASCII, one line, bounded. */
 static const char *
 quote(char *buf, size_t len, const char *v)
 {
-	size_t i, n;
-
-	n = 0;
-	buf[n++] = '\'';
-	for (i = 0; v[i] != '\0' && n + 5 < len; i++) {
-		if (i == MAX_SHOWN) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
-			break;
-		}
-		buf[n++] = isprint((unsigned char)v[i]) ? v[i] : '?';
-	}
-	buf[n++] = '\'';
-	buf[n] = '\0';
+	(void)util_clean(buf, len, v, strlen(v), MAX_SHOWN, UTIL_CLEAN_QUOTE |
+	    UTIL_CLEAN_DOTS | UTIL_CLEAN_ASCII);
 	return buf;
 }
 
+/* Quotes the value v of s: a URL's user information (a password) masked. */
+static const char *
+quote_value(char *buf, size_t len, const struct setting *s, const char *v)
+{
+	char masked[2 * MAX_SHOWN];
+
+	if (!(s->flags & F_URL))
+		return quote(buf, len, v);
+	url_mask(v, masked, sizeof(masked));
+	return quote(buf, len, masked);
+}
+
+/* The consumers sign and send to this URL: nothing but a location. */
 static int
 check_url(const char *v)
 {
-	const char *host, *end, *p;
-	size_t i;
-
-	if (strncasecmp(v, "https://", 8) == 0)
-		host = v + 8;
-	else if (strncasecmp(v, "http://", 7) == 0)
-		host = v + 7;
-	else
-		return -1;
-	for (i = 0; v[i] != '\0'; i++)
-		if (!isgraph((unsigned char)v[i]))
-			return -1;
-	/* The consumers sign and send to this URL: nothing but a location. */
-	if (strpbrk(v, "?#") != NULL)
-		return -1;
-	end = host + strcspn(host, "/");
-	if (memchr(host, '@', end - host) != NULL)
-		return -1;
-	if (*host == '[') {
-		p = memchr(host, ']', end - host);
-		if (p == NULL || p == host + 1)
-			return -1;
-		p++;
-	} else {
-		for (p = host; p < end && *p != ':'; p++)
-			;
-		if (p == host)
-			return -1;
-	}
-	if (p < end && *p++ != ':')
-		return -1;
-	for (; p < end; p++)
-		if (!isdigit((unsigned char)*p))
-			return -1;
-	return 0;
+	return url_check(v, URL_BASE);
 }
 
 /* A queue URL names a queue: a path after the host (".../<account>/<name>"). */
 static int
 check_queue_url(const char *v)
 {
-	const char *path;
-
-	if (check_url(v) == -1)
-		return -1;
-	path = strchr(strstr(v, "://") + 3, '/');
-	return path != NULL && path[1] != '\0' ? 0 : -1;
+	return url_check(v, URL_QUEUE);
 }
 
 static int
@@ -537,7 +512,7 @@ file_setting(struct load *ld, const char *text, config_setting_t *cs,
 
 	type = config_setting_type(cs);
 	if ((str = config_setting_get_string(cs)) != NULL)
-		quote(shown, sizeof(shown), str);
+		quote_value(shown, sizeof(shown), s, str);
 	if (type == CONFIG_TYPE_STRING && s->kind == K_STR)
 		return set_str(ld, s, o, str, shown);
 	if (type == CONFIG_TYPE_STRING && s->kind == K_ENUM)
@@ -693,8 +668,8 @@ env_value(struct load *ld, const struct setting *s, config_getenv_fn get,
 		return fail(ld, "%s and %s are both set, to different values",
 		    s->env[0], s->env[1]);
 	return fail(ld, "%s (%s) and %s (%s) are both set, to different values",
-	    s->env[0], quote(a, sizeof(a), v[0]), s->env[1],
-	    quote(b, sizeof(b), v[1]));
+	    s->env[0], quote_value(a, sizeof(a), s, v[0]), s->env[1],
+	    quote_value(b, sizeof(b), s, v[1]));
 }
 
 /* Strict: an optional sign, digits, nothing else, no overflow. */
@@ -736,7 +711,7 @@ env_setting(struct load *ld, const struct setting *s, const char *v,
 	long long ll;
 	int rc;
 
-	quote(shown, sizeof(shown), v);
+	quote_value(shown, sizeof(shown), s, v);
 	switch (s->kind) {
 	case K_STR:
 		return set_str(ld, s, o, v, shown);

@@ -63,6 +63,7 @@ struct config {
 	int	 receives_in_flight;	/* per consumer, 4, 1..32 */
 	enum config_poison poison_policy;
 	int	 poison_visibility_timeout; /* seconds, 600, 0..43200 */
+	int	 held_messages_max;	/* per consumer, 1000, 0..100000 */
 	enum config_package on_package_published;
 
 	/* The daemon's own settings: processes and logs. */

@@ -1,17 +1,25 @@
 /*
  * consumer: the worker process.  Owns its libev loop, its HTTP client
- * (SQS and the Edge API), its Redis writer and its side of the status
- * channel.
+ * (SQS and the Edge API), its Redis writer, its settling (settle.c) and
+ * its side of the status channel.
  *
  * The pipeline: up to receives_in_flight long polls are outstanding at
- * once while Redis is usable and the SQS backoff allows; each message
- * received is parsed (events.c), refilled from the Edge API when it is a
- * thin notification (edge.c), and written to Redis (cache.c).  Only then
- * is it deleted: deletes are gathered and sent as DeleteMessageBatch, up
- * to ten entries, at the end of each loop iteration.  A message that
- * could not be written is released with a visibility timeout that grows
- * with its receive count; a bad one follows poison_policy.  Nothing is
- * deleted before its effect is in Redis.
+ * once while Redis takes writes, the Edge API answers, nothing is held
+ * and the SQS backoff allows; each message received is parsed (events.c),
+ * refilled from the Edge API when it is a thin notification (edge.c), and
+ * written to Redis (cache.c).  Only then is it deleted (settle.c gathers
+ * the deletes into batches).  Nothing is deleted before its effect is in
+ * Redis.
+ *
+ * Our own outages do not count against a message: one whose write failed
+ * (Redis down or refusing writes) or whose refill failed (the Edge API
+ * down) is held, kept invisible by settle.c's heartbeat, and tried again
+ * when the dependency is back (Redis reports itself up; for the Edge API
+ * one held message probes it with backoff).  While anything is held the
+ * consumer receives nothing and is not ready, saying why.  At most
+ * held_messages_max are held; past that, and at the drain deadline, they
+ * are released (visible again at once).  Only a message that is itself
+ * bad follows poison_policy and so counts towards the redrive policy.
  *
  * Stopping (the master's stop message, SIGTERM, or the master's death):
  * no new receive, the long polls in flight are abandoned (what they would
@@ -43,6 +51,7 @@
 #include "httpc.h"
 #include "ipc.h"
 #include "log.h"
+#include "settle.h"
 #include "sqs.h"
 #include "util.h"
 
@@ -61,39 +70,71 @@
 /* A message whose write failed comes back after 2^receives s, at most this. */
 #define RETRY_MAX_SECS		300
 
+/*
+ * Held messages (see the file's comment) are tried again when Redis
+ * reports itself up, and at the latest HOLD_RETRY_MIN_MS, doubling up to
+ * HOLD_RETRY_MAX_MS, after a failure that left the cache up (a refusal
+ * the cache did not report as an outage).  The Edge API is probed by one
+ * held message at a time, EDGE_PROBE_MIN_MS doubling to EDGE_PROBE_MAX_MS
+ * apart; the first answer lets the others go.
+ */
+#define HOLD_RETRY_MIN_MS	1000
+#define HOLD_RETRY_MAX_MS	30000
+/*
+ * A write Redis answers with an error is held and tried again once the
+ * write probe passes.  When Redis keeps refusing this one write while the
+ * probe passes (an ACL that denies its keys only, say), the trouble is
+ * the message's, not an outage: after this many refusals it is released
+ * to the redrive policy, or it would stop the consumer's receives for
+ * good.  A write whose connection went away does not count.
+ */
+#define REFUSALS_MAX		4
+#define EDGE_PROBE_MIN_MS	1000
+#define EDGE_PROBE_MAX_MS	30000
+/*
+ * Past the drain deadline, the releases of what is in hand may take this
+ * long before the process exits anyway: within the master's own grace
+ * (DRAIN_GRACE, 2 s) before it sends SIGKILL.
+ */
+#define RELEASE_GRACE_SECS	1.5
+
+/* events.h names its out-of-memory return (older ones did not). */
+#ifndef EVENTS_NOMEM
+#define EVENTS_NOMEM		(-2)
+#endif
+
+/* Why a message is held: kept invisible, tried again later. */
+enum hold {
+	HOLD_NONE = 0,
+	HOLD_CACHE,		/* the write failed: Redis down or refusing */
+	HOLD_EDGE,		/* the refill failed: the Edge API is failing */
+	HOLD_MEMORY		/* out of memory while parsing it */
+};
+
 struct msg {
 	struct consumer		*c;
-	struct sqs_message	 m;
+	struct sqs_message	 m;		/* its receipt is the lease's */
+	struct settle_lease	*lease;		/* NULL once settled */
 	struct event		 ev;
 	int			 have_ev;
+	int			 applying;	/* cache_apply answer pending */
+	int			 probe;		/* its refill probes the Edge API */
+	int			 refusals;	/* writes Redis answered with an error */
+	enum hold		 held;
 	struct edge_call	*edge;
 	char			 name[256];	/* for logs: see log_id */
-	TAILQ_ENTRY(msg)	 link;
+	TAILQ_ENTRY(msg)	 link;		/* in_hand */
+	TAILQ_ENTRY(msg)	 hold_link;	/* held, oldest first */
 };
 TAILQ_HEAD(msg_list, msg);
 
-/* A settled message waiting to be sent in a batch. */
-struct settle {
-	char	*receipt;
-	char	*id;		/* SQS message id, for logs */
-	int	 visibility;	/* visibility queue only */
-};
+struct consumer;
 
-struct settle_queue {
-	const char	*action;	/* for logs */
-	int		 visibility;	/* ChangeMessageVisibilityBatch */
-	struct settle	 e[SQS_MAX_BATCH];
-	size_t		 n;
+/* One long poll in flight. */
+struct receive_ctx {
+	struct consumer	*c;
+	struct sqs_call	*call;
 };
-
-/* One batch request in flight, with the entries it carries. */
-struct batch_call {
-	struct consumer		*c;
-	struct settle_queue	 q;
-	struct sqs_call		*call;
-	LIST_ENTRY(batch_call)	 link;
-};
-LIST_HEAD(batch_list, batch_call);
 
 struct consumer {
 	struct ev_loop		*loop;
@@ -102,6 +143,7 @@ struct consumer {
 	int			 fd;
 	int			 ready;		/* last readiness reported */
 	int			 stopping;
+	int			 releasing;	/* past the drain deadline */
 	int			 exit_status;
 	char			 reason[IPC_REASON_MAX];
 	struct ipc_msg		 stats;
@@ -110,13 +152,24 @@ struct consumer {
 	struct httpc		*http;
 	struct sqs		*sqs;
 	struct edge		*edge;
+	struct settle		*settle;
 
-	struct sqs_call		*receives[32];	/* receives_in_flight at most */
+	struct receive_ctx	*receives[32];	/* receives_in_flight at most */
 	int			 nreceives;
 	struct msg_list		 in_hand;
 	size_t			 nin_hand;
-	struct settle_queue	 delq, visq;
-	struct batch_list	 batches;
+
+	struct msg_list		 held;
+	size_t			 nheld;
+	char			 cache_reason[IPC_REASON_MAX];	/* when down */
+	char			 hold_reason[IPC_REASON_MAX];	/* last refusal */
+	struct backoff		 hold_backoff;
+	ev_timer		 hold_timer;
+	int			 edge_failing;
+	int			 edge_probing;
+	char			 edge_reason[IPC_REASON_MAX];
+	struct backoff		 edge_backoff;
+	ev_timer		 edge_timer;
 
 	int			 sqs_waiting;	/* backoff timer running */
 	int			 sqs_failing;	/* since sqs_fail_since_ms */
@@ -129,13 +182,14 @@ struct consumer {
 	ev_io			 ipc_io;
 	ev_timer		 heartbeat;
 	ev_timer		 drain_deadline;
-	ev_prepare		 flush;
+	ev_timer		 release_grace;
 	ev_signal		 sigterm, sigint, sigusr1;
 };
 
 static void	consumer_stop(struct consumer *, const char *why);
 static void	maybe_receive(struct consumer *);
 static void	maybe_exit(struct consumer *);
+static void	process(struct consumer *, struct msg *);
 
 /* --- status --- */
 
@@ -150,6 +204,8 @@ send_status(struct consumer *c, enum ipc_type type)
 	m.redis_ok = c->cache != NULL && cache_is_up(c->cache);
 	m.sqs_ok = !c->sqs_failing;
 	m.last_redis_ok_ms = c->cache != NULL ? cache_last_ok_ms(c->cache) : 0;
+	if (c->settle != NULL)
+		m.errors += settle_errors(c->settle);
 	snprintf(m.reason, sizeof(m.reason), "%s", c->ready ? "" : c->reason);
 	/* EAGAIN: the master is busy; the next heartbeat carries the news. */
 	if (ipc_send(c->fd, &m) == -1 && errno != EAGAIN)
@@ -164,20 +220,42 @@ sqs_healthy(const struct consumer *c)
 	    util_mono_ms() - c->sqs_fail_since_ms < SQS_UNHEALTHY_MS);
 }
 
-/* Recompute readiness; tell the master when it changed. */
+/*
+ * Recompute readiness; tell the master when it changed.  Not ready while
+ * stopping, while Redis is down or refusing writes, while the Edge API is
+ * failing, while messages are held, and while SQS is unhealthy; with
+ * messages held the reason says how many ("holding 12 messages: redis:
+ * ...").  The heartbeat carries a changed reason.
+ */
 static void
 update_ready(struct consumer *c)
 {
+	const char *why = NULL;
+	char buf[IPC_REASON_MAX + 64];
 	int ready;
 
 	if (c->stopping)
-		snprintf(c->reason, sizeof(c->reason), "stopping");
+		why = "stopping";
 	else if (!cache_is_up(c->cache))
-		; /* the reason is the cache's, set by on_cache_state */
+		why = c->cache_reason;
+	else if (c->edge_failing)
+		why = c->edge_reason;
+	else if (c->nheld > 0)
+		why = c->hold_reason;
 	else if (!sqs_healthy(c))
+		why = c->sqs_logged;
+	ready = why == NULL;
+	if (!ready) {
+		if (c->nheld > 0 && !c->stopping)
+			snprintf(buf, sizeof(buf), "holding %zu message%s: "
+			    "%.*s", c->nheld, c->nheld == 1 ? "" : "s",
+			    IPC_REASON_MAX - 1, why);
+		else
+			snprintf(buf, sizeof(buf), "%.*s", IPC_REASON_MAX - 1,
+			    why);
 		snprintf(c->reason, sizeof(c->reason), "%.*s",
-		    (int)sizeof(c->reason) - 1, c->sqs_logged);
-	ready = !c->stopping && cache_is_up(c->cache) && sqs_healthy(c);
+		    (int)sizeof(c->reason) - 1, buf);
+	}
 	if (ready == c->ready)
 		return;
 	c->ready = ready;
@@ -188,141 +266,18 @@ update_ready(struct consumer *c)
 	send_status(c, ready ? IPC_READY : IPC_NOT_READY);
 }
 
-static void
-on_cache_state(void *arg, int up, const char *reason)
-{
-	struct consumer *c = arg;
+/* --- messages in hand --- */
 
-	if (!up)
-		snprintf(c->reason, sizeof(c->reason), "%.*s",
-		    (int)sizeof(c->reason) - 1, reason);
-	update_ready(c);
-	if (up)
-		maybe_receive(c);
-}
-
-/* --- settling: delete or release, in batches --- */
-
-static void	flush_queue(struct consumer *, struct settle_queue *);
-
-static void
-settle_free(struct settle *s)
-{
-	free(s->receipt);
-	free(s->id);
-}
-
-static void
-on_batch(void *arg, enum sqs_status st, const char *err,
-    const struct sqs_entry_result *res, size_t n)
-{
-	struct batch_call *b = arg;
-	struct consumer *c = b->c;
-	size_t i;
-
-	LIST_REMOVE(b, link);
-	if (st != SQS_OK) {
-		/* The messages come back after their visibility timeout. */
-		log_warn("%s; %zu messages will be delivered again", err,
-		    b->q.n);
-		c->stats.errors++;
-	} else {
-		for (i = 0; i < n && i < b->q.n; i++) {
-			if (res[i].ok)
-				continue;
-			log_warn("sqs: %s: message %s: %s: %s", b->q.action,
-			    b->q.e[i].id, res[i].code, res[i].message);
-			c->stats.errors++;
-		}
-	}
-	for (i = 0; i < b->q.n; i++)
-		settle_free(&b->q.e[i]);
-	free(b);
-	maybe_exit(c);
-}
-
-static void
-flush_queue(struct consumer *c, struct settle_queue *q)
-{
-	struct sqs_entry e[SQS_MAX_BATCH];
-	struct batch_call *b;
-	char err[SQS_ERROR_MAX];
-	size_t i;
-
-	if (q->n == 0)
-		return;
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		log_error("%s: out of memory; %zu messages will be delivered "
-		    "again", q->action, q->n);
-		for (i = 0; i < q->n; i++)
-			settle_free(&q->e[i]);
-		q->n = 0;
-		return;
-	}
-	b->c = c;
-	b->q = *q;
-	q->n = 0;
-	for (i = 0; i < b->q.n; i++) {
-		e[i].receipt_handle = b->q.e[i].receipt;
-		e[i].visibility_timeout = b->q.e[i].visibility;
-	}
-	LIST_INSERT_HEAD(&c->batches, b, link);
-	b->call = b->q.visibility ?
-	    sqs_change_visibility_batch(c->sqs, e, b->q.n, on_batch, b, err,
-	    sizeof(err)) :
-	    sqs_delete_batch(c->sqs, e, b->q.n, on_batch, b, err, sizeof(err));
-	if (b->call == NULL) {
-		LIST_REMOVE(b, link);
-		log_error("%s; %zu messages will be delivered again", err,
-		    b->q.n);
-		for (i = 0; i < b->q.n; i++)
-			settle_free(&b->q.e[i]);
-		free(b);
-	}
-}
-
-/* End of each loop iteration: send what was settled during it. */
-static void
-on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	struct consumer *c = w->data;
-
-	(void)loop;
-	(void)revents;
-	flush_queue(c, &c->delq);
-	flush_queue(c, &c->visq);
-	maybe_exit(c);
-}
-
-/* Queue m's receipt for deletion (vis < 0) or release after vis seconds. */
-static void
-settle(struct consumer *c, struct msg *m, int vis)
-{
-	struct settle_queue *q = vis < 0 ? &c->delq : &c->visq;
-	struct settle *s;
-
-	if (q->n == SQS_MAX_BATCH)
-		flush_queue(c, q);
-	s = &q->e[q->n];
-	s->receipt = m->m.receipt_handle;
-	s->id = m->m.message_id;
-	s->visibility = vis < 0 ? 0 : vis;
-	m->m.receipt_handle = m->m.message_id = NULL;	/* moved */
-	if (s->receipt == NULL || s->id == NULL) {
-		settle_free(s);
-		return;
-	}
-	q->n++;
-	if (q->n == SQS_MAX_BATCH)
-		flush_queue(c, q);
-}
-
-/* Take m out of the hand and free it (its receipt may be settled already). */
+/* Take m out of the hand and free it (its lease is settled or gone). */
 static void
 msg_free(struct consumer *c, struct msg *m)
 {
 	TAILQ_REMOVE(&c->in_hand, m, link);
 	c->nin_hand--;
+	if (m->held != HOLD_NONE) {
+		TAILQ_REMOVE(&c->held, m, hold_link);
+		c->nheld--;
+	}
 	if (m->edge != NULL)
 		edge_cancel(m->edge);
 	if (m->have_ev)
@@ -333,16 +288,22 @@ msg_free(struct consumer *c, struct msg *m)
 	free(m);
 }
 
+/* Delete m (vis < 0) or release it for vis seconds, and let it go. */
 static void
 msg_done(struct consumer *c, struct msg *m, int vis)
 {
-	settle(c, m, vis);
+	if (m->lease != NULL)
+		settle_done(m->lease, vis);
+	m->lease = NULL;
 	msg_free(c, m);
 	maybe_receive(c);
 	maybe_exit(c);
 }
 
-/* The visibility for a retry: 2^receives seconds, capped. */
+/*
+ * The visibility for a message that is itself the trouble (an Edge API
+ * answer that is not usable for it): 2^receives seconds, capped.
+ */
 static int
 retry_visibility(const struct consumer *c, const struct msg *m)
 {
@@ -372,6 +333,217 @@ log_id(struct msg *m)
 	return m->name;
 }
 
+/* --- holding --- */
+
+static void
+arm_hold_timer(struct consumer *c)
+{
+	uint32_t ms;
+
+	if (ev_is_active(&c->hold_timer))
+		return;
+	ms = backoff_next(&c->hold_backoff, backoff_random());
+	ev_timer_set(&c->hold_timer, ms / 1000.0, 0.);
+	ev_timer_start(c->loop, &c->hold_timer);
+}
+
+static void
+arm_edge_probe(struct consumer *c)
+{
+	uint32_t ms;
+
+	if (ev_is_active(&c->edge_timer) || c->edge_probing)
+		return;
+	ms = backoff_next(&c->edge_backoff, backoff_random());
+	ev_timer_set(&c->edge_timer, ms / 1000.0, 0.);
+	ev_timer_start(c->loop, &c->edge_timer);
+}
+
+/*
+ * Abandon the long polls in flight: what they would have returned stays
+ * invisible for visibility_timeout, then comes back.
+ */
+static void
+abandon_receives(struct consumer *c)
+{
+	int i;
+
+	for (i = 0; i < c->nreceives; i++) {
+		sqs_cancel(c->receives[i]->call);
+		free(c->receives[i]);
+	}
+	c->nreceives = 0;
+}
+
+/*
+ * Keep m in hand, invisible (the heartbeat extends it), until what it
+ * waits for is back.  Past held_messages_max, the oldest held are
+ * released: visible again at once, counted as one more receive.  The
+ * polls in flight are abandoned first, or they would take the released
+ * messages back at once, a receive more each time, towards the
+ * dead-letter queue; another consumer, or this one later, gets them.
+ */
+static void
+hold(struct consumer *c, struct msg *m, enum hold kind, const char *why)
+{
+	struct msg *old;
+
+	if (m->lease == NULL) {
+		/* Released at the drain deadline: nothing to keep. */
+		msg_free(c, m);
+		maybe_exit(c);
+		return;
+	}
+	m->held = kind;
+	TAILQ_INSERT_TAIL(&c->held, m, hold_link);
+	c->nheld++;
+	if (why != NULL)
+		snprintf(c->hold_reason, sizeof(c->hold_reason), "%.*s",
+		    (int)sizeof(c->hold_reason) - 1, why);
+	if (c->nheld > (size_t)c->cfg->held_messages_max)
+		abandon_receives(c);
+	while (c->nheld > (size_t)c->cfg->held_messages_max) {
+		old = TAILQ_FIRST(&c->held);
+		log_warn("message %s: released, visible again now: more than "
+		    "%d messages held (held_messages_max); it counts as one "
+		    "more receive", log_id(old), c->cfg->held_messages_max);
+		msg_done(c, old, 0);
+	}
+	if (kind == HOLD_EDGE)
+		arm_edge_probe(c);
+	else
+		arm_hold_timer(c);
+	update_ready(c);
+}
+
+static void
+unhold(struct consumer *c, struct msg *m)
+{
+	TAILQ_REMOVE(&c->held, m, hold_link);
+	c->nheld--;
+	m->held = HOLD_NONE;
+}
+
+static void	apply(struct consumer *, struct msg *);
+static void	refill(struct consumer *, struct msg *, int probe);
+
+/* Try every message held for kind again. */
+static void
+retry_held(struct consumer *c, enum hold kind)
+{
+	struct msg_list todo;
+	struct msg *m, *next;
+
+	TAILQ_INIT(&todo);
+	for (m = TAILQ_FIRST(&c->held); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, hold_link);
+		if (m->held != kind)
+			continue;
+		unhold(c, m);
+		TAILQ_INSERT_TAIL(&todo, m, hold_link);
+	}
+	if (!TAILQ_EMPTY(&todo))
+		log_debug("retrying the messages held for %s",
+		    kind == HOLD_CACHE ? "Redis" : kind == HOLD_EDGE ?
+		    "the Edge API" : "memory");
+	/* Each settles or holds only itself: the others stay valid. */
+	while ((m = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, m, hold_link);
+		if (kind == HOLD_CACHE)
+			apply(c, m);
+		else if (kind == HOLD_EDGE)
+			refill(c, m, 0);
+		else
+			process(c, m);
+	}
+	update_ready(c);
+	maybe_receive(c);
+}
+
+static void
+on_hold_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct consumer *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	retry_held(c, HOLD_MEMORY);
+	/* While Redis is down its coming back triggers the retry. */
+	if (cache_is_up(c->cache))
+		retry_held(c, HOLD_CACHE);
+}
+
+static void
+on_cache_state(void *arg, int up, const char *reason)
+{
+	struct consumer *c = arg;
+
+	if (!up)
+		snprintf(c->cache_reason, sizeof(c->cache_reason), "%.*s",
+		    (int)sizeof(c->cache_reason) - 1, reason);
+	update_ready(c);
+	if (!up)
+		return;
+	backoff_reset(&c->hold_backoff);
+	ev_timer_stop(c->loop, &c->hold_timer);
+	if (c->nheld > 0)
+		log_info("redis: usable again; retrying the messages held");
+	retry_held(c, HOLD_CACHE);
+	/* Those held for memory have only the timer to try them again. */
+	if (c->nheld > 0)
+		arm_hold_timer(c);
+}
+
+/* The Edge API failed for a message: hold thin notifications, probe. */
+static void
+edge_failed(struct consumer *c, const char *err)
+{
+	snprintf(c->edge_reason, sizeof(c->edge_reason), "%.*s",
+	    (int)sizeof(c->edge_reason) - 1, err);
+	if (c->edge_failing)
+		return;
+	c->edge_failing = 1;
+	log_warn("%s; holding thin notifications and receiving nothing until "
+	    "the Edge API answers", err);
+}
+
+/* An answer from the Edge API: let the held thin notifications go. */
+static void
+edge_recovered(struct consumer *c)
+{
+	if (!c->edge_failing)
+		return;
+	c->edge_failing = 0;
+	backoff_reset(&c->edge_backoff);
+	ev_timer_stop(c->loop, &c->edge_timer);
+	log_info("edge: answering again; retrying the messages held");
+	retry_held(c, HOLD_EDGE);
+}
+
+/* The probe: one held thin notification tries the Edge API again. */
+static void
+on_edge_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct consumer *c = w->data;
+	struct msg *m;
+
+	(void)loop;
+	(void)revents;
+	TAILQ_FOREACH(m, &c->held, hold_link)
+		if (m->held == HOLD_EDGE)
+			break;
+	if (m == NULL) {
+		/* Nothing held for it (released): the next one probes. */
+		c->edge_failing = 0;
+		backoff_reset(&c->edge_backoff);
+		update_ready(c);
+		maybe_receive(c);
+		return;
+	}
+	unhold(c, m);
+	refill(c, m, 1);
+}
+
 /* --- applying --- */
 
 static void
@@ -380,22 +552,58 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 	struct msg *m = arg;
 	struct consumer *c = m->c;
 
+	m->applying = 0;
 	switch (r) {
 	case CACHE_APPLIED:
 	case CACHE_SKIPPED:
 		log_debug("message %s: %s %s: %s", log_id(m), m->ev.type,
 		    r == CACHE_APPLIED ? "applied" : "skipped", detail);
 		c->stats.applied++;
+		/* Writes work: the next failure starts its retries afresh. */
+		if (c->nheld == 0)
+			backoff_reset(&c->hold_backoff);
 		msg_done(c, m, -1);
 		break;
+	case CACHE_REFUSED:
 	case CACHE_FAILED:
-		log_warn("message %s: %s not written: %s; delivered again in "
-		    "%ds", log_id(m), m->ev.type, detail,
-		    retry_visibility(c, m));
 		c->stats.errors++;
-		msg_done(c, m, retry_visibility(c, m));
+		if (r == CACHE_REFUSED && ++m->refusals >= REFUSALS_MAX) {
+			log_warn("message %s: %s not written: %s; refused %d "
+			    "times while Redis took other writes: delivered "
+			    "again in %ds", log_id(m), m->ev.type, detail,
+			    m->refusals, retry_visibility(c, m));
+			msg_done(c, m, retry_visibility(c, m));
+			break;
+		}
+		log_warn("message %s: %s not written: %s; held until Redis "
+		    "takes writes", log_id(m), m->ev.type, detail);
+		hold(c, m, HOLD_CACHE, detail);
 		break;
 	}
+}
+
+/* Write m's event, or hold it while Redis is down. */
+static void
+apply(struct consumer *c, struct msg *m)
+{
+	if (!cache_is_up(c->cache)) {
+		log_debug("message %s: held: %s", log_id(m), c->cache_reason);
+		hold(c, m, HOLD_CACHE, NULL);
+		return;
+	}
+	m->applying = 1;
+	cache_apply(c->cache, &m->ev, on_applied, m);
+}
+
+/*
+ * An Edge API failure that is the API's (no answer, 5xx, throttling,
+ * refused credentials), not the message's: the message is held.
+ */
+static int
+edge_outage(const struct edge_result *r)
+{
+	return r->status == 0 || r->status >= 500 || r->status == 408 ||
+	    r->status == 429 || r->status == 401 || r->status == 403;
 }
 
 static void
@@ -404,37 +612,91 @@ on_edge(void *arg, const struct edge_result *r)
 	struct msg *m = arg;
 	struct consumer *c = m->c;
 	char perr[256];
-	int ok = r->ok;
+	int rc = 0, probe = m->probe;
 
 	m->edge = NULL;
-	if (!ok || events_apply_edge(&m->ev, r->body, r->body_len, perr,
-	    sizeof(perr)) == -1) {
+	m->probe = 0;
+	if (probe)
+		c->edge_probing = 0;
+	if (!r->ok && edge_outage(r)) {
+		c->stats.errors++;
+		edge_failed(c, r->error);
+		log_warn("message %s: refill of customer '%s' from the Edge "
+		    "API failed: %s; held until the Edge API answers",
+		    log_id(m), m->ev.customer_id, r->error);
+		hold(c, m, HOLD_EDGE, NULL);
+		return;
+	}
+	/* An answer of any kind (a 404 too) means the API is back. */
+	edge_recovered(c);
+	if (r->ok && (rc = events_apply_edge(&m->ev, r->body, r->body_len,
+	    perr, sizeof(perr))) == EVENTS_NOMEM) {
+		log_error("message %s: out of memory; held", log_id(m));
+		c->stats.errors++;
+		events_free(&m->ev);
+		m->have_ev = 0;
+		hold(c, m, HOLD_MEMORY, "out of memory");
+		return;
+	}
+	if (!r->ok || rc != 0) {
+		/* An answer, but none usable for this message. */
 		log_warn("message %s: refill of customer '%s' from the Edge "
 		    "API failed: %s; delivered again in %ds", log_id(m),
-		    m->ev.customer_id, ok ? perr : r->error,
+		    m->ev.customer_id, r->ok ? perr : r->error,
 		    retry_visibility(c, m));
 		c->stats.errors++;
 		msg_done(c, m, retry_visibility(c, m));
 		return;
 	}
-	cache_apply(c->cache, &m->ev, on_applied, m);
+	apply(c, m);
+}
+
+/* Fetch a thin notification's entitlements; hold it while the API fails. */
+static void
+refill(struct consumer *c, struct msg *m, int probe)
+{
+	char err[256];
+
+	if (c->edge_failing && !probe) {
+		log_debug("message %s: held: %s", log_id(m), c->edge_reason);
+		hold(c, m, HOLD_EDGE, NULL);
+		return;
+	}
+	m->edge = edge_fetch(c->edge, m->ev.customer_id, m->ev.resource_id,
+	    on_edge, m, err, sizeof(err));
+	if (m->edge == NULL) {
+		log_warn("message %s: refill of customer '%s': %s; delivered "
+		    "again in %ds", log_id(m), m->ev.customer_id, err,
+		    retry_visibility(c, m));
+		c->stats.errors++;
+		msg_done(c, m, retry_visibility(c, m));
+		/* The probe did not happen: the next held message makes it. */
+		if (probe)
+			arm_edge_probe(c);
+		return;
+	}
+	if (probe) {
+		m->probe = 1;
+		c->edge_probing = 1;
+	}
 }
 
 static void
 process(struct consumer *c, struct msg *m)
 {
 	char err[256];
+	int rc;
 
-	if (events_parse(m->m.body, m->m.body_len, m->m.sent_timestamp_ms,
-	    &m->ev, err, sizeof(err)) == -1) {
-		if (strcmp(err, "out of memory") == 0) {
-			/* Our trouble, not the message's: try it again later. */
-			log_error("message %s: out of memory; delivered again "
-			    "in %ds", log_id(m), retry_visibility(c, m));
-			c->stats.errors++;
-			msg_done(c, m, retry_visibility(c, m));
-			return;
-		}
+	rc = events_parse(m->m.body, m->m.body_len, m->m.sent_timestamp_ms,
+	    &m->ev, err, sizeof(err));
+	if (rc == EVENTS_NOMEM) {
+		/* Our trouble, not the message's: try it again later. */
+		log_error("message %s: %s; held", log_id(m), err);
+		c->stats.errors++;
+		hold(c, m, HOLD_MEMORY, "out of memory");
+		return;
+	}
+	if (rc != 0) {
 		c->stats.rejected++;
 		if (c->cfg->poison_policy == CONFIG_POISON_DELETE) {
 			log_warn("message %s: rejected: %s; deleted "
@@ -469,20 +731,12 @@ process(struct consumer *c, struct msg *m)
 		    log_id(m), m->ev.type);
 		break;
 	case EVENT_REFILL:
-		m->edge = edge_fetch(c->edge, m->ev.customer_id,
-		    m->ev.resource_id, on_edge, m, err, sizeof(err));
-		if (m->edge == NULL) {
-			log_warn("message %s: refill of customer '%s': %s; "
-			    "delivered again in %ds", log_id(m),
-			    m->ev.customer_id, err, retry_visibility(c, m));
-			c->stats.errors++;
-			msg_done(c, m, retry_visibility(c, m));
-		}
+		refill(c, m, 0);
 		return;
 	default:
 		break;
 	}
-	cache_apply(c->cache, &m->ev, on_applied, m);
+	apply(c, m);
 }
 
 /* --- receiving --- */
@@ -556,21 +810,17 @@ sqs_succeeded(struct consumer *c)
 }
 
 static void
-forget_receive(struct consumer *c, struct sqs_call *call)
+forget_receive(struct consumer *c, struct receive_ctx *rx)
 {
 	int i;
 
 	for (i = 0; i < c->nreceives; i++)
-		if (c->receives[i] == call) {
+		if (c->receives[i] == rx) {
 			c->receives[i] = c->receives[--c->nreceives];
 			return;
 		}
 }
 
-struct receive_ctx {
-	struct consumer	*c;
-	struct sqs_call	*call;
-};
 
 static void
 on_receive(void *arg, enum sqs_status st, const char *err,
@@ -581,7 +831,7 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	struct msg *m, **fresh = NULL;
 	size_t i;
 
-	forget_receive(c, rx->call);
+	forget_receive(c, rx);
 	free(rx);
 	if (st != SQS_OK) {
 		sqs_failed(c, st, err);
@@ -612,6 +862,17 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		m->c = c;
 		m->m = msgs[i];
 		memset(&msgs[i], 0, sizeof(msgs[i]));	/* moved */
+		m->lease = settle_track(c->settle, m->m.receipt_handle,
+		    m->m.message_id);
+		m->m.receipt_handle = NULL;		/* the lease's */
+		if (m->lease == NULL) {
+			log_error("message %s: out of memory; delivered again "
+			    "later", m->m.message_id);
+			free(m->m.body);
+			free(m->m.message_id);
+			free(m);
+			continue;
+		}
 		TAILQ_INSERT_TAIL(&c->in_hand, m, link);
 		c->nin_hand++;
 		fresh[i] = m;
@@ -625,7 +886,11 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	maybe_receive(c);
 }
 
-/* Start long polls up to the limits. */
+/*
+ * Start long polls up to the limits: only while Redis takes writes, the
+ * Edge API answers and nothing is held (the polls in flight when one of
+ * them fails are not cancelled: what they bring is held).
+ */
 static void
 maybe_receive(struct consumer *c)
 {
@@ -635,6 +900,7 @@ maybe_receive(struct consumer *c)
 	    (size_t)c->cfg->batch_size * 2;
 
 	while (!c->stopping && !c->sqs_waiting && cache_is_up(c->cache) &&
+	    !c->edge_failing && c->nheld == 0 &&
 	    c->nreceives < c->cfg->receives_in_flight &&
 	    c->nin_hand < limit) {
 		if ((rx = calloc(1, sizeof(*rx))) == NULL)
@@ -648,47 +914,83 @@ maybe_receive(struct consumer *c)
 			sqs_failed(c, SQS_NETWORK, err);
 			return;
 		}
-		c->receives[c->nreceives++] = rx->call;
+		c->receives[c->nreceives++] = rx;
 	}
 }
 
 /* --- stopping --- */
 
-/* Exit once stopping and nothing is in hand or in flight. */
+/*
+ * Exit once stopping and nothing is in hand or being settled; past the
+ * drain deadline, once the releases are answered.
+ */
 static void
 maybe_exit(struct consumer *c)
 {
-	if (!c->stopping || c->nin_hand > 0 || c->delq.n > 0 ||
-	    c->visq.n > 0 || !LIST_EMPTY(&c->batches))
+	if (!c->stopping || (!c->releasing && c->nin_hand > 0) ||
+	    settle_busy(c->settle) > 0)
 		return;
 	ev_break(c->loop, EVBREAK_ALL);
 }
 
 static void
-on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+on_settled(void *arg)
+{
+	maybe_exit(arg);
+}
+
+static void
+on_release_grace(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct consumer *c = w->data;
 
 	(void)revents;
-	log_warn("drain deadline passed with %zu messages in hand; they will "
-	    "be delivered again", c->nin_hand);
-	c->exit_status = CONSUMER_EXIT_FAILURE;
+	log_warn("exiting with %zu releases unanswered; those messages come "
+	    "back after their visibility timeout", settle_busy(c->settle));
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * The drain deadline: what is in hand (held or being worked on) is
+ * released, visible again at once, for another consumer to take; the
+ * process exits when SQS has answered, or after RELEASE_GRACE_SECS.
+ */
+static void
+on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct consumer *c = w->data;
+	struct msg *m, *next;
+
+	(void)revents;
+	log_warn("drain deadline passed with %zu messages in hand (%zu held); "
+	    "releasing them to be delivered again", c->nin_hand, c->nheld);
+	c->exit_status = CONSUMER_EXIT_FAILURE;
+	c->releasing = 1;
+	ev_timer_stop(loop, &c->hold_timer);
+	ev_timer_stop(loop, &c->edge_timer);
+	for (m = TAILQ_FIRST(&c->in_hand); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if (m->lease != NULL)
+			settle_done(m->lease, 0);
+		m->lease = NULL;
+		/* A write in flight answers later; then m goes. */
+		if (!m->applying)
+			msg_free(c, m);
+	}
+	ev_timer_set(&c->release_grace, RELEASE_GRACE_SECS, 0.);
+	ev_timer_start(loop, &c->release_grace);
+	maybe_exit(c);
 }
 
 static void
 consumer_stop(struct consumer *c, const char *why)
 {
-	int i;
-
 	if (c->stopping)
 		return;
 	log_info("stopping: %s; %zu messages in hand", why, c->nin_hand);
 	c->stopping = 1;
 	update_ready(c);
-	for (i = 0; i < c->nreceives; i++)
-		sqs_cancel(c->receives[i]);
-	c->nreceives = 0;
+	abandon_receives(c);
 	ev_timer_stop(c->loop, &c->sqs_timer);
 	ev_timer_set(&c->drain_deadline, c->cfg->drain_timeout, 0.);
 	ev_timer_start(c->loop, &c->drain_deadline);
@@ -764,27 +1066,15 @@ watch_signal(struct consumer *c, ev_signal *w, int signum)
 	ev_signal_start(c->loop, w);
 }
 
-/* Release whatever is left at exit: no request of it outlives us. */
+/* Free whatever is left at exit: no request of it outlives us. */
 static void
 teardown(struct consumer *c)
 {
-	struct batch_call *b;
 	struct msg *m;
-	size_t i;
 
-	while ((b = LIST_FIRST(&c->batches)) != NULL) {
-		LIST_REMOVE(b, link);
-		sqs_cancel(b->call);
-		for (i = 0; i < b->q.n; i++)
-			settle_free(&b->q.e[i]);
-		free(b);
-	}
 	while ((m = TAILQ_FIRST(&c->in_hand)) != NULL)
 		msg_free(c, m);
-	for (i = 0; i < c->delq.n; i++)
-		settle_free(&c->delq.e[i]);
-	for (i = 0; i < c->visq.n; i++)
-		settle_free(&c->visq.e[i]);
+	settle_free(c->settle);
 	cache_free(c->cache);
 	edge_free(c->edge);
 	sqs_free(c->sqs);
@@ -805,11 +1095,9 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	c.fd = fd;
 	c.sqs_failing = 0;
 	TAILQ_INIT(&c.in_hand);
-	LIST_INIT(&c.batches);
-	c.delq.action = "DeleteMessageBatch";
-	c.visq.action = "ChangeMessageVisibilityBatch";
-	c.visq.visibility = 1;
+	TAILQ_INIT(&c.held);
 	snprintf(c.reason, sizeof(c.reason), "starting");
+	snprintf(c.cache_reason, sizeof(c.cache_reason), "starting");
 	snprintf(name, sizeof(name), "consumer %d", slot);
 	log_set_procname(name);
 #ifdef HAVE_PRCTL
@@ -827,6 +1115,8 @@ consumer_main(const struct config *cfg, int slot, int fd)
 		_exit(CONSUMER_EXIT_FAILURE);
 	}
 	backoff_init(&c.sqs_backoff, SQS_BACKOFF_MIN_MS, SQS_BACKOFF_MAX_MS);
+	backoff_init(&c.hold_backoff, HOLD_RETRY_MIN_MS, HOLD_RETRY_MAX_MS);
+	backoff_init(&c.edge_backoff, EDGE_PROBE_MIN_MS, EDGE_PROBE_MAX_MS);
 
 	/* One connection per long poll, plus batches and the Edge API. */
 	if ((c.http = httpc_new(c.loop, k->receives_in_flight + 4)) == NULL) {
@@ -841,6 +1131,11 @@ consumer_main(const struct config *cfg, int slot, int fd)
 		log_error("%s", err);
 		_exit(CONSUMER_EXIT_CONFIG);
 	}
+	if ((c.settle = settle_new(c.loop, c.sqs, k->visibility_timeout,
+	    on_settled, &c)) == NULL) {
+		log_error("settle: out of memory");
+		_exit(CONSUMER_EXIT_FAILURE);
+	}
 
 	ev_io_init(&c.ipc_io, on_ipc, fd, EV_READ);
 	c.ipc_io.data = &c;
@@ -853,11 +1148,12 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	c.sqs_timer.data = &c;
 	ev_timer_init(&c.drain_deadline, on_drain_deadline, 0., 0.);
 	c.drain_deadline.data = &c;
-	/* Lowest priority: runs after the cache's completions are delivered. */
-	ev_prepare_init(&c.flush, on_flush);
-	ev_set_priority(&c.flush, EV_MINPRI);
-	c.flush.data = &c;
-	ev_prepare_start(c.loop, &c.flush);
+	ev_timer_init(&c.release_grace, on_release_grace, 0., 0.);
+	c.release_grace.data = &c;
+	ev_timer_init(&c.hold_timer, on_hold_timer, 0., 0.);
+	c.hold_timer.data = &c;
+	ev_timer_init(&c.edge_timer, on_edge_timer, 0., 0.);
+	c.edge_timer.data = &c;
 	watch_signal(&c, &c.sigterm, SIGTERM);
 	watch_signal(&c, &c.sigint, SIGINT);
 	watch_signal(&c, &c.sigusr1, SIGUSR1);

@@ -23,6 +23,7 @@
 #include <json.h>
 
 #include "events.h"
+#include "util.h"
 
 /* Longest piece of a value quoted back in an error message. */
 #define MAX_SHOWN	64
@@ -52,11 +53,12 @@ struct pctx {
 	char		*err;
 	size_t		 errlen;
 	const char	*prefix;	/* "", "sns message: " or "edge: " */
+	int		 nomem;		/* the failure was out of memory */
 };
 
 /* What the renderer produced, committed to the event only on success. */
 struct rendered {
-	enum event_kind	 kind;		/* EVENT_ENTITLEMENTS or EVENT_PURGE */
+	enum event_kind	 kind;		/* EVENT_ENTITLEMENTS */
 	char		*resource_id;	/* found in the entitlements */
 	char		*entitlements_json;
 	char		*metadata_json;
@@ -125,35 +127,28 @@ fail(struct pctx *p, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * Out of memory is our trouble, not the message's: it is flagged here and
+ * returned as EVENTS_NOMEM, so that callers never compare error strings
+ * (which carry a prefix such as "sns message: ").
+ */
 static int
 oom(struct pctx *p)
 {
+	p->nomem = 1;
 	return fail(p, "out of memory");
 }
 
 /*
- * Shows len bytes of s in an error message: one line of printable ASCII,
- * at most MAX_SHOWN characters of the value, in quotes or not.
+ * Shows len bytes of s in an error message, in buf of QUOTE_SIZE bytes:
+ * one line of printable ASCII, at most MAX_SHOWN characters of the value,
+ * in quotes or not.
  */
 static const char *
 show(char *buf, const char *s, size_t len, int quoted)
 {
-	size_t i, n;
-
-	n = 0;
-	if (quoted)
-		buf[n++] = '\'';
-	for (i = 0; i < len; i++) {
-		if (i == MAX_SHOWN) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
-			break;
-		}
-		buf[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	}
-	if (quoted)
-		buf[n++] = '\'';
-	buf[n] = '\0';
+	(void)util_clean(buf, QUOTE_SIZE, s, len, MAX_SHOWN, UTIL_CLEAN_DOTS |
+	    UTIL_CLEAN_ASCII | (quoted ? UTIL_CLEAN_QUOTE : 0));
 	return buf;
 }
 
@@ -189,22 +184,13 @@ field_name(char *buf, size_t len, const char *where, const char *name)
 
 /*
  * Copies a label (type, message id) for logs: bounded, cut on a UTF-8
- * character boundary, control characters replaced so that it stays on
- * one line.
+ * character boundary, control characters and invalid UTF-8 replaced so
+ * that it stays on one line.
  */
 static void
 copy_label(char *dst, size_t size, const char *s, size_t len)
 {
-	size_t i, n;
-
-	n = len < size - 1 ? len : size - 1;
-	if (n < len)
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
-		    s[i];
-	dst[n] = '\0';
+	(void)util_clean(dst, size, s, len, 0, 0);
 }
 
 static char
@@ -778,6 +764,12 @@ parse_json(struct pctx *p, const char *text, size_t len)
 		end = len;
 	}
 	json_tokener_free(tok);
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (17 << 8))
+	if (o == NULL && e == json_tokener_error_memory) {
+		oom(p);
+		return NULL;
+	}
+#endif
 	if (o == NULL && e != json_tokener_success) {
 		fail(p, "not JSON: %s at offset %zu",
 		    json_tokener_error_desc(e), end);
@@ -1234,8 +1226,10 @@ find_resource(struct pctx *p, struct json_object *list, const char *lname,
 /*
  * The renderer both entitlements.updated and the Edge API answer go
  * through.  container holds accessDeniedReason (where names it in
- * errors), list the entitlements (lname).  An empty list without an
- * accessDeniedReason is a purge, as the SDK does.
+ * errors), list the entitlements (lname).  An empty list is a customer
+ * without entitlements: written as the SDK's own cache writes it, the
+ * value {} with its metadata, a hit that denies every check (a purge
+ * would send every check for that customer to the network).
  */
 static int
 render(struct pctx *p, struct json_object *container, const char *where,
@@ -1252,10 +1246,6 @@ render(struct pctx *p, struct json_object *container, const char *where,
 	    &reason) == -1)
 		return -1;
 	n = json_object_array_length(list);
-	if (n == 0 && reason == NULL) {
-		r->kind = EVENT_PURGE;
-		return 0;
-	}
 	if (find_resource(p, list, lname, event_resource, r) == -1)
 		goto bad;
 	resource = event_resource != NULL ? event_resource : r->resource_id;
@@ -1503,7 +1493,7 @@ int
 events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
     struct event *ev, char *err, size_t errlen)
 {
-	struct pctx p = { err, errlen, "" };
+	struct pctx p = { err, errlen, "", 0 };
 	struct json_object *root, *inner, *type, *message;
 	int r;
 
@@ -1514,7 +1504,7 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 		return fail(&p, "body of %zu bytes is over the limit of %d",
 		    len, EVENTS_MAX_BODY);
 	if ((root = parse_json(&p, body, len)) == NULL)
-		return -1;
+		return p.nomem ? EVENTS_NOMEM : -1;
 
 	/* An SNS notification carries the event as JSON text in Message. */
 	type = member(root, "Type");
@@ -1532,13 +1522,13 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 		    (size_t)json_object_get_string_len(message));
 		json_object_put(root);
 		if ((root = inner) == NULL)
-			return -1;
+			return p.nomem ? EVENTS_NOMEM : -1;
 	}
 	r = parse_event(&p, root, sent_timestamp_ms, ev);
 	json_object_put(root);
 	if (r == -1)
 		events_free(ev);
-	return r;
+	return r == -1 && p.nomem ? EVENTS_NOMEM : r;
 }
 
 /*
@@ -1585,7 +1575,7 @@ int
 events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
     size_t errlen)
 {
-	struct pctx p = { err, errlen, "edge: " };
+	struct pctx p = { err, errlen, "edge: ", 0 };
 	struct json_object *root, *data, *list;
 	struct rendered r;
 	int rc = -1;
@@ -1598,7 +1588,7 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
 		return fail(&p, "answer of %zu bytes is over the limit of %d",
 		    len, EDGE_MAX_BODY);
 	if ((root = parse_json(&p, body, len)) == NULL)
-		return -1;
+		return p.nomem ? EVENTS_NOMEM : -1;
 	if (edge_errors(&p, root) == -1 ||
 	    get_object(&p, root, NULL, "data", &data) == -1)
 		goto out;
@@ -1621,7 +1611,7 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
 	rc = 0;
 out:
 	json_object_put(root);
-	return rc;
+	return rc == -1 && p.nomem ? EVENTS_NOMEM : rc;
 }
 
 void

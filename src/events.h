@@ -46,6 +46,9 @@ struct event {
 	char		*usage_json;
 };
 
+/* Returned by events_parse and events_apply_edge when memory ran out. */
+#define EVENTS_NOMEM		(-2)
+
 /*
  * Parse one SQS message body.  sent_timestamp_ms is the message's SQS
  * SentTimestamp (the version of last resort).  Returns 0 with *ev filled
@@ -53,6 +56,9 @@ struct event {
  * JSON, not an object, no type, a handled type without its customer id,
  * a field of the wrong JSON type, an unparsable date, a body over
  * EVENTS_MAX_BODY): err says why in one line, *ev holds nothing to free.
+ * EVENTS_NOMEM (err "out of memory", perhaps after a prefix) when memory
+ * ran out: not the message's fault, try it again later; *ev holds nothing
+ * to free either.
  */
 int	events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 	    struct event *ev, char *err, size_t errlen);
@@ -60,8 +66,9 @@ int	events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 /*
  * Fill a REFILL event's entitlements from an Edge API answer
  * ({"data":{"entitlements":[...]}}); on success ev->kind becomes
- * EVENT_ENTITLEMENTS (or EVENT_PURGE for an empty list).  -1 with err for
- * an answer that is not of that form or carries a non-empty "errors".
+ * EVENT_ENTITLEMENTS (an empty list too: the value {}, a cached denial).
+ * -1 with err for an answer that is not of that form or carries a
+ * non-empty "errors"; EVENTS_NOMEM when memory ran out.
  */
 int	events_apply_edge(struct event *ev, const char *body, size_t len,
 	    char *err, size_t errlen);

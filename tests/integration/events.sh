@@ -25,7 +25,7 @@ send() {
 send entitlements-updated.json
 T1=1763150385133
 expect "keys of acme" "$(redis_keys "$P:c_acme*" | tr '\n' ' ')" \
-    "$P:c_acme $P:c_acme#timestamp $P:c_acme:f_api-calls $P:c_acme:f_api-calls#timestamp $P:c_acme:f_seats $P:c_acme:f_seats#timestamp $P:c_acme:metadata $P:c_acme:metadata#timestamp "
+    "$P:c_acme $P:c_acme#keys $P:c_acme#timestamp $P:c_acme:f_api-calls $P:c_acme:f_api-calls#timestamp $P:c_acme:f_seats $P:c_acme:f_seats#timestamp $P:c_acme:metadata $P:c_acme:metadata#timestamp "
 json_eq "customer key" "$(redis_cli GET "$P:c_acme")" '{
  "api-calls":{"calculatedEntitlement":{"feature":{"id":"api-calls","featureType":"NUMBER","meterType":"Incremental","units":"call","unitsPlural":"calls"},
    "usageLimit":1000,"hasUnlimitedUsage":false,"hasSoftLimit":false,"enumValues":[]},
@@ -54,7 +54,7 @@ done
 send entitlements-updated-resource.json
 R="$P:c_acme:r_site:eu/1"
 expect "resource keys" "$(redis_keys "$R*" | tr '\n' ' ')" \
-    "$R $R#timestamp $R:f_api-calls $R:f_api-calls#timestamp $R:metadata $R:metadata#timestamp "
+    "$R $R#keys $R#timestamp $R:f_api-calls $R:f_api-calls#timestamp $R:metadata $R:metadata#timestamp "
 expect "resource timestamp" "$(redis_cli GET "$R#timestamp")" 1763151000000
 node -e 'const e=JSON.parse(process.argv[1]);
   if (Object.keys(e).join()!=="api-calls,sso") throw 1;
@@ -109,15 +109,14 @@ grep -Eq "message [0-9a-f-]+: rejected: .*JSON" "$PCS_LOG" && ok "not-JSON logge
 
 # --- purges
 send purge-requested.json
-expect "resource purged" "$(redis_keys "$R*")" ""
+expect "resource purged (its purge marker stays)" "$(redis_keys "$R*")" "$R#purged"
 [ -n "$(redis_keys "$P:c_acme:f_*")" ] && ok "customer keys kept by a resource purge" || fail "resource purge removed customer keys"
-send entitlements-updated-resource.json
 send entitlements-updated-empty.json
-expect "empty list purges the customer, its usage and resources" "$(redis_keys "$P:c_acme*")" ""
-send entitlements-updated.json
-send entitlements-updated-resource.json
+expect "empty list: a cached denial, {}" "$(redis_cli GET "$P:c_acme")" "{}"
+json_eq "empty list: its metadata" "$(redis_cli GET "$P:c_acme:metadata")" '{"accessDeniedReason":null}'
+expect "empty list: at its version" "$(redis_cli GET "$P:c_acme#timestamp")" 1763150400000
 send customer-deleted.json
-expect "customer.deleted purges everything of acme" "$(redis_keys "$P:c_acme*")" ""
+expect "customer.deleted purges everything of acme" "$(redis_keys "$P:c_acme*" | grep -v '#purged$')" ""
 
 # --- PACKAGE_PUBLISHED for all customers: every customer key goes
 send entitlements-updated.json
@@ -126,7 +125,7 @@ sqs send "$SQS_URL" "$WORK/globex.json" >/dev/null; wait_for 15 queue_is "0 $KEP
 redis_cli SET "$P-acme" lock >/dev/null
 redis_cli SET "other:c_acme" other >/dev/null
 send package-published.json
-expect "package published: customer keys gone" "$(redis_keys "$P:c_*")" ""
+expect "package published: customer keys gone, purge markers kept" "$(redis_keys "$P:c_*" | tr '\n' ' ')" "$P:c_acme#purged $R#purged "
 expect "package published: lock key kept" "$(redis_cli GET "$P-acme")" lock
 expect "package published: other prefix kept" "$(redis_cli GET other:c_acme)" other
 

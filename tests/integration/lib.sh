@@ -68,7 +68,8 @@ start_redis() {
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
         --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" "$@" &
     REDIS_PID=$!
-    wait_for 10 redis_cli ping || die "redis-server did not start on $REDIS_PORT"
+    # redis-cli exits 0 on "LOADING ..." too: wait for the answer itself.
+    wait_for 10 redis_pong || die "redis-server did not start on $REDIS_PORT"
 }
 
 stop_redis() {
@@ -79,9 +80,12 @@ stop_redis() {
 }
 
 redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+# Serving: PONG (or NOAUTH, with a password), not "LOADING ...".
+redis_pong() { case "$(redis_cli ping 2>/dev/null)" in PONG|NOAUTH*) return 0 ;; esac; return 1; }
 
 # start_sqs [QUEUE-SPEC...]: the SQS emulator on a free port; SQS_URL is the
-# first queue's URL (default: one queue "events").
+# last queue's URL (default: one queue "events"); a dead-letter queue is
+# named first, before the queue that redrives to it.
 start_sqs() {
     local spec
     [ $# -gt 0 ] || set -- events
@@ -104,6 +108,8 @@ sqs() { node "$SUPPORT/sqs.js" "$@"; }
 
 # start_pcs [ARGS...]: run the daemon with the test's environment (and,
 # without ARGS, no configuration file: the machine's own is never read).
+# PCS_WRAP, when set, is a command (with its words) that runs the daemon,
+# the same process: see no_dns.
 start_pcs() {
     [ $# -gt 0 ] || set -- -c /dev/null
     [ -n "$HTTP_PORT" ] || HTTP_PORT=$(free_port)
@@ -112,12 +118,23 @@ start_pcs() {
         AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" \
         AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}" \
         AWS_REGION="${AWS_REGION:-us-east-1}" \
-        REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" \
+        REDIS_HOST="${REDIS_HOST:-127.0.0.1}" REDIS_PORT="$REDIS_PORT" \
         PORT="$HTTP_PORT" LISTEN_ADDRESS=127.0.0.1 \
         LOG_LEVEL="${LOG_LEVEL:-debug}" \
-        "$PCS_BIN" "$@" >>"$PCS_LOG" 2>&1 &
+        ${PCS_WRAP-} "$PCS_BIN" "$@" >>"$PCS_LOG" 2>&1 &
     PCS_PID=$!
     ALL_PIDS="$ALL_PIDS $PCS_PID"
+}
+
+# no_dns: a PCS_WRAP under which host names do not resolve, at once and
+# without any network: a mount namespace of its own whose resolv.conf names
+# a loopback nameserver where nothing listens.
+no_dns() {
+    printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
+    printf '#!/bin/sh\nmount --bind "%s" /etc/resolv.conf && exec "$@"\n' \
+        "$WORK/resolv.conf" >"$WORK/no-dns"
+    chmod +x "$WORK/no-dns"
+    echo "unshare -m $WORK/no-dns"
 }
 
 # The consumers of the running daemon, one pid a line.
@@ -186,9 +203,6 @@ json_eq() {
 # The queue is settled: nothing visible and nothing in flight.
 queue_is() { [ "$(sqs count "$SQS_URL")" = "$1" ]; }
 
-# Every key under the pattern, sorted, one a line.
-redis_keys() { redis_cli --scan --pattern "${1:-*}" | LC_ALL=C sort; }
-
 # start_notify: a stand-in for systemd's notification socket at $SOCK
 # (set NOTIFY_SOCKET=$SOCK for the daemon); msgs prints what it got, the
 # messages alone, one datagram a line (notify.raw has their senders).
@@ -200,3 +214,17 @@ start_notify() {
     wait_for 5 test -S "$SOCK" || die "notify-listen did not start"
 }
 msgs() { cut -d' ' -f2- "$WORK/notify.raw"; }
+
+# The real Stigg SDK reading the test's Redis (tests/support/sdk-read.js).
+sdk() { node "$SUPPORT/sdk-read.js" --redis-port "$REDIS_PORT" "$@"; }
+# sdk_check NAME JSON JS-EXPRESSION: the expression, with r = the SDK's answer, holds.
+sdk_check() {
+    if node -e 'const r=JSON.parse(process.argv[1]); if (!(eval(process.argv[2]))) process.exit(1)' "$2" "$3"; then
+        ok "$1"
+    else
+        fail "$1: $3 does not hold for $2"
+    fi
+}
+
+# Every key under the pattern, sorted, one a line.
+redis_keys() { redis_cli --scan --pattern "${1:-*}" | LC_ALL=C sort; }

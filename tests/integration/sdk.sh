@@ -21,19 +21,10 @@ HELPER_PIDS="$HELPER_PIDS $EDGE_PID"
 wait_for 10 grep -q '^ready' "$WORK/edge.out" || die "fake Edge API did not start"
 
 CONSUMERS=2 BATCH_SIZE=10 WAIT_TIME_SECONDS=1 SERVER_API_KEY=$KEY \
-    EDGE_API_URL=http://127.0.0.1:$EDGE_PORT start_pcs
+    EDGE_API_URL=http://127.0.0.1:$EDGE_PORT DRAIN_TIMEOUT_SECS=5 start_pcs
 wait_for 10 ready_with 2 || die "not ready: $(http GET /readyz)"
 
 settle() { wait_for 20 queue_is "0 0" || die "queue not settled: $(sqs count "$SQS_URL")"; }
-sdk() { node "$SUPPORT/sdk-read.js" --redis-port "$REDIS_PORT" "$@"; }
-# check NAME JSON JS-EXPRESSION: the expression, with r = the SDK's answer, holds.
-check() {
-    if node -e 'const r=JSON.parse(process.argv[1]); if (!(eval(process.argv[2]))) process.exit(1)' "$2" "$3"; then
-        ok "$1"
-    else
-        fail "$1: $3 does not hold for $2"
-    fi
-}
 
 sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null
 settle
@@ -42,30 +33,30 @@ settle
 
 r=$(sdk --customer acme --metered api-calls,seats --boolean sso --numeric max-projects --enum region) \
     || die "sdk-read failed: $r"
-check "customer read is a hit" "$r" 'r.hit === true && r.entitlements.isFallback === false'
-check "metered api-calls: limit 1000, usage 42" "$r" \
+sdk_check "customer read is a hit" "$r" 'r.hit === true && r.entitlements.isFallback === false'
+sdk_check "metered api-calls: limit 1000, usage 42" "$r" \
     'const e=r.metered["api-calls"]; !e.isFallback && e.hasAccess && e.usageLimit===1000 && e.currentUsage===42 && e.usagePeriodEnd===1893456000000'
-check "metered seats: unlimited, usage 7" "$r" \
+sdk_check "metered seats: unlimited, usage 7" "$r" \
     'const e=r.metered.seats; !e.isFallback && e.hasAccess && e.isUnlimited===true && e.currentUsage===7'
-check "boolean sso: access" "$r" 'const e=r.boolean.sso; !e.isFallback && e.hasAccess===true'
-check "numeric max-projects: 10" "$r" 'const e=r.numeric["max-projects"]; !e.isFallback && e.hasAccess && e.value===10'
-check "enum region: eu, us" "$r" \
+sdk_check "boolean sso: access" "$r" 'const e=r.boolean.sso; !e.isFallback && e.hasAccess===true'
+sdk_check "numeric max-projects: 10" "$r" 'const e=r.numeric["max-projects"]; !e.isFallback && e.hasAccess && e.value===10'
+sdk_check "enum region: eu, us" "$r" \
     'const e=r.enum.region; !e.isFallback && e.hasAccess && JSON.stringify(e.enumValues)==="[\"eu\",\"us\"]"'
-check "getEntitlements lists all five" "$r" 'Object.keys(r.entitlements.features).sort().join()==="api-calls,max-projects,region,seats,sso"'
+sdk_check "getEntitlements lists all five" "$r" 'Object.keys(r.entitlements.features).sort().join()==="api-calls,max-projects,region,seats,sso"'
 
 r=$(sdk --customer acme --resource site:eu/1 --metered api-calls --boolean sso) || die "sdk-read failed: $r"
-check "resource-scoped read is a hit" "$r" \
+sdk_check "resource-scoped read is a hit" "$r" \
     'r.hit && !r.metered["api-calls"].isFallback && r.metered["api-calls"].usageLimit===1000 && r.boolean.sso.hasAccess'
 
 # Usage events move what the SDK reports.
 sqs send "$SQS_URL" "$EX/measurement-reported.json" >/dev/null
 settle
 r=$(sdk --customer acme --metered api-calls)
-check "usage 43 after measurement.reported" "$r" 'r.hit && r.metered["api-calls"].currentUsage===43'
+sdk_check "usage 43 after measurement.reported" "$r" 'r.hit && r.metered["api-calls"].currentUsage===43'
 
 # The reader does tell a miss: a customer nobody wrote.
 r=$(sdk --customer nobody --metered api-calls 2>/dev/null)
-check "an unknown customer is a miss" "$r" 'r.hit===false && r.metered["api-calls"].isFallback===true'
+sdk_check "an unknown customer is a miss" "$r" 'r.hit===false && r.metered["api-calls"].isFallback===true'
 
 # --- thin notification: refilled from the Edge API with the API key
 sqs send "$SQS_URL" "$EX/entitlements-updated-thin.json" >/dev/null
@@ -74,7 +65,7 @@ expect "thin: written with the event's version" "$(redis_cli GET 'production:c_g
 grep -q '"customerId":"globex".*"apiKeyOk":true,"apiVersion":"1"' "$WORK/edge.out" \
     && ok "Edge called with X-API-KEY and X-API-VERSION: 1" || fail "Edge request: $(cat "$WORK/edge.out")"
 r=$(sdk --customer globex --metered api-calls --boolean sso)
-check "refilled customer reads as a hit" "$r" \
+sdk_check "refilled customer reads as a hit" "$r" \
     'r.hit && r.metered["api-calls"].usageLimit===500 && r.metered["api-calls"].currentUsage===12 && r.boolean.sso.hasAccess'
 
 # Failures: 500s are retried; after a failed delivery the message stays on
@@ -91,7 +82,7 @@ expect "not written after the failed refill" "$(redis_keys 'production:c_initech
 [ "$(sqs count "$SQS_URL")" = "0 1" ] && ok "message kept after the failed refill" || fail "queue after failed refill: $(sqs count "$SQS_URL")"
 settle
 r=$(sdk --customer initech --metered api-calls)
-check "written once the Edge API recovered" "$r" 'r.hit && r.metered["api-calls"].usageLimit===77'
+sdk_check "written once the Edge API recovered" "$r" 'r.hit && r.metered["api-calls"].usageLimit===77'
 expect "Edge requests for initech (3 + 2)" "$(grep -c '"customerId":"initech"' "$WORK/edge.out")" 5
 
 sed 's/"globex"/"hooli"/' "$EX/entitlements-updated-thin.json" >"$WORK/thin-hooli.json"

@@ -17,15 +17,18 @@
  * With --key, a request whose X-API-KEY differs gets 401.
  *
  * Faults: DIR/<name>.status, read at every request, holds "<what> [N]":
- * <what> is an HTTP status (500, 503, 401, 429, ...) or "hang" (read the
- * request, never answer); N is how many requests get it before the answers
- * become normal (counted per name from the server's start; no N: always).
- * "500 2" = two 500s then the file; "401" = always 401; "hang 1" = the
- * first request hangs.  Rewriting the file does not reset the count.
+ * <what> is an HTTP status (500, 503, 401, 429, ...), "hang" (read the
+ * request, never answer) or "slow=MS" (the normal answer, MS milliseconds
+ * late); N is how many requests get it before the answers become normal
+ * (counted per name from the server's start; no N: always).  "500 2" =
+ * two 500s then the file; "401" = always 401; "hang 1" = the first request
+ * hangs; "slow=8000 1" = the first answer comes after 8 s.  Rewriting the
+ * file does not reset the count; removing it ends the fault.
  *
  * Stdout: "ready http://127.0.0.1:PORT" once it serves, then one JSON line
  * per request: {"method","path","query":{...},"customerId","resourceId",
- * "apiKeyOk","apiVersion","status"} (status "hang" for a hung request).
+ * "apiKeyOk","apiVersion","status"} (status "hang" for a hung request),
+ * written when the answer is sent; a slowed answer adds "slow":MS.
  * Runs until SIGTERM or SIGINT (exit 0).
  */
 'use strict';
@@ -60,7 +63,8 @@ function readOr(file, fallback) {
   try { return fs.readFileSync(file, 'utf8'); } catch (e) { return fallback; }
 }
 
-// The fault due for this request, if any: a status number or 'hang'.
+// The fault due for this request, if any: a status number, 'hang', or
+// { slow: ms }.
 function fault(name) {
   const text = readOr(path.join(o.dir, `${name}.status`), '').trim();
   if (!text) return null;
@@ -68,7 +72,10 @@ function fault(name) {
   const given = faultsServed.get(name) || 0;
   if (n !== undefined && given >= Number(n)) return null;
   faultsServed.set(name, given + 1);
-  return what === 'hang' ? 'hang' : Number(what) || 500;
+  if (what === 'hang') return 'hang';
+  const slow = /^slow=(\d+)$/.exec(what);
+  if (slow) return { slow: Number(slow[1]) };
+  return Number(what) || 500;
 }
 
 function answer(res, status, body) {
@@ -104,13 +111,25 @@ const server = http.createServer((req, res) => {
   if (line.resourceId !== null) name += `@${encodeURIComponent(line.resourceId)}`;
   const f = fault(name);
   if (f === 'hang') { log('hang'); hung.add(res); return undefined; }
+  if (f !== null && typeof f === 'object') {
+    hung.add(res);
+    line.slow = f.slow;
+    setTimeout(() => { hung.delete(res); normal(res, line, name, log); }, f.slow);
+    return undefined;
+  }
   if (f !== null) { log(f); return answer(res, f, { errors: [{ message: `fake-edge: injected ${f}` }] }); }
+  return normal(res, line, name, log);
+});
+
+// The answer without a fault: the key check, then the file or 404.
+function normal(res, line, name, log) {
+  if (res.destroyed) return undefined;
   if (o.key !== null && !line.apiKeyOk) { log(401); return answer(res, 401, { errors: [{ message: 'Unauthorized' }] }); }
   const body = readOr(path.join(o.dir, `${name}.json`), null);
   if (body === null) { log(404); return answer(res, 404, { errors: [{ message: `fake-edge: no ${name}.json` }] }); }
   log(200);
   return answer(res, 200, body);
-});
+}
 
 server.listen(+o.port, '127.0.0.1', () => {
   console.log(`ready http://127.0.0.1:${server.address().port}`);

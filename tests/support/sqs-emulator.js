@@ -31,9 +31,12 @@
  * - PurgeQueue empties the queue at once (the emulator alone empties it 60 s
  *   later, taking messages sent meanwhile with it, and refuses a second
  *   purge within 60 s);
- * - an empty receive answers {} (the emulator alone: an empty body).
- * Not corrected: ChangeMessageVisibility(Batch) counts as a receive
- * (ApproximateReceiveCount + 1); a redrive happens when the visibility
+ * - an empty receive answers {} (the emulator alone: an empty body);
+ * - ChangeMessageVisibility(Batch) leaves ApproximateReceiveCount alone,
+ *   as SQS does (the emulator alone counts each change as a receive, so
+ *   a consumer extending a message's visibility would push it towards the
+ *   dead-letter queue).
+ * Not corrected: a redrive happens when the visibility
  * timeout of the maxReceiveCount-th receive ends, not at the next receive,
  * and the dead-letter copy gets a new SentTimestamp and a receive count
  * of 0; ApproximateNumberOfMessages includes in-flight messages (sqs.js
@@ -194,6 +197,36 @@ const server = http.createServer((req, res) => {
   return undefined;
 });
 
+// ChangeMessageVisibility is not a receive.  The emulator counts one in
+// the same private step as a receive; its records are made by the queue
+// class's static createRecord, so each record's count is given a setter
+// that ignores the writes made while a visibility change runs.
+let changingVisibility = false;
+function keepReceiveCount(Queue) {
+  const createRecord = Queue.createRecord;
+  Queue.createRecord = function (...args) {
+    const made = createRecord.apply(this, args);
+    const { attributes } = made[0];
+    let count = attributes.ApproximateReceiveCount;
+    Object.defineProperty(attributes, 'ApproximateReceiveCount', {
+      enumerable: true,
+      configurable: true,
+      get() { return count; },
+      set(v) { if (!changingVisibility) count = v; },
+    });
+    return made;
+  };
+  const changeVisibility = Queue.prototype.changeVisibility;
+  Queue.prototype.changeVisibility = function (...args) {
+    changingVisibility = true;
+    try {
+      return changeVisibility.apply(this, args);
+    } finally {
+      changingVisibility = false;
+    }
+  };
+}
+
 async function main() {
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -210,6 +243,7 @@ async function main() {
     if (r.statusCode !== 200) throw new Error(`CreateQueue ${spec}: ${json.__type || ''} ${json.message || r.body}`);
     console.log(`ready ${json.QueueUrl}`);
   }
+  if (!opts.raw && service.Queues.length) keepReceiveCount(service.Queues[0].constructor);
   console.log('ready');
   const stop = () => process.exit(0);
   process.on('SIGTERM', stop);

@@ -1,8 +1,12 @@
 /*
  * Unit tests for the cache writer's pure helpers (key building, SCAN
- * pattern escaping) and for its Lua script, run by a real redis-server
- * that the test starts on a free loopback port: version ordering, equal
- * versions, TTLs, the update-if-exists policy and usage-only-if-cached.
+ * pattern escaping, which Redis errors refuse writes) and for its Lua
+ * script, run by a real redis-server that the test starts on a free
+ * loopback port: version ordering, equal versions, TTLs, the
+ * update-if-exists policy and usage-only-if-cached, garbage in
+ * #timestamp, purges in the version order (the #purged marker), exact
+ * purges through the #keys index (no other customer touched), resources,
+ * and the write probe.
  */
 #include "autoconf.h"
 
@@ -54,34 +58,90 @@ START_TEST(glob_escaping)
 }
 END_TEST
 
-/* Run the script for entity, writing keys[i] = vals[i]. */
 static long long
-run(const char *ts, const char *ttl, const char *mode, const char *entity,
-    int n, const char *const *keys, const char *const *vals)
+eval(int argc, const char **argv)
 {
-	const char *argv[32];
-	char nk[16];
 	redisReply *r;
 	long long v;
-	int i, argc = 0;
 
-	snprintf(nk, sizeof(nk), "%d", n + 1);
-	argv[argc++] = "EVAL";
-	argv[argc++] = cache_script;
-	argv[argc++] = nk;
-	argv[argc++] = entity;
-	for (i = 0; i < n; i++)
-		argv[argc++] = keys[i];
-	argv[argc++] = ts;
-	argv[argc++] = ttl;
-	argv[argc++] = mode;
-	for (i = 0; i < n; i++)
-		argv[argc++] = vals[i];
 	r = redisCommandArgv(rc, argc, argv, NULL);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "reply type %d: %s",
 	    r->type, r->type == REDIS_REPLY_ERROR ? r->str : "");
 	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/*
+ * Run the script's write step for entity (of customer cust: NULL for a
+ * customer entity), writing keys[i] = vals[i].
+ */
+static long long
+write_as(const char *ts, const char *ttl, const char *mode,
+    const char *entity, const char *cust, int n, const char *const *keys,
+    const char *const *vals)
+{
+	const char *argv[40];
+	char nk[16];
+	int i, argc = 0;
+
+	snprintf(nk, sizeof(nk), "%d", n + 2);
+	argv[argc++] = "EVAL";
+	argv[argc++] = cache_script;
+	argv[argc++] = nk;
+	argv[argc++] = entity;
+	argv[argc++] = cust != NULL ? cust : entity;
+	for (i = 0; i < n; i++)
+		argv[argc++] = keys[i];
+	argv[argc++] = "W";
+	argv[argc++] = ts;
+	argv[argc++] = ttl;
+	argv[argc++] = mode;
+	for (i = 0; i < n; i++)
+		argv[argc++] = vals[i];
+	return eval(argc, argv);
+}
+
+static long long
+run(const char *ts, const char *ttl, const char *mode, const char *entity,
+    int n, const char *const *keys, const char *const *vals)
+{
+	return write_as(ts, ttl, mode, entity, NULL, n, keys, vals);
+}
+
+/* The script's purge step; returns the keys removed. */
+static long long
+purge(const char *ts, const char *entity, const char *cust)
+{
+	const char *argv[] = { "EVAL", cache_script, "2", entity,
+	    cust != NULL ? cust : entity, "P", ts, "1209600" };
+
+	return eval(8, argv);
+}
+
+static void
+set(const char *key, const char *value)
+{
+	freeReplyObject(redisCommand(rc, "SET %s %s", key, value));
+}
+
+static long long
+dbsize(void)
+{
+	redisReply *r = redisCommand(rc, "DBSIZE");
+	long long v = r->integer;
+
+	freeReplyObject(r);
+	return v;
+}
+
+static long long
+ismember(const char *set, const char *member)
+{
+	redisReply *r = redisCommand(rc, "SISMEMBER %s %s", set, member);
+	long long v = r->integer;
+
 	freeReplyObject(r);
 	return v;
 }
@@ -206,6 +266,282 @@ START_TEST(mode_requires_cached_entity)
 }
 END_TEST
 
+START_TEST(refusing_errors)
+{
+	ck_assert_int_eq(cache_error_refuses("OOM command not allowed when "
+	    "used memory > 'maxmemory'. script: 1f, on @user_script:1."), 1);
+	ck_assert_int_eq(cache_error_refuses("READONLY You can't write "
+	    "against a read only replica."), 1);
+	ck_assert_int_eq(cache_error_refuses("MISCONF Redis is configured "
+	    "to save RDB snapshots"), 1);
+	ck_assert_int_eq(cache_error_refuses("BUSY Redis is busy running a "
+	    "script."), 1);
+	ck_assert_int_eq(cache_error_refuses("LOADING Redis is loading the "
+	    "dataset in memory"), 1);
+	ck_assert_int_eq(cache_error_refuses("NOPERM this user has no "
+	    "permissions to run the 'evalsha' command"), 1);
+	ck_assert_int_eq(cache_error_refuses("ERR The user executing the "
+	    "script can't run this command or subcommand script: 04, on "
+	    "@user_script:1."), 1);
+	/* The word, not a prefix of it, and not somewhere in the text. */
+	ck_assert_int_eq(cache_error_refuses("OOMPH nothing"), 0);
+	ck_assert_int_eq(cache_error_refuses("BUSYKEY Target key name "
+	    "already exists."), 0);
+	ck_assert_int_eq(cache_error_refuses("ERR Error running script: "
+	    "OOM in a message"), 0);
+	ck_assert_int_eq(cache_error_refuses("WRONGTYPE Operation against a "
+	    "key holding the wrong kind of value"), 0);
+	ck_assert_int_eq(cache_error_refuses("NOSCRIPT No matching script."),
+	    0);
+	ck_assert_int_eq(cache_error_refuses(""), 0);
+	ck_assert_int_eq(cache_error_refuses(NULL), 0);
+}
+END_TEST
+
+/* NaN, inf or any non-number in #timestamp is absent: repaired. */
+START_TEST(garbage_timestamp_is_absent)
+{
+	static const char *const garbage[] = {
+		"NaN", "nan", "inf", "-inf", "Infinity", "", "garbage", "1e999",
+		"0x7fffffffffff", " 12 "
+	};
+	const char *keys[] = { "p:c_g", "p:c_g:f_x" };
+	const char *v[] = { "{\"new\":1}", "{\"currentUsage\":2}" };
+	size_t i;
+
+	for (i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		flush();
+		set("p:c_g", "{\"old\":1}");
+		set("p:c_g#timestamp", garbage[i]);
+		set("p:c_g:f_x", "{\"currentUsage\":1}");
+		set("p:c_g:f_x#timestamp", garbage[i]);
+		ck_assert_msg(run("5", "0", "0", "p:c_g", 2, keys, v) == 2,
+		    "#timestamp '%s' not treated as absent", garbage[i]);
+		expect("p:c_g", "{\"new\":1}");
+		expect("p:c_g#timestamp", "5");
+		expect("p:c_g:f_x#timestamp", "5");
+	}
+	/* Usage over a garbage usage timestamp, the customer cached. */
+	flush();
+	set("p:c_g", "{}");
+	set("p:c_g#timestamp", "1");
+	set("p:c_g:f_x", "{\"currentUsage\":1}");
+	set("p:c_g:f_x#timestamp", "NaN");
+	ck_assert_int_eq(run("6", "0", "1", "p:c_g", 1, keys + 1, v + 1), 1);
+	expect("p:c_g:f_x#timestamp", "6");
+	/* A garbage purge marker is no marker. */
+	set("p:c_g#purged", "NaN");
+	ck_assert_int_eq(run("7", "0", "0", "p:c_g", 1, keys, v), 1);
+}
+END_TEST
+
+/*
+ * The issue's reproduction: grant@T2, then an empty list@T1 (now a write
+ * of {}, older: skipped), then a late duplicate grant@T0 (skipped); and
+ * with a real purge in between, a late older grant does not come back.
+ */
+START_TEST(purge_takes_part_in_the_order)
+{
+	const char *keys[] = { "p:c_o", "p:c_o:metadata", "p:c_o:f_x" };
+	const char *grant[] = { "{\"x\":{}}", "{\"accessDeniedReason\":null}",
+	    "{\"currentUsage\":1}" };
+	const char *empty[] = { "{}", "{\"accessDeniedReason\":null}" };
+
+	flush();
+	ck_assert_int_eq(run("2000", "0", "0", "p:c_o", 3, keys, grant), 3);
+	ck_assert_int_eq(run("1000", "0", "0", "p:c_o", 2, keys, empty), 0);
+	ck_assert_int_eq(run("0", "0", "0", "p:c_o", 3, keys, grant), 0);
+	expect("p:c_o", "{\"x\":{}}");
+	expect("p:c_o#timestamp", "2000");
+
+	/* Purge@3000 removes all of it; a late grant@2500 stays out. */
+	ck_assert_int_eq(purge("3000", "p:c_o", NULL), 6);
+	expect("p:c_o", NULL);
+	expect("p:c_o#timestamp", NULL);
+	expect("p:c_o:metadata", NULL);
+	expect("p:c_o:f_x", NULL);
+	expect("p:c_o#purged", "3000");
+	ck_assert_int_ge(ttl("p:c_o#purged"), 1209590);
+	ck_assert_int_eq(run("2500", "0", "0", "p:c_o", 3, keys, grant), -2);
+	ck_assert_int_eq(run("3000", "0", "0", "p:c_o", 3, keys, grant), -2);
+	expect("p:c_o", NULL);
+	/* Usage at or below the purge neither. */
+	set("p:c_o", "{}");
+	ck_assert_int_eq(run("2999", "0", "1", "p:c_o", 1, keys + 2,
+	    grant + 2), -2);
+	freeReplyObject(redisCommand(rc, "DEL p:c_o"));
+	/* Newer than the purge: written. */
+	ck_assert_int_eq(run("4000", "0", "0", "p:c_o", 2, keys, empty), 2);
+	expect("p:c_o", "{}");
+	expect("p:c_o#timestamp", "4000");
+	/* A re-delivered older purge deletes nothing newer... */
+	ck_assert_int_eq(purge("3000", "p:c_o", NULL), 0);
+	expect("p:c_o", "{}");
+	expect("p:c_o:metadata", "{\"accessDeniedReason\":null}");
+	/* ...and does not move the marker back. */
+	ck_assert_int_eq(purge("1000", "p:c_o", NULL), 0);
+	expect("p:c_o#purged", "3000");
+}
+END_TEST
+
+/*
+ * After a purge, the SDK's own refill (it checks only K#timestamp, then
+ * writes K and K#timestamp, with the version of the entitlements or 0 for
+ * an empty list) is not stopped: nothing it reads is left.
+ */
+START_TEST(purge_leaves_nothing_the_sdk_checks)
+{
+	const char *keys[] = { "p:c_s", "p:c_s:metadata", "p:c_s:f_x" };
+	const char *grant[] = { "{\"x\":{}}", "{\"accessDeniedReason\":null}",
+	    "{\"currentUsage\":1}" };
+	redisReply *r;
+
+	flush();
+	ck_assert_int_eq(run("2000", "0", "0", "p:c_s", 3, keys, grant), 3);
+	purge("3000", "p:c_s", NULL);
+	r = redisCommand(rc, "MGET p:c_s#timestamp p:c_s:f_x#timestamp "
+	    "p:c_s p:c_s:f_x");
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_int_eq(r->element[0]->type, REDIS_REPLY_NIL);
+	ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_NIL);
+	ck_assert_int_eq(r->element[2]->type, REDIS_REPLY_NIL);
+	ck_assert_int_eq(r->element[3]->type, REDIS_REPLY_NIL);
+	freeReplyObject(r);
+	/* Only the marker is left. */
+	ck_assert_int_eq(dbsize(), 1);
+}
+END_TEST
+
+/*
+ * A customer purge removes exactly the customer's keys: its value,
+ * metadata, usage keys (indexed, or named only by its value: written by
+ * the SDK), its resources with theirs, all with their #timestamp; and
+ * nothing of customer "acme:eu", whose keys start with "p:c_acme:".
+ */
+START_TEST(purge_is_exact)
+{
+	const char *ak[] = { "p:c_acme", "p:c_acme:metadata", "p:c_acme:f_x" };
+	const char *av[] = { "{\"x\":{},\"sdk\":{}}",
+	    "{\"accessDeniedReason\":null}", "{\"currentUsage\":1}" };
+	const char *rk[] = { "p:c_acme:r_site", "p:c_acme:r_site:metadata",
+	    "p:c_acme:r_site:f_y" };
+	const char *ek[] = { "p:c_acme:eu", "p:c_acme:eu:metadata",
+	    "p:c_acme:eu:f_x" };
+	redisReply *r;
+	size_t i;
+	int eu = 0;
+
+	flush();
+	ck_assert_int_eq(run("10", "604800", "0", "p:c_acme", 3, ak, av), 3);
+	ck_assert_int_eq(write_as("10", "604800", "0", "p:c_acme:r_site",
+	    "p:c_acme", 3, rk, av), 3);
+	ck_assert_int_eq(run("10", "604800", "0", "p:c_acme:eu", 3, ek, av),
+	    3);
+	/* The SDK's own usage key, named by the value only. */
+	set("p:c_acme:f_sdk", "{\"currentUsage\":3}");
+	set("p:c_acme:f_sdk#timestamp", "10");
+	/* The index: usage keys, and the customer's resources. */
+	ck_assert_int_eq(ismember("p:c_acme#keys", "p:c_acme:f_x"), 1);
+	ck_assert_int_eq(ismember("p:c_acme#keys", "p:c_acme:r_site"), 1);
+	ck_assert_int_eq(ismember("p:c_acme:r_site#keys",
+	    "p:c_acme:r_site:f_y"), 1);
+	ck_assert_int_eq(ismember("p:c_acme#keys", "p:c_acme:eu"), 0);
+	ck_assert_int_ge(ttl("p:c_acme#keys"), 604790);
+
+	/* 3 + 3 keys with timestamps, the SDK's pair: 14. */
+	ck_assert_int_eq(purge("20", "p:c_acme", NULL), 14);
+	r = redisCommand(rc, "KEYS p:c_acme*");
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	for (i = 0; i < r->elements; i++) {
+		if (strncmp(r->element[i]->str, "p:c_acme:eu", 11) == 0)
+			eu++;
+		else
+			ck_assert_msg(strcmp(r->element[i]->str,
+			    "p:c_acme#purged") == 0, "left after the purge: %s",
+			    r->element[i]->str);
+	}
+	freeReplyObject(r);
+	/* 3 keys, 3 timestamps and the index of acme:eu. */
+	ck_assert_int_eq(eu, 7);
+	expect("p:c_acme:eu", av[0]);
+	expect("p:c_acme:eu:f_x#timestamp", "10");
+}
+END_TEST
+
+/* A key newer than the purge stays, and so does its index entry. */
+START_TEST(purge_keeps_what_is_newer)
+{
+	const char *ak[] = { "p:c_n", "p:c_n:metadata", "p:c_n:f_x" };
+	const char *av[] = { "{\"x\":{}}", "{\"accessDeniedReason\":null}",
+	    "{\"currentUsage\":1}" };
+	const char *uv[] = { "{\"currentUsage\":9}" };
+
+	flush();
+	ck_assert_int_eq(run("10", "0", "0", "p:c_n", 3, ak, av), 3);
+	ck_assert_int_eq(run("30", "0", "1", "p:c_n", 1, ak + 2, uv), 1);
+	ck_assert_int_eq(purge("20", "p:c_n", NULL), 4);
+	expect("p:c_n", NULL);
+	expect("p:c_n:f_x", "{\"currentUsage\":9}");
+	ck_assert_int_eq(ismember("p:c_n#keys", "p:c_n:f_x"), 1);
+	ck_assert_int_eq(purge("40", "p:c_n", NULL), 2);
+	ck_assert_int_eq(dbsize(), 1);	/* the marker */
+}
+END_TEST
+
+/*
+ * Resources: a customer purge orders its resources' writes too; a
+ * resource purge removes that resource only.
+ */
+START_TEST(resources_follow_purges)
+{
+	const char *ck[] = { "p:c_r", "p:c_r:metadata" };
+	const char *cv[] = { "{}", "{\"accessDeniedReason\":null}" };
+	const char *r1[] = { "p:c_r:r_1", "p:c_r:r_1:metadata",
+	    "p:c_r:r_1:f_y" };
+	const char *r2[] = { "p:c_r:r_2", "p:c_r:r_2:metadata" };
+	const char *rv[] = { "{\"y\":{}}", "{\"accessDeniedReason\":null}",
+	    "{\"currentUsage\":1}" };
+
+	flush();
+	ck_assert_int_eq(run("10", "0", "0", "p:c_r", 2, ck, cv), 2);
+	ck_assert_int_eq(write_as("10", "0", "0", "p:c_r:r_1", "p:c_r", 3,
+	    r1, rv), 3);
+	ck_assert_int_eq(write_as("10", "0", "0", "p:c_r:r_2", "p:c_r", 2,
+	    r2, rv), 2);
+	/* A resource purge: that resource only. */
+	ck_assert_int_eq(purge("20", "p:c_r:r_1", "p:c_r"), 6);
+	expect("p:c_r:r_1", NULL);
+	expect("p:c_r:r_1:f_y", NULL);
+	expect("p:c_r:r_2", "{\"y\":{}}");
+	expect("p:c_r", "{}");
+	expect("p:c_r:r_1#purged", "20");
+	ck_assert_int_eq(write_as("15", "0", "0", "p:c_r:r_1", "p:c_r", 3,
+	    r1, rv), -2);
+	ck_assert_int_eq(write_as("15", "0", "0", "p:c_r:r_2", "p:c_r", 2,
+	    r2, rv), 2);
+	/* A customer purge takes its resources, and orders their writes. */
+	ck_assert_int_eq(purge("30", "p:c_r", NULL), 8);
+	expect("p:c_r:r_2", NULL);
+	ck_assert_int_eq(write_as("25", "0", "0", "p:c_r:r_2", "p:c_r", 2,
+	    r2, rv), -2);
+	ck_assert_int_eq(write_as("35", "0", "0", "p:c_r:r_2", "p:c_r", 2,
+	    r2, rv), 2);
+	expect("p:c_r:r_2#timestamp", "35");
+}
+END_TEST
+
+/* The write probe answers 1 and leaves nothing behind. */
+START_TEST(probe_leaves_nothing)
+{
+	const char *argv[] = { "EVAL", cache_script, "2", "p:c_#probe",
+	    "p:c_#probe", "T" };
+
+	flush();
+	ck_assert_int_eq(eval(6, argv), 1);
+	ck_assert_int_eq(dbsize(), 0);
+}
+END_TEST
+
 static int
 free_port(void)
 {
@@ -267,11 +603,19 @@ cache_suite(void)
 
 	tcase_add_test(pure, key_building);
 	tcase_add_test(pure, glob_escaping);
+	tcase_add_test(pure, refusing_errors);
 	tcase_add_unchecked_fixture(script, setup, teardown);
 	tcase_add_test(script, newer_wins_older_skipped_equal_overwrites);
 	tcase_add_test(script, each_key_checked_on_its_own);
 	tcase_add_test(script, ttl_applies_to_value_and_timestamp);
 	tcase_add_test(script, mode_requires_cached_entity);
+	tcase_add_test(script, garbage_timestamp_is_absent);
+	tcase_add_test(script, purge_takes_part_in_the_order);
+	tcase_add_test(script, purge_leaves_nothing_the_sdk_checks);
+	tcase_add_test(script, purge_is_exact);
+	tcase_add_test(script, purge_keeps_what_is_newer);
+	tcase_add_test(script, resources_follow_purges);
+	tcase_add_test(script, probe_leaves_nothing);
 	suite_add_tcase(s, pure);
 	suite_add_tcase(s, script);
 	return s;

@@ -179,6 +179,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_KEEP);
 	ck_assert_int_eq(cfg.poison_visibility_timeout, 600);
 	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_INVALIDATE);
+	ck_assert_int_eq(cfg.held_messages_max, 1000);
 	ck_assert_str_eq(cfg.path, path);
 }
 END_TEST
@@ -594,6 +595,8 @@ START_TEST(test_range_each_int)
 		{ "RECEIVES_IN_FLIGHT", "0", "1..32" },
 		{ "RECEIVES_IN_FLIGHT", "33", "1..32" },
 		{ "POISON_VISIBILITY_TIMEOUT_SECS", "43201", "0..43200" },
+		{ "HELD_MESSAGES_MAX", "-1", "0..100000" },
+		{ "HELD_MESSAGES_MAX", "100001", "0..100000" },
 	};
 	const char *path = conf("");
 	char want[256];
@@ -713,21 +716,30 @@ END_TEST
 
 START_TEST(test_queue_url_invalid)
 {
-	static const char *const badurls[] = {
-		"ftp://sqs.example/q",
-		"sqs.example/q",
-		"https://",
-		"https:///q",
-		"https://:443/q",
-		"https://host:44x/q",
-		"https://ho st/q",
-		"http://[]/q",
-		"https://sqs.example",
-		"https://sqs.example/",
-		"https://user@host/1/q",
-		"https://user:pw@host/1/q",
-		"https://host/1/q?x=1",
-		"https://host/1/q#f",
+	static const struct {
+		const char *url, *shown;
+	} badurls[] = {
+		{ "ftp://sqs.example/q", NULL },
+		{ "sqs.example/q", NULL },
+		{ "https://", NULL },
+		{ "https:///q", NULL },
+		{ "https://:443/q", NULL },
+		{ "https://host:44x/q", NULL },
+		{ "https://ho st/q", NULL },
+		{ "http://[]/q", NULL },
+		{ "https://sqs.example", NULL },
+		{ "https://sqs.example/", NULL },
+		/* The rules the consumers apply (url.c): -t says so first. */
+		{ "https://host:/1/q", NULL },
+		{ "https://host:0/1/q", NULL },
+		{ "https://host:65536/1/q", NULL },
+		{ "http://[zz::1]/1/q", NULL },
+		{ "https://a!b/1/q", NULL },
+		/* User information is never shown: a password is a secret. */
+		{ "https://user@host/1/q", "https://***@host/1/q" },
+		{ "https://user:s3cr3t-pw@host/1/q", "https://***@host/1/q" },
+		{ "https://host/1/q?x=1", NULL },
+		{ "https://host/1/q#f", NULL },
 	};
 	const char *path = conf("");
 	char want[256];
@@ -736,15 +748,44 @@ START_TEST(test_queue_url_invalid)
 	for (i = 0; i < sizeof(badurls) / sizeof(badurls[0]); i++) {
 		setup();
 		env_required();
-		env_set("QUEUE_URL", badurls[i]);
+		env_set("QUEUE_URL", badurls[i].url);
 		snprintf(want, sizeof(want), "QUEUE_URL: '%s' is invalid: "
 		    "must be an http:// or https:// queue URL with a host and "
 		    "a path, without user name, query or fragment",
-		    badurls[i]);
+		    badurls[i].shown != NULL ? badurls[i].shown :
+		    badurls[i].url);
 		ck_assert_int_eq(load(path), -1);
 		ck_assert_str_eq(err, want);
+		ck_assert_ptr_null(strstr(err, "s3cr3t"));
 	}
 	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_queue_url_password_file)
+{
+	const char *path = conf("queue_url = \"https://u:s3cr3t@h/1/q\";\n");
+
+	env_set("AWS_REGION", "us-east-1");
+	expect_err(path, "%s:1: queue_url: 'https://***@h/1/q' is invalid: "
+	    "must be an http:// or https:// queue URL with a host and a path, "
+	    "without user name, query or fragment", path);
+}
+END_TEST
+
+/* Longer than the consumers take (url.c's URL_MAX): -t says so. */
+START_TEST(test_queue_url_too_long)
+{
+	static char url[2100];
+	const char *path = conf("");
+
+	memset(url, 'q', sizeof(url) - 1);
+	memcpy(url, "https://h/", 10);
+	env_required();
+	env_set("QUEUE_URL", url);
+	expect_err(path, "QUEUE_URL: '%.64s...' is invalid: must be an http:// "
+	    "or https:// queue URL with a host and a path, without user name, "
+	    "query or fragment", url);
 }
 END_TEST
 
@@ -771,7 +812,7 @@ START_TEST(test_edge_api_url_invalid)
 	setup();
 	env_required();
 	env_set("EDGE_API_URL", "https://key@edge.example");
-	expect_err(path, "EDGE_API_URL: 'https://key@edge.example' is invalid: "
+	expect_err(path, "EDGE_API_URL: 'https://***@edge.example' is invalid: "
 	    "must be an http:// or https:// URL with a host, without user "
 	    "name, query or fragment");
 	ntmp = 1;
@@ -983,6 +1024,33 @@ START_TEST(test_queue_settings)
 	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_DELETE);
 	ck_assert_int_eq(cfg.poison_visibility_timeout, 0);
 	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_IGNORE);
+}
+END_TEST
+
+/* held_messages_max: from the file, overridden by HELD_MESSAGES_MAX. */
+START_TEST(test_held_messages_max)
+{
+	const char *path = conf("held_messages_max = 0;\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_int_eq(cfg.held_messages_max, 0);
+	config_free(&cfg);
+	env_set("HELD_MESSAGES_MAX", "100000");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.held_messages_max, 100000);
+}
+END_TEST
+
+START_TEST(test_held_messages_max_invalid)
+{
+	const char *path = conf("held_messages_max = 100001;\n");
+
+	env_required();
+	expect_err(path, "%s:1: held_messages_max: 100001 is out of range "
+	    "(0..100000)", path);
+	env_set("HELD_MESSAGES_MAX", "many");
+	expect_err(conf(""), "HELD_MESSAGES_MAX: 'many' is not an integer");
 }
 END_TEST
 
@@ -1328,6 +1396,7 @@ START_TEST(test_example_config)
 	    defaults.poison_visibility_timeout);
 	ck_assert_int_eq(cfg.on_package_published,
 	    defaults.on_package_published);
+	ck_assert_int_eq(cfg.held_messages_max, defaults.held_messages_max);
 	config_free(&defaults);
 }
 END_TEST
@@ -1389,7 +1458,9 @@ config_suite(void)
 		T(test_backoff_max_below_min_file),
 		T(test_backoff_max_below_min_env),
 		T(test_queue_url_valid_forms), T(test_queue_url_invalid),
-		T(test_queue_url_invalid_file), T(test_edge_api_url_invalid),
+		T(test_queue_url_invalid_file), T(test_queue_url_too_long),
+		T(test_queue_url_password_file),
+		T(test_edge_api_url_invalid),
 		T(test_aws_region_invalid),
 		T(test_environment_prefix_whitespace),
 		T(test_environment_prefix_empty_in_file),
@@ -1402,6 +1473,7 @@ config_suite(void)
 		T(test_second_spelling_empty_string),
 		T(test_bool_env_spellings), T(test_bool_env_invalid),
 		T(test_policy_invalid), T(test_log_level_invalid),
+		T(test_held_messages_max), T(test_held_messages_max_invalid),
 		T(test_consumers_auto), T(test_consumers_auto_in_file),
 		T(test_consumers_invalid_string),
 		T(test_consumers_invalid_env), T(test_consumers_wrong_type),

@@ -18,6 +18,44 @@
 #include "testutil.h"
 #include "events.h"
 
+#ifdef __GLIBC__
+/*
+ * Out of memory on demand: the n-th allocation from now fails (-1: none
+ * does).  glibc lets a program replace malloc, and json-c's allocations
+ * and the parser's own come here.
+ */
+extern void	*__libc_malloc(size_t);
+extern void	*__libc_calloc(size_t, size_t);
+extern void	*__libc_realloc(void *, size_t);
+static long	 fail_in = -1;
+
+static int
+allocation_fails(void)
+{
+	if (fail_in < 0)
+		return 0;
+	return fail_in-- == 0;
+}
+
+void *
+malloc(size_t n)
+{
+	return allocation_fails() ? NULL : __libc_malloc(n);
+}
+
+void *
+calloc(size_t n, size_t size)
+{
+	return allocation_fails() ? NULL : __libc_calloc(n, size);
+}
+
+void *
+realloc(void *p, size_t n)
+{
+	return allocation_fails() ? NULL : __libc_realloc(p, n);
+}
+#endif
+
 /* The SQS SentTimestamp the tests pass: the version of last resort. */
 #define SENT	INT64_C(1763150499999)
 
@@ -281,13 +319,17 @@ START_TEST(ex_entitlements_updated_empty)
 {
 	struct event ev;
 
+	/* No entitlements: a cached denial at the event's version, not a purge. */
 	parse_file("entitlements-updated-empty.json", &ev);
-	ck_assert_int_eq(ev.kind, EVENT_PURGE);
+	ck_assert_int_eq(ev.kind, EVENT_ENTITLEMENTS);
 	ck_assert_str_eq(ev.type, "ENTITLEMENTS_UPDATED");
 	ck_assert_str_eq(ev.message_id, "m-ent-3");
 	assert_ids(&ev, "acme", NULL);
 	ck_assert_int_eq(ev.version_ms, INT64_C(1763150400000));
-	assert_no_entitlements(&ev);
+	ck_assert_str_eq(ev.entitlements_json, "{}");
+	ck_assert_str_eq(ev.metadata_json, "{\"accessDeniedReason\":null}");
+	ck_assert_ptr_null(ev.usage);
+	ck_assert_uint_eq(ev.nusage, 0);
 	assert_no_usage(&ev);
 	events_free(&ev);
 }
@@ -497,9 +539,9 @@ static const struct {
 	const char	*type;
 	enum event_kind	 kind;
 } spellings[] = {
-	{ "entitlements.updated", EVENT_PURGE },
-	{ "ENTITLEMENTS_UPDATED", EVENT_PURGE },
-	{ "Entitlements.Updated", EVENT_PURGE },
+	{ "entitlements.updated", EVENT_ENTITLEMENTS },
+	{ "ENTITLEMENTS_UPDATED", EVENT_ENTITLEMENTS },
+	{ "Entitlements.Updated", EVENT_ENTITLEMENTS },
 	{ "measurement.reported", EVENT_USAGE },
 	{ "MEASUREMENT_REPORTED", EVENT_USAGE },
 	{ "entitlement.usage_exceeded", EVENT_USAGE },
@@ -540,7 +582,8 @@ START_TEST(type_spellings)
 	ck_assert_str_eq(ev.message_id, "m");
 	if (ev.kind != EVENT_IGNORED)
 		ck_assert_int_eq(ev.version_ms, INT64_C(1763150385133));
-	if (ev.kind == EVENT_PURGE || ev.kind == EVENT_USAGE)
+	if (ev.kind == EVENT_PURGE || ev.kind == EVENT_USAGE ||
+	    ev.kind == EVENT_ENTITLEMENTS)
 		assert_ids(&ev, "acme", NULL);
 	else
 		assert_ids(&ev, NULL, NULL);
@@ -1553,7 +1596,7 @@ START_TEST(edge_resource)
 }
 END_TEST
 
-START_TEST(edge_empty_is_purge)
+START_TEST(edge_empty_is_denial)
 {
 	static const char *const empty_errors[] = {
 		"", ",'errors':null", ",'errors':[]", ",'errors':{}",
@@ -1568,10 +1611,13 @@ START_TEST(edge_empty_is_purge)
 		snprintf(q, sizeof(q), "{'data':{'entitlements':[]}%s}",
 		    empty_errors[i]);
 		ck_assert_msg(edge_q(&ev, q, err, sizeof(err)) == 0, "%s", err);
-		ck_assert_int_eq(ev.kind, EVENT_PURGE);
+		ck_assert_int_eq(ev.kind, EVENT_ENTITLEMENTS);
 		assert_ids(&ev, "globex", NULL);
 		ck_assert_int_eq(ev.version_ms, INT64_C(1763154000000));
-		assert_no_entitlements(&ev);
+		ck_assert_str_eq(ev.entitlements_json, "{}");
+		ck_assert_str_eq(ev.metadata_json,
+		    "{\"accessDeniedReason\":null}");
+		ck_assert_uint_eq(ev.nusage, 0);
 		events_free(&ev);
 	}
 
@@ -1654,6 +1700,51 @@ START_TEST(edge_needs_a_refill)
 	events_free(&ev);
 }
 END_TEST
+
+#ifdef __GLIBC__
+/*
+ * Out of memory is told by its cause, EVENTS_NOMEM, never by comparing
+ * the error text: an SNS-wrapped message's error carries a prefix.  Each
+ * allocation of the parse fails in turn; none is reported as a bad
+ * message saying "out of memory", and some are EVENTS_NOMEM.
+ */
+START_TEST(out_of_memory_is_its_own_result)
+{
+	static const char *const files[] = {
+		"sns-wrapped.json", "entitlements-updated.json"
+	};
+	struct event ev;
+	char err[256], *body;
+	size_t len;
+	long n;
+	int r, nomem = 0;
+
+	body = load(files[_i], &len);
+	for (n = 0; n < 100000; n++) {
+		fail_in = n;
+		r = events_parse(body, len, SENT, &ev, err, sizeof(err));
+		fail_in = -1;
+		if (r == 0) {
+			events_free(&ev);
+			break;	/* every allocation of the parse passed */
+		}
+		ck_assert_msg(r == EVENTS_NOMEM || strstr(err,
+		    "out of memory") == NULL, "allocation %ld: %d '%s'", n, r,
+		    err);
+		if (r == EVENTS_NOMEM) {
+			ck_assert_msg(strstr(err, "out of memory") != NULL,
+			    "allocation %ld: '%s'", n, err);
+			nomem++;
+		}
+	}
+	free(body);
+	ck_assert_int_gt(nomem, 0);
+	/* A bad message is not out of memory. */
+	ck_assert_int_eq(events_parse("{}", 2, SENT, &ev, err, sizeof(err)),
+	    -1);
+}
+END_TEST
+#endif
 
 START_TEST(free_is_safe)
 {
@@ -1742,12 +1833,15 @@ events_suite(void)
 	tcase_add_test(tc, error_strings_are_bounded);
 	tcase_add_test(tc, free_is_safe);
 	tcase_add_test(tc, kind_names);
+#ifdef __GLIBC__
+	tcase_add_loop_test(tc, out_of_memory_is_its_own_result, 0, 2);
+#endif
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("edge");
 	tcase_add_test(tc, edge_renders_as_the_event);
 	tcase_add_test(tc, edge_resource);
-	tcase_add_test(tc, edge_empty_is_purge);
+	tcase_add_test(tc, edge_empty_is_denial);
 	tcase_add_loop_test(tc, edge_failures, 0, NELEM(edge_bad));
 	tcase_add_test(tc, edge_needs_a_refill);
 	suite_add_tcase(s, tc);
