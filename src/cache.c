@@ -90,10 +90,14 @@ const char cache_script[] =
     "--   the other steps use and leaves nothing.  Returns 1.\n"
     "-- A version is a decimal number; anything else (NaN, inf, hex, a\n"
     "-- key of another type) counts as absent, so the key gets repaired.\n"
+    "-- Types are asked with TYPE, a read: a pcall would also swallow an\n"
+    "-- OOM or NOPERM answer, which must fail the script.\n"
+    "local function kind(k)\n"
+    "  return redis.call('TYPE', k).ok\n"
+    "end\n"
     "local function get(k)\n"
-    "  local ok, s = pcall(redis.call, 'GET', k)\n"
-    "  if ok then return s end\n"
-    "  return false\n"
+    "  if kind(k) ~= 'string' then return false end\n"
+    "  return redis.call('GET', k)\n"
     "end\n"
     "local function ver(s)\n"
     "  if type(s) ~= 'string' or not string.match(s, '^%-?%d+%.?%d*$') then\n"
@@ -107,16 +111,15 @@ const char cache_script[] =
     "end\n"
     "-- An index that is not a set (someone else's key) is replaced.\n"
     "local function members(i)\n"
-    "  local ok, m = pcall(redis.call, 'SMEMBERS', i)\n"
-    "  if ok then return m end\n"
-    "  redis.call('UNLINK', i)\n"
+    "  local t = kind(i)\n"
+    "  if t == 'set' then return redis.call('SMEMBERS', i) end\n"
+    "  if t ~= 'none' then redis.call('UNLINK', i) end\n"
     "  return {}\n"
     "end\n"
     "local function index(i, k)\n"
-    "  if not pcall(redis.call, 'SADD', i, k) then\n"
-    "    redis.call('UNLINK', i)\n"
-    "    redis.call('SADD', i, k)\n"
-    "  end\n"
+    "  local t = kind(i)\n"
+    "  if t ~= 'set' and t ~= 'none' then redis.call('UNLINK', i) end\n"
+    "  redis.call('SADD', i, k)\n"
     "end\n"
     "local op, E, C = ARGV[1], KEYS[1], KEYS[2]\n"
     "if op == 'T' then\n"
@@ -353,22 +356,29 @@ cache_glob_escape(const char *s)
  * reason of its own, not of the command's: until that passes, every write
  * would fail the same way.
  */
-static const char *const refusals[] = {
-	"OOM", "READONLY", "MISCONF", "BUSY", "LOADING", "NOPERM"
+static const char *const outages[] = {
+	"OOM", "READONLY", "MISCONF", "BUSY", "LOADING"
 };
+
+/* One of the words of a Redis that refuses every write for now. */
+static int
+error_is_outage(const char *err)
+{
+	size_t i, n = strcspn(err, " ");
+
+	for (i = 0; i < sizeof(outages) / sizeof(outages[0]); i++)
+		if (strlen(outages[i]) == n && strncmp(err, outages[i], n) == 0)
+			return 1;
+	return 0;
+}
 
 int
 cache_error_refuses(const char *err)
 {
-	size_t i, n;
-
 	if (err == NULL)
 		return 0;
-	n = strcspn(err, " ");
-	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
-		if (strlen(refusals[i]) == n &&
-		    strncmp(err, refusals[i], n) == 0)
-			return 1;
+	if (error_is_outage(err) || strncmp(err, "NOPERM ", 7) == 0)
+		return 1;
 	/* An ACL denial inside a script comes back as ERR. */
 	return strncmp(err, "ERR The user executing the script can't run ",
 	    44) == 0;
@@ -816,7 +826,12 @@ reply_error(struct cache *c, redisReply *r, char *detail, size_t len)
 	c->errors++;
 	if (cache_error_refuses(r->str))
 		refuse(c, text);
-	return CACHE_REFUSED;
+	/*
+	 * OOM and its kin are Redis's outage, not the write's: they never
+	 * count against the message.  An ACL denial the write probe passes
+	 * (this message's keys alone) and any other error may be its own.
+	 */
+	return error_is_outage(r->str) ? CACHE_FAILED : CACHE_REFUSED;
 }
 
 static int	op_send_script(struct op *, int eval);

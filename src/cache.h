@@ -22,11 +22,14 @@ struct cache;
 enum cache_result {
 	CACHE_APPLIED,		/* written (or purged) */
 	CACHE_SKIPPED,		/* nothing to do: older data, or not cached */
-	CACHE_FAILED,		/* no answer (Redis down, connection lost): try
-				   again once the state is up again */
-	CACHE_REFUSED		/* Redis answered with an error (OOM, READONLY,
-				   WRONGTYPE...): again once up, but a write
-				   refused time after time is the message's */
+	CACHE_FAILED,		/* no answer (Redis down, connection lost), or
+				   Redis refusing every write (OOM, READONLY,
+				   MISCONF, BUSY, LOADING): try again once the
+				   state is up again */
+	CACHE_REFUSED		/* Redis answered this write with another error
+				   (an ACL denial of its keys...): again once
+				   up, but one refused time after time is the
+				   message's own trouble */
 };
 
 /*

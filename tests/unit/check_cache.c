@@ -530,6 +530,65 @@ START_TEST(resources_follow_purges)
 }
 END_TEST
 
+/* The script's answer to argv: an error's text, or "" for an integer. */
+static void
+eval_error(int argc, const char **argv, char *buf, size_t len)
+{
+	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+
+	ck_assert_ptr_nonnull(r);
+	snprintf(buf, len, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
+	freeReplyObject(r);
+}
+
+/*
+ * Out of memory (maxmemory below use, noeviction), every write step fails
+ * whole, even one whose first key is older than Redis's (its first write
+ * would be the index's): nothing written, no index lost.  And the probe
+ * fails too, so the cache does not report itself usable meanwhile.
+ */
+START_TEST(out_of_memory_fails_whole)
+{
+	const char *ck[] = { "p:c_o", "p:c_o:metadata", "p:c_o:f_u" };
+	const char *cv[] = { "{}", "{\"accessDeniedReason\":null}",
+	    "{\"currentUsage\":1}" };
+	const char *uk[] = { "p:c_o:f_u", "p:c_o:f_v" };
+	const char *argv[40], *probe[] = { "EVAL", cache_script, "2",
+	    "p:c_#probe", "p:c_#probe", "T" };
+	char err[256];
+	int argc = 0, i;
+
+	flush();
+	ck_assert_int_eq(run("50", "0", "0", "p:c_o", 3, ck, cv), 3);
+	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory-policy "
+	    "noeviction"));
+	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory 1"));
+	/* f_u is newer in Redis (50): not due; f_v is new. */
+	argv[argc++] = "EVAL";
+	argv[argc++] = cache_script;
+	argv[argc++] = "4";
+	argv[argc++] = "p:c_o";
+	argv[argc++] = "p:c_o";
+	for (i = 0; i < 2; i++)
+		argv[argc++] = uk[i];
+	argv[argc++] = "W";
+	argv[argc++] = "40";
+	argv[argc++] = "0";
+	argv[argc++] = "0";
+	argv[argc++] = "{\"currentUsage\":2}";
+	argv[argc++] = "{\"currentUsage\":3}";
+	eval_error(argc, argv, err, sizeof(err));
+	ck_assert_msg(strncmp(err, "OOM", 3) == 0, "write under OOM: '%s'",
+	    err);
+	eval_error(6, probe, err, sizeof(err));
+	ck_assert_msg(strncmp(err, "OOM", 3) == 0, "probe under OOM: '%s'",
+	    err);
+	freeReplyObject(redisCommand(rc, "CONFIG SET maxmemory 0"));
+	expect("p:c_o:f_v", NULL);
+	ck_assert_int_eq(ismember("p:c_o#keys", "p:c_o:f_u"), 1);
+}
+END_TEST
+
 /* The write probe answers 1 and leaves nothing behind. */
 START_TEST(probe_leaves_nothing)
 {
@@ -616,6 +675,7 @@ cache_suite(void)
 	tcase_add_test(script, purge_keeps_what_is_newer);
 	tcase_add_test(script, resources_follow_purges);
 	tcase_add_test(script, probe_leaves_nothing);
+	tcase_add_test(script, out_of_memory_fails_whole);
 	suite_add_tcase(s, pure);
 	suite_add_tcase(s, script);
 	return s;

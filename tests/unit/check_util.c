@@ -87,7 +87,7 @@ START_TEST(clean_bounds)
 	src[64] = '\0';
 	ck_assert_int_eq(clean(buf, 72, src, 64, UTIL_CLEAN_QUOTE |
 	    UTIL_CLEAN_DOTS), 0);
-	snprintf(want, sizeof(want), "'%s'", src);
+	snprintf(want, sizeof(want), "'%.64s'", src);
 	ck_assert_str_eq(buf, want);
 	/* The buffer bounds too; the dots take their room from the text. */
 	ck_assert_int_eq(clean(buf, 8, "abcdefghij", 0, 0), 1);
