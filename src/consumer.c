@@ -335,28 +335,31 @@ log_id(struct msg *m)
 
 /* --- holding --- */
 
+/* Start a retry timer after the next step of its backoff, unless running. */
 static void
-arm_hold_timer(struct consumer *c)
+arm_retry(struct consumer *c, ev_timer *t, struct backoff *b)
 {
 	uint32_t ms;
 
-	if (ev_is_active(&c->hold_timer))
+	if (ev_is_active(t))
 		return;
-	ms = backoff_next(&c->hold_backoff, backoff_random());
-	ev_timer_set(&c->hold_timer, ms / 1000.0, 0.);
-	ev_timer_start(c->loop, &c->hold_timer);
+	ms = backoff_next(b, backoff_random());
+	ev_timer_set(t, ms / 1000.0, 0.);
+	ev_timer_start(c->loop, t);
 }
 
 static void
+arm_hold_timer(struct consumer *c)
+{
+	arm_retry(c, &c->hold_timer, &c->hold_backoff);
+}
+
+/* One probe of the Edge API at a time. */
+static void
 arm_edge_probe(struct consumer *c)
 {
-	uint32_t ms;
-
-	if (ev_is_active(&c->edge_timer) || c->edge_probing)
-		return;
-	ms = backoff_next(&c->edge_backoff, backoff_random());
-	ev_timer_set(&c->edge_timer, ms / 1000.0, 0.);
-	ev_timer_start(c->loop, &c->edge_timer);
+	if (!c->edge_probing)
+		arm_retry(c, &c->edge_timer, &c->edge_backoff);
 }
 
 /*
