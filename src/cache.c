@@ -1,15 +1,22 @@
 /*
  * cache: the consumer's Redis connection and the writes of events.
  *
- * Connection life cycle: connect (with a timeout) -> AUTH (when a password
- * is set) -> SELECT -> SCRIPT LOAD -> write probe (EVALSHA of the script's
- * probe step, which uses every command the writes use on a key of the
- * environment, so that an ACL that forbids one shows now) -> PING,
- * pipelined.  The PING's reply makes the connection usable, unless an
- * earlier step failed: then the first failure, named with Redis's answer,
- * is the reason, the attempt ends and comes back with exponential
- * backoff.  Afterwards a PING every second keeps it honest: no reply
- * within CACHE_PING_TIMEOUT drops the connection.
+ * Connection life cycle: resolve the host (resolve.c: off the loop, again
+ * at every attempt, since a managed endpoint changes address on failover)
+ * -> for each address in getaddrinfo's order, IPv6 and IPv4: connect to
+ * the numeric address (hiredis does no DNS for one; with a timeout) ->
+ * AUTH (when a password is set) -> CLIENT SETNAME -> SELECT -> SCRIPT
+ * LOAD -> write probe (EVALSHA of the script's probe step, which uses
+ * every command the writes use on a key of the environment, so that an
+ * ACL that forbids one shows now) -> PING, pipelined.  A connect that
+ * fails or times out moves on to the next address; the PING's reply
+ * makes the connection usable, unless a step failed: then the first
+ * failure, named with Redis's answer, is the reason, the attempt ends
+ * and, like a lookup that fails or the last address failing, comes back
+ * with exponential backoff.  Afterwards a PING every second keeps it
+ * honest: no reply within CACHE_PING_TIMEOUT drops the connection, and
+ * TCP keepalive finds a peer gone without a word between the PINGs'
+ * writes (the PINGs only fail a connection that still accepts writes).
  *
  * A write refused by Redis for a reason of its own (OOM, READONLY,
  * MISCONF, BUSY, LOADING, NOPERM) fails, and the cache reports itself
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -41,14 +49,28 @@
 #include "backoff.h"
 #include "cache.h"
 #include "log.h"
+#include "resolve.h"
 #include "util.h"
 
 /*
  * Redis on loopback or a LAN answers in well under a millisecond; two
  * seconds without a reply means it is gone or stuck, and readiness must
- * say so within the three seconds operators expect.
+ * say so within the three seconds operators expect.  The connect timeout
+ * bounds the TCP connect and the handshake together, once per address:
+ * a name with two dead addresses takes four seconds before the backoff.
  */
 #define CACHE_CONNECT_TIMEOUT	2.0
+/*
+ * A lookup of the host is given up after twelve seconds: more than
+ * glibc's 5 s wait on one nameserver before it asks the next, or asks
+ * again after a lost datagram, plus a margin, so that a resolver that is
+ * only slow still answers.  A lookup that takes longer is reported
+ * (readiness says "no answer within 12s") and asked again after the
+ * backoff, while the consumer's loop goes on.
+ */
+#define CACHE_RESOLVE_TIMEOUT	12.0
+/* CLIENT SETNAME's name: "persistent-cache-service:<hostname>:<slot>". */
+#define CACHE_CLIENT_NAME	"persistent-cache-service"
 #define CACHE_PING_INTERVAL	1.0
 #define CACHE_PING_TIMEOUT	2000	/* ms */
 #define CACHE_BACKOFF_MIN_MS	100
@@ -236,6 +258,8 @@ const char cache_script[] =
 
 enum conn_state {
 	CONN_DOWN,		/* no connection; the reconnect timer may run */
+	CONN_RESOLVING,		/* the host's lookup is in progress */
+	CONN_NEXT,		/* an address failed; the timer tries the next */
 	CONN_CONNECTING,	/* TCP connect or handshake in progress */
 	CONN_UP			/* handshake done */
 };
@@ -248,6 +272,11 @@ struct cache {
 
 	redisAsyncContext	*ac;
 	enum conn_state		 state;
+	struct resolve		*lookup;	/* CONN_RESOLVING */
+	struct resolve_result	 addrs;		/* of the last lookup */
+	size_t			 addr_i;	/* the one tried now */
+	char			 name[128];	/* CLIENT SETNAME's */
+	int			 setname_warned;
 	int			 handshake_failed;
 	int			 refusing;	/* up, but writes refused */
 	int			 closing;
@@ -465,6 +494,25 @@ usable(const struct cache *c)
 	return c->state == CONN_UP && !c->refusing && c->ac != NULL;
 }
 
+/*
+ * "host:port" of the address tried now, with the address when the host
+ * is a name: "redis.example:6379 (10.0.0.7)", "[::1]:6379".
+ */
+static void
+endpoint(const struct cache *c, char *buf, size_t len)
+{
+	const char *host = c->cfg->redis_host;
+	const char *addr = c->addrs.n > 0 ? c->addrs.addr[c->addr_i] : host;
+	int v6 = strchr(host, ':') != NULL;
+
+	if (strcmp(host, addr) == 0)
+		snprintf(buf, len, "%s%s%s:%d", v6 ? "[" : "", host,
+		    v6 ? "]" : "", c->cfg->redis_port);
+	else
+		snprintf(buf, len, "%s:%d (%s)", host, c->cfg->redis_port,
+		    addr);
+}
+
 static void
 report(struct cache *c)
 {
@@ -546,26 +594,51 @@ conn_drop(struct cache *c, const char *reason)
 	mark_down(c, reason);
 }
 
+/*
+ * The attempt on the current address failed (reason: how); the next
+ * address, if any, is tried from the timer, outside any hiredis callback.
+ * After the last one, the backoff.
+ */
+static void
+conn_next(struct cache *c, const char *reason)
+{
+	if (c->addr_i + 1 >= c->addrs.n) {
+		mark_down(c, reason);
+		return;
+	}
+	log_debug("%s; trying the next address", reason);
+	c->addr_i++;
+	c->state = CONN_NEXT;
+	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_set(&c->timer, 0., 0.);
+	ev_timer_start(c->loop, &c->timer);
+}
+
 static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct cache *c = ac->data;
-	char reason[256];
+	char reason[256], ep[160];
 
 	if (c->ac != ac)
 		return;		/* dropped by us already */
 	c->ac = NULL;
 	if (c->closing)
 		return;
-	if (c->handshake_failed)
+	if (c->handshake_failed) {
 		snprintf(reason, sizeof(reason), "%s", c->reason);
+		mark_down(c, reason);
+		return;
+	}
+	endpoint(c, ep, sizeof(ep));
+	snprintf(reason, sizeof(reason), "redis: connection to %s lost%s%s",
+	    ep, status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" :
+	    (ac->errstr[0] ? ac->errstr : "error"));
+	/* Closed during the handshake: another address may serve. */
+	if (c->state == CONN_CONNECTING)
+		conn_next(c, reason);
 	else
-		snprintf(reason, sizeof(reason),
-		    "redis: connection to %s:%d lost%s%s", c->cfg->redis_host,
-		    c->cfg->redis_port, status == REDIS_OK ? "" : ": ",
-		    status == REDIS_OK ? "" :
-		    (ac->errstr[0] ? ac->errstr : "error"));
-	mark_down(c, reason);
+		mark_down(c, reason);
 }
 
 /*
@@ -670,6 +743,7 @@ static void
 on_ping(redisAsyncContext *ac, void *reply, void *arg)
 {
 	struct cache *c = ac->data;
+	char ep[160];
 
 	(void)arg;
 	if (handshake_failed(c, ac, reply, "PING"))
@@ -683,8 +757,8 @@ on_ping(redisAsyncContext *ac, void *reply, void *arg)
 		c->logged[0] = '\0';
 		c->reason[0] = '\0';
 		backoff_reset(&c->backoff);
-		log_info("redis: connected to %s:%d db %d", c->cfg->redis_host,
-		    c->cfg->redis_port, c->cfg->redis_db);
+		endpoint(c, ep, sizeof(ep));
+		log_info("redis: connected to %s db %d", ep, c->cfg->redis_db);
 		ev_timer_again(c->loop, &c->ping_timer);
 		report(c);
 	}
@@ -697,23 +771,70 @@ send_ping(struct cache *c)
 		c->ping_sent_ms = util_mono_ms();
 }
 
+/*
+ * CLIENT SETNAME's answer.  An ACL user without CLIENT still writes: a
+ * refusal is logged once, never a reason to be down.
+ */
+static void
+on_setname(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct cache *c = ac->data;
+	redisReply *r = reply;
+	char text[128];
+
+	(void)arg;
+	/* After a failed AUTH, its NOAUTH answer says nothing new. */
+	if (r == NULL || c->ac != ac || r->type != REDIS_REPLY_ERROR ||
+	    c->handshake_failed)
+		return;
+	/*
+	 * Only a refusal of the command itself (an ACL without CLIENT, a
+	 * server that renamed it) leaves the connection usable unnamed;
+	 * anything else (NOAUTH with no password set, "max number of
+	 * clients reached") is the handshake's failure, with its reason.
+	 */
+	if (strncmp(r->str, "NOPERM", 6) != 0 &&
+	    strncmp(r->str, "ERR unknown command", 19) != 0) {
+		(void)handshake_failed(c, ac, r, "CLIENT SETNAME");
+		return;
+	}
+	if (c->setname_warned)
+		return;
+	error_text(text, sizeof(text), r);
+	log_warn("redis: CLIENT SETNAME %s: %s (the connection goes on "
+	    "unnamed)", c->name, text);
+	c->setname_warned = 1;
+}
+
 static void
 on_connect(const redisAsyncContext *cac, int status)
 {
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	struct cache *c = ac->data;
 	const struct config *cfg = c->cfg;
-	char reason[256];
+	char reason[256], ep[160];
 
 	if (c->ac != ac)
 		return;
 	if (status != REDIS_OK) {
 		/* hiredis frees the context after this callback. */
 		c->ac = NULL;
-		snprintf(reason, sizeof(reason), "redis: connect to %s:%d: %s",
-		    cfg->redis_host, cfg->redis_port, ac->errstr);
-		mark_down(c, reason);
+		endpoint(c, ep, sizeof(ep));
+		snprintf(reason, sizeof(reason), "redis: connect to %s: %s",
+		    ep, ac->errstr);
+		conn_next(c, reason);
 		return;
+	}
+	/*
+	 * TCP keepalive (hiredis: probes after 15 s idle): a peer that
+	 * vanished without a FIN or RST (a failed-over host, a NAT that
+	 * forgot us) is found by the kernel too, not only by a PING.
+	 */
+	if (redisEnableKeepAlive(&ac->c) != REDIS_OK) {
+		log_warn("redis: SO_KEEPALIVE: %s", ac->c.errstr);
+		/* hiredis marks the context failed; the connection goes on. */
+		ac->c.err = 0;
+		ac->c.errstr[0] = '\0';
 	}
 	/* Pipelined handshake: replies arrive in order, PING's last. */
 	c->handshake_failed = 0;
@@ -725,6 +846,8 @@ on_connect(const redisAsyncContext *cac, int status)
 			redisAsyncCommand(ac, on_auth, NULL, "AUTH %s",
 			    cfg->redis_password);
 	}
+	/* After AUTH: before it, Redis refuses every command but AUTH. */
+	redisAsyncCommand(ac, on_setname, NULL, "CLIENT SETNAME %s", c->name);
 	if (cfg->redis_db != 0)
 		redisAsyncCommand(ac, on_select, NULL, "SELECT %d",
 		    cfg->redis_db);
@@ -734,21 +857,26 @@ on_connect(const redisAsyncContext *cac, int status)
 	send_ping(c);
 }
 
+/*
+ * Connect to the current address, given as a numeric string: hiredis
+ * 0.14 calls getaddrinfo on it, which for a literal answers at once
+ * without asking any resolver.
+ */
 static void
-conn_start(struct cache *c)
+conn_try(struct cache *c)
 {
 	redisAsyncContext *ac;
-	char reason[256];
+	char reason[256], ep[160];
 
 	c->state = CONN_CONNECTING;
-	ac = redisAsyncConnect(c->cfg->redis_host, c->cfg->redis_port);
+	ac = redisAsyncConnect(c->addrs.addr[c->addr_i], c->cfg->redis_port);
 	if (ac == NULL || ac->err) {
-		snprintf(reason, sizeof(reason), "redis: connect to %s:%d: %s",
-		    c->cfg->redis_host, c->cfg->redis_port,
-		    ac != NULL ? ac->errstr : "out of memory");
+		endpoint(c, ep, sizeof(ep));
+		snprintf(reason, sizeof(reason), "redis: connect to %s: %s",
+		    ep, ac != NULL ? ac->errstr : "out of memory");
 		if (ac != NULL)
 			redisAsyncFree(ac);
-		mark_down(c, reason);
+		conn_next(c, reason);
 		return;
 	}
 	ac->data = c;
@@ -756,28 +884,92 @@ conn_start(struct cache *c)
 	redisLibevAttach(c->loop, ac);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	/* The same timer bounds the connect and the handshake. */
+	/*
+	 * The same timer bounds the connect and the handshake, each address
+	 * on its own: CACHE_CONNECT_TIMEOUT from here to the PING's reply.
+	 */
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_set(&c->timer, CACHE_CONNECT_TIMEOUT, 0.);
 	ev_timer_start(c->loop, &c->timer);
 }
 
 static void
+on_resolved(void *arg, const struct resolve_result *res, const char *err)
+{
+	struct cache *c = arg;
+	char reason[256], list[256];
+	size_t i, len;
+
+	c->lookup = NULL;	/* freed when this returns */
+	if (res == NULL) {
+		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
+		    c->cfg->redis_host, err);
+		mark_down(c, reason);
+		return;
+	}
+	c->addrs = *res;
+	c->addr_i = 0;
+	if (!resolve_is_numeric(c->cfg->redis_host)) {
+		for (i = 0, len = 0, list[0] = '\0'; i < res->n &&
+		    len < sizeof(list); i++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+			    "%s%s", i ? " " : "", res->addr[i]);
+		log_debug("redis: resolved %s: %s", c->cfg->redis_host, list);
+	}
+	conn_try(c);
+}
+
+/* A new attempt: look the host up again, then try its addresses. */
+static void
+conn_start(struct cache *c)
+{
+	char reason[256], err[128];
+
+	c->state = CONN_RESOLVING;
+	c->addrs.n = 0;
+	c->addr_i = 0;
+	c->lookup = resolve_start(c->loop, c->cfg->redis_host,
+	    CACHE_RESOLVE_TIMEOUT, on_resolved, c, err, sizeof(err));
+	if (c->lookup == NULL) {
+		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
+		    c->cfg->redis_host, err);
+		mark_down(c, reason);
+	}
+}
+
+static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cache *c = w->data;
-	char reason[256];
+	redisAsyncContext *ac;
+	char reason[256], ep[160];
 
 	(void)loop;
 	(void)revents;
-	if (c->state == CONN_CONNECTING) {
+	if (c->closing)
+		return;
+	switch (c->state) {
+	case CONN_CONNECTING:
+		endpoint(c, ep, sizeof(ep));
 		snprintf(reason, sizeof(reason),
-		    "redis: connect to %s:%d: timed out after %.0fs",
-		    c->cfg->redis_host, c->cfg->redis_port,
+		    "redis: connect to %s: timed out after %.0fs", ep,
 		    CACHE_CONNECT_TIMEOUT);
-		conn_drop(c, reason);
-	} else if (c->state == CONN_DOWN && !c->closing)
+		/* Its callbacks, run by the free, see c->ac != ac. */
+		ac = c->ac;
+		c->ac = NULL;
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		conn_next(c, reason);
+		break;
+	case CONN_NEXT:
+		conn_try(c);
+		break;
+	case CONN_DOWN:
 		conn_start(c);
+		break;
+	default:
+		break;
+	}
 }
 
 static void
@@ -1184,8 +1376,30 @@ cache_apply(struct cache *c, const struct event *ev, cache_done_fn done,
 		op_finish(op, CACHE_FAILED, "redis: cannot send the command");
 }
 
+/*
+ * The connection's name, "persistent-cache-service:<hostname>:<slot>", so
+ * that CLIENT LIST tells which machine and consumer a connection is.  A
+ * name may not hold spaces (Redis refuses it): anything but printable
+ * ASCII other than a space becomes '_'.
+ */
+static void
+client_name(char *buf, size_t len, int slot)
+{
+	char host[64];
+	size_t i;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0'; i++)
+		if (host[i] <= ' ' || host[i] > '~')
+			host[i] = '_';
+	snprintf(buf, len, "%s:%s:%d", CACHE_CLIENT_NAME,
+	    host[0] ? host : "unknown", slot);
+}
+
 struct cache *
-cache_new(struct ev_loop *loop, const struct config *cfg,
+cache_new(struct ev_loop *loop, const struct config *cfg, int slot,
     cache_state_fn state_fn, void *arg)
 {
 	struct cache *c;
@@ -1199,6 +1413,7 @@ cache_new(struct ev_loop *loop, const struct config *cfg,
 	c->cfg = cfg;
 	c->state_fn = state_fn;
 	c->state_arg = arg;
+	client_name(c->name, sizeof(c->name), slot);
 	snprintf(c->reason, sizeof(c->reason), "redis: connecting");
 	SHA1((const unsigned char *)cache_script, strlen(cache_script), md);
 	for (i = 0; i < SHA_DIGEST_LENGTH; i++)
@@ -1223,9 +1438,9 @@ cache_new(struct ev_loop *loop, const struct config *cfg,
 	ev_prepare_init(&c->deliver, on_deliver);
 	c->deliver.data = c;
 	/*
-	 * The first connect starts from the loop: a connect that fails at
-	 * once (a host that does not resolve) reports through state_fn, and
-	 * the caller must have its cache pointer by then.
+	 * The first connect starts from the loop: an attempt that fails at
+	 * once (no thread for the lookup) reports through state_fn, and the
+	 * caller must have its cache pointer by then.
 	 */
 	c->state = CONN_DOWN;
 	ev_timer_set(&c->timer, 0., 0.);
@@ -1243,6 +1458,9 @@ cache_free(struct cache *c)
 	c->closing = 1;
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_stop(c->loop, &c->ping_timer);
+	/* A lookup's thread may go on: it never touches c (resolve.c). */
+	resolve_cancel(c->lookup);
+	c->lookup = NULL;
 	if ((ac = c->ac) != NULL) {
 		/* Pending replies' callbacks run now, with NULL: FAILED. */
 		c->ac = NULL;

@@ -1,7 +1,9 @@
 /*
  * cache: the Redis writer.  Owns the consumer's Redis connection (hiredis
- * async on the consumer's loop: connect, AUTH, SELECT, SCRIPT LOAD, a
- * write probe, a PING every second, reconnect with backoff) and turns
+ * async on the consumer's loop: the host resolved off the loop, each of
+ * its addresses tried in turn, TCP keepalive, AUTH, CLIENT SETNAME,
+ * SELECT, SCRIPT LOAD, a write probe, a PING every second, reconnect
+ * with backoff) and turns
  * events into writes in the layout of spec/redis-layout.md.  Every write
  * or purge of an entity is one EVALSHA of a version-checked Lua script:
  * one round trip, atomic, never older data over newer, and purges in the
@@ -47,8 +49,12 @@ typedef void (*cache_state_fn)(void *arg, int up, const char *reason);
 typedef void (*cache_done_fn)(void *arg, enum cache_result r,
 	    const char *detail);
 
+/*
+ * slot, the consumer's, names the connection in CLIENT LIST
+ * ("persistent-cache-service:<hostname>:<slot>").
+ */
 struct cache *cache_new(struct ev_loop *loop, const struct config *cfg,
-	    cache_state_fn state_fn, void *arg);
+	    int slot, cache_state_fn state_fn, void *arg);
 /* Close the connection; pending operations complete as CACHE_FAILED. */
 void	cache_free(struct cache *c);
 int	cache_is_up(const struct cache *c);

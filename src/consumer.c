@@ -1165,7 +1165,7 @@ consumer_main(const struct config *cfg, int slot, int fd)
 
 	send_status(&c, IPC_HELLO);
 	log_debug("started (pid %ld)", (long)getpid());
-	if ((c.cache = cache_new(c.loop, cfg, on_cache_state, &c)) == NULL) {
+	if ((c.cache = cache_new(c.loop, cfg, slot, on_cache_state, &c)) == NULL) {
 		log_error("cache: out of memory");
 		_exit(CONSUMER_EXIT_FAILURE);
 	}

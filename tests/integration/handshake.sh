@@ -48,10 +48,10 @@ not_ready "REDIS_PASSWORD without a password in Redis" \
     "redis: AUTH: ERR AUTH <password> called without any password configured" \
     REDIS_PASSWORD=hunter2-secret
 grep -q hunter2-secret "$PCS_LOG" && fail "the password appears in the log" || ok "no password in the log"
-# A host name that does not resolve fails the connect at once (inside
-# redisAsyncConnect): not ready with the reason, not a crash.
+# A host name that does not resolve fails the lookup (resolve.c, off the
+# loop): not ready with the reason, not a crash.
 PCS_WRAP=$(no_dns) not_ready "a Redis host that does not resolve" \
-    "redis: connect to nonexistent-host.invalid:$REDIS_PORT: " REDIS_HOST=nonexistent-host.invalid
+    "redis: resolving nonexistent-host.invalid: " REDIS_HOST=nonexistent-host.invalid
 grep -q "killed by signal" "$PCS_LOG" && fail "a consumer crashed: $(grep 'killed by signal' "$PCS_LOG")" \
     || ok "no consumer crashed on a host that does not resolve"
 

@@ -137,6 +137,52 @@ no_dns() {
     echo "unshare -m $WORK/no-dns"
 }
 
+# start_dead_dns: a nameserver that never answers (tests/support/
+# dead-dns.js: reads UDP and TCP, answers nothing) on port 53, the only
+# port glibc asks, of a loopback address of this test's own (127.x.y.z:
+# tests run in parallel); an address already taken is passed over.  Its
+# address is DEAD_DNS_ADDR; its output (one line per query) dead-dns.out.
+DEAD_DNS_ADDR=
+start_dead_dns() {
+    local i pid
+    for i in 1 2 3 4 5 6 7 8; do
+        DEAD_DNS_ADDR=127.$((RANDOM % 200 + 50)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+        node "$SUPPORT/dead-dns.js" "$DEAD_DNS_ADDR" >"$WORK/dead-dns.out" 2>&1 &
+        pid=$!
+        wait_for 10 grep -q '^ready\|^busy' "$WORK/dead-dns.out"
+        if grep -q '^ready' "$WORK/dead-dns.out"; then
+            HELPER_PIDS="$HELPER_PIDS $pid"
+            return 0
+        fi
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    die "no loopback address free for a nameserver: $(cat "$WORK/dead-dns.out")"
+}
+
+# dead_dns: a PCS_WRAP (see no_dns) whose resolv.conf names start_dead_dns's
+# nameserver with glibc's patience at its longest: a lookup of a name not
+# in /etc/hosts waits 30 s per try, three times, and never gets an answer.
+dead_dns() {
+    printf 'nameserver %s\noptions timeout:30 attempts:3\n' "$DEAD_DNS_ADDR" \
+        >"$WORK/dead-resolv.conf"
+    printf '#!/bin/sh\nmount --bind "%s" /etc/resolv.conf && exec "$@"\n' \
+        "$WORK/dead-resolv.conf" >"$WORK/dead-dns"
+    chmod +x "$WORK/dead-dns"
+    echo "unshare -m $WORK/dead-dns"
+}
+
+# with_hosts FILE: a PCS_WRAP under which FILE is /etc/hosts (bind-mounted:
+# rewrite it in place, never rename over it, and the daemon sees the
+# change at its next lookup) and nothing else resolves (as no_dns).
+with_hosts() {
+    printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
+    printf '#!/bin/sh\nmount --bind "%s" /etc/resolv.conf && mount --bind "%s" /etc/hosts && exec "$@"\n' \
+        "$WORK/resolv.conf" "$1" >"$WORK/with-hosts"
+    chmod +x "$WORK/with-hosts"
+    echo "unshare -m $WORK/with-hosts"
+}
+
 # The consumers of the running daemon, one pid a line.
 consumers() { pgrep -P "$PCS_PID" | sort; }
 remember_consumers() { ALL_PIDS="$ALL_PIDS $(consumers | tr '\n' ' ')"; }
