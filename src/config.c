@@ -5,8 +5,14 @@
  * ranges, defaults, secrecy) lives in one table below; the code that reads
  * each source and validates each value is shared.  Pure: errors go to the
  * caller's buffer, one line, never with a secret's value in it, nor a
- * URL's user information.  URLs are checked by url.c with the flags the
+ * URL's password.  URLs are checked by url.c with the flags the
  * consumers use (URL_QUEUE, URL_BASE), so -t accepts what they accept.
+ *
+ * REDIS_URL is the one setting that stands for others: it sets
+ * redis_host, redis_port, redis_db, redis_user and redis_password
+ * together, once every source is read (resolve_redis_url).  Against
+ * those, a source overrides a weaker one as usual, and the same or a
+ * stronger source setting both is a conflict, never a silent merge.
  */
 #include "autoconf.h"
 
@@ -53,7 +59,10 @@ enum kind {
 #define F_SECRET	0x01	/* never show the value */
 #define F_REQUIRED	0x02	/* no default; must come from file or env */
 #define F_NONZERO	0x04	/* 0 is invalid (why says so) */
-#define F_URL		0x08	/* shown without its user information */
+#define F_URL		0x08	/* shown without its password */
+
+struct load;
+struct origin;
 
 struct setting {
 	const char	 *name;		/* in the file */
@@ -67,6 +76,9 @@ struct setting {
 	const char *const *names;	/* K_ENUM values, by enum order */
 	int		(*check)(const char *);	/* K_STR: 0 when valid */
 	const char	 *why;		/* what check or F_NONZERO wants */
+	/* K_STR, instead of check: 0, or -1 with its own message. */
+	int		(*verify)(struct load *, const struct setting *,
+			    const struct origin *, const char *, const char *);
 };
 
 static int	check_url(const char *);
@@ -74,6 +86,8 @@ static int	check_queue_url(const char *);
 static int	check_region(const char *);
 static int	check_token(const char *);
 static int	check_abspath(const char *);
+static int	verify_redis_url(struct load *, const struct setting *,
+		    const struct origin *, const char *, const char *);
 
 static const char *const policy_names[] = {
 	"UPSERT", "UPDATE_IF_EXISTS", NULL
@@ -127,6 +141,10 @@ static const struct setting settings[] = {
 	STR("redis_user", "REDIS_USER", "REDIS_USERNAME", 0, redis_user, NULL,
 	    NULL, NULL),
 	SECRET("redis_password", "REDIS_PASSWORD", redis_password),
+	/* A secret for its password; shown masked (F_URL) in errors. */
+	{ .name = "redis_url", .env = { "REDIS_URL" }, .kind = K_STR,
+	    .flags = F_SECRET | F_URL, .off = OFF(redis_url),
+	    .verify = verify_redis_url },
 	NUM("batch_size", "BATCH_SIZE", NULL, K_INT, batch_size, 1, 10, 1),
 	{ .name = "keys_ttl",
 	    .env = { "KEYS_TTL_IN_SECS", "REDIS_KEYS_TTL_IN_SECS" },
@@ -191,16 +209,26 @@ static const struct setting settings[] = {
 
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
+/* The sources, weakest first. */
+enum source {
+	SRC_DEFAULT = 0,
+	SRC_FILE,
+	SRC_ENV,
+	SRC_CREDENTIAL
+};
+
 /* Where a setting's current value came from, for error messages. */
 struct origin {
 	const char	*file;		/* NULL: not from a file */
 	int		 line;
 	const char	*env;		/* NULL: not from the environment */
+	enum source	 src;
 };
 
 struct load {
 	struct config	 cfg;
 	const char	*envsrc[NSETTINGS];	/* variable that set it */
+	enum source	 src[NSETTINGS];	/* source that set it */
 	char		*err;
 	size_t		 errlen;
 };
@@ -230,30 +258,36 @@ fail(struct load *ld, const char *fmt, ...)
 	return -1;
 }
 
+/* "file:line: name", the environment variable, or the name. */
+static const char *
+where(char *buf, size_t len, const struct setting *s, const struct origin *o)
+{
+	if (o->env != NULL)
+		snprintf(buf, len, "%s", o->env);
+	else if (o->file != NULL)
+		snprintf(buf, len, "%s:%d: %s", o->file, o->line, s->name);
+	else
+		snprintf(buf, len, "%s", s->name);
+	return buf;
+}
+
 /*
- * A bad value: "<where>: <value> <problem>", where <where> is
- * "file:line: name" or the environment variable, and a secret's value
- * is never shown.
+ * A bad value: "<where>: <value> <problem>", and a secret's value is
+ * never shown (a secret URL is, masked by quote_value: F_URL).
  */
 static int
 bad(struct load *ld, const struct setting *s, const struct origin *o,
     const char *shown, const char *fmt, ...)
 {
-	char where[512], problem[256];
+	char w[512], problem[256];
 	va_list ap;
 
-	if (o->env != NULL)
-		snprintf(where, sizeof(where), "%s", o->env);
-	else if (o->file != NULL)
-		snprintf(where, sizeof(where), "%s:%d: %s", o->file, o->line,
-		    s->name);
-	else
-		snprintf(where, sizeof(where), "%s", s->name);
 	va_start(ap, fmt);
 	vsnprintf(problem, sizeof(problem), fmt, ap);
 	va_end(ap);
-	return fail(ld, "%s: %s %s", where,
-	    (s->flags & F_SECRET) ? "value" : shown, problem);
+	return fail(ld, "%s: %s %s", where(w, sizeof(w), s, o),
+	    (s->flags & (F_SECRET | F_URL)) == F_SECRET ? "value" : shown,
+	    problem);
 }
 
 /* Quotes v for an error message: printable ASCII, one line, bounded. */
@@ -274,6 +308,20 @@ quote_value(char *buf, size_t len, const struct setting *s, const char *v)
 	if (!(s->flags & F_URL))
 		return quote(buf, len, v);
 	url_mask(v, masked, sizeof(masked));
+	/*
+	 * A secret URL with nothing url_mask could mask ("redis://u:pw",
+	 * no "@") may still carry its password where a host would be: only
+	 * its scheme is shown.
+	 */
+	if ((s->flags & F_SECRET) && strcmp(masked, v) == 0) {
+		const char *p = strstr(v, "://");
+
+		if (p != NULL && p - v <= 16)
+			snprintf(masked, sizeof(masked), "%.*s://***",
+			    (int)(p - v), v);
+		else
+			snprintf(masked, sizeof(masked), "***");
+	}
 	return quote(buf, len, masked);
 }
 
@@ -320,6 +368,29 @@ check_abspath(const char *v)
 	return v[0] == '/' ? 0 : -1;
 }
 
+/*
+ * REDIS_URL: url.c's rules (URL_REDIS_URL), the reason in the message.
+ * rediss:// parses, and is refused here until the Redis transport has
+ * TLS: plain TCP in its place would send the password in the clear.
+ */
+static int
+verify_redis_url(struct load *ld, const struct setting *s,
+    const struct origin *o, const char *v, const char *shown)
+{
+	struct url u;
+	char why[128], w[512];
+	int tls;
+
+	if (url_parse(v, URL_REDIS_URL, &u, why, sizeof(why)) == -1)
+		return bad(ld, s, o, shown, "%s", why);
+	tls = u.tls;
+	url_free(&u);
+	if (tls)
+		return fail(ld, "%s: rediss:// (TLS) is not supported yet; "
+		    "use redis://", where(w, sizeof(w), s, o));
+	return 0;
+}
+
 static void *
 field(struct config *cfg, const struct setting *s)
 {
@@ -346,12 +417,15 @@ set_str(struct load *ld, const struct setting *s, const struct origin *o,
 	if (*v != '\0' || s->def != NULL || (s->flags & F_REQUIRED)) {
 		if (s->check != NULL && s->check(v) != 0)
 			return bad(ld, s, o, shown, "is invalid: %s", s->why);
+		if (s->verify != NULL && s->verify(ld, s, o, v, shown) != 0)
+			return -1;
 		if ((copy = strdup(v)) == NULL)
 			return fail(ld, "%s: out of memory", s->name);
 	}
 	free_str(p, s->flags & F_SECRET);
 	*p = copy;
 	ld->envsrc[s - settings] = o->env;
+	ld->src[s - settings] = o->src;
 	return 0;
 }
 
@@ -371,6 +445,7 @@ set_int(struct load *ld, const struct setting *s, const struct origin *o,
 	if (s->kind == K_CONSUMERS)
 		ld->cfg.consumers_auto = 0;
 	ld->envsrc[s - settings] = o->env;
+	ld->src[s - settings] = o->src;
 	return 0;
 }
 
@@ -386,6 +461,7 @@ set_enum(struct load *ld, const struct setting *s, const struct origin *o,
 		if (strcasecmp(v, s->names[i]) == 0) {
 			*(int *)field(&ld->cfg, s) = i;
 			ld->envsrc[s - settings] = o->env;
+			ld->src[s - settings] = o->src;
 			return 0;
 		}
 	}
@@ -404,6 +480,7 @@ set_auto(struct load *ld, const struct setting *s, const struct origin *o,
 		return bad(ld, s, o, shown, "is neither an integer nor 'auto'");
 	ld->cfg.consumers_auto = 1;
 	ld->envsrc[s - settings] = o->env;
+	ld->src[s - settings] = o->src;
 	return 0;
 }
 
@@ -623,6 +700,7 @@ read_file(struct load *ld, const char *path, int must_exist)
 		    config_setting_source_file(cs) : path;
 		o.line = config_setting_source_line(cs);
 		o.env = NULL;
+		o.src = SRC_FILE;
 		if ((s = find_setting(config_setting_name(cs))) == NULL) {
 			fail(ld, "%s:%d: unknown setting %s", o.file, o.line,
 			    quote(name, sizeof(name), config_setting_name(cs)));
@@ -740,7 +818,7 @@ static int
 read_env(struct load *ld, config_getenv_fn get)
 {
 	const struct setting *s;
-	struct origin o = { NULL, 0, NULL };
+	struct origin o = { NULL, 0, NULL, SRC_ENV };
 	const char *v;
 
 	for (s = settings; s < settings + NSETTINGS; s++) {
@@ -755,8 +833,8 @@ read_env(struct load *ld, config_getenv_fn get)
 /*
  * Secrets from files: systemd's LoadCredential= puts them in
  * $CREDENTIALS_DIRECTORY, one file per credential, named like the setting
- * ("aws_secret_access_key").  A credential overrides the file and the
- * environment; one trailing newline is dropped.
+ * ("aws_secret_access_key", "redis_url").  A credential overrides the
+ * file and the environment; one trailing newline is dropped.
  */
 #define MAX_CREDENTIAL	(64 * 1024)
 
@@ -764,9 +842,9 @@ static int
 read_credentials(struct load *ld, config_getenv_fn get)
 {
 	const struct setting *s;
-	struct origin o = { NULL, 0, NULL };
+	struct origin o = { NULL, 0, NULL, SRC_CREDENTIAL };
 	const char *dir = get("CREDENTIALS_DIRECTORY");
-	char path[4096], *buf;
+	char path[4096], *buf, shown[MAX_SHOWN + 8];
 	FILE *f;
 	size_t n;
 	int rc;
@@ -805,12 +883,85 @@ read_credentials(struct load *ld, config_getenv_fn get)
 			return fail(ld, "%s: is empty", path);
 		}
 		o.env = s->name;
-		rc = set_str(ld, s, &o, buf, "value");
+		rc = set_str(ld, s, &o, buf, (s->flags & F_URL) ?
+		    quote_value(shown, sizeof(shown), s, buf) : "value");
 		explicit_bzero(buf, n);
 		free(buf);
 		if (rc == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/* Who set setting i, for a conflict: its variable, credential or file. */
+static const char *
+setter(struct load *ld, size_t i, char *buf, size_t len)
+{
+	switch (ld->src[i]) {
+	case SRC_ENV:
+		snprintf(buf, len, "%s", ld->envsrc[i]);
+		break;
+	case SRC_CREDENTIAL:
+		snprintf(buf, len, "credential %s", settings[i].name);
+		break;
+	default:
+		snprintf(buf, len, "%s (%s)", settings[i].name,
+		    ld->cfg.path != NULL ? ld->cfg.path : "file");
+		break;
+	}
+	return buf;
+}
+
+/*
+ * A redis_url sets redis_host, redis_port, redis_db, redis_user and
+ * redis_password.  One of those from a weaker source than the URL is
+ * replaced, as a stronger source replaces a weaker one; from the same
+ * or a stronger source it is a conflict, named both ways.
+ */
+static int
+resolve_redis_url(struct load *ld)
+{
+	static const char *const parts[] = {
+		"redis_host", "redis_port", "redis_db", "redis_user",
+		"redis_password"
+	};
+	const struct setting *url = find_setting("redis_url"), *s;
+	struct config *cfg = &ld->cfg;
+	size_t i, k, n;
+	struct url u;
+	char a[512], b[512], why[128];
+
+	if (cfg->redis_url == NULL)
+		return 0;
+	k = (size_t)(url - settings);
+	for (n = 0; n < sizeof(parts) / sizeof(parts[0]); n++) {
+		s = find_setting(parts[n]);
+		i = (size_t)(s - settings);
+		if (ld->src[i] == SRC_DEFAULT || ld->src[i] < ld->src[k] ||
+		    (s->kind == K_STR && *(char **)field(cfg, s) == NULL))
+			continue;
+		if (ld->src[i] == SRC_FILE && ld->src[k] == SRC_FILE)
+			return fail(ld, "%s: %s and %s both set; use one",
+			    cfg->path, url->name, s->name);
+		return fail(ld, "%s and %s both set; use one",
+		    setter(ld, k, a, sizeof(a)), setter(ld, i, b, sizeof(b)));
+	}
+	/* Checked when it was set: this cannot fail but on memory. */
+	if (url_parse(cfg->redis_url, URL_REDIS_URL, &u, why,
+	    sizeof(why)) == -1)
+		return fail(ld, "%s: %s", url->name, why);
+	free_str(&cfg->redis_host, 0);
+	if ((cfg->redis_host = strdup(u.host)) == NULL) {
+		url_free(&u);
+		return fail(ld, "%s: out of memory", url->name);
+	}
+	cfg->redis_port = u.port;
+	cfg->redis_db = u.db;
+	free_str(&cfg->redis_user, 0);
+	free_str(&cfg->redis_password, 1);
+	cfg->redis_user = u.user;
+	cfg->redis_password = u.password;
+	u.user = u.password = NULL;
 	return 0;
 }
 
@@ -820,7 +971,7 @@ finish(struct load *ld)
 {
 	const struct setting *s, *min, *max;
 	struct config *cfg = &ld->cfg;
-	struct origin o = { NULL, 0, NULL };
+	struct origin o = { NULL, 0, NULL, SRC_DEFAULT };
 	char shown[32];
 	long n;
 
@@ -830,6 +981,8 @@ finish(struct load *ld)
 			return fail(ld, "%s: required setting is missing "
 			    "(set %s in the file or %s)", s->name, s->name,
 			    s->env[0]);
+	if (resolve_redis_url(ld) == -1)
+		return -1;
 	min = find_setting("restart_backoff_min_ms");
 	max = find_setting("restart_backoff_max_ms");
 	if (cfg->restart_backoff_max_ms < cfg->restart_backoff_min_ms) {

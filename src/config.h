@@ -49,6 +49,7 @@ struct config {
 	int	 redis_db;		/* 0, >= 0 */
 	char	*redis_user;
 	char	*redis_password;	/* secret */
+	char	*redis_url;		/* secret; sets the five above */
 	int	 batch_size;		/* 1, 1..10 */
 	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
 	char	*edge_api_url;		/* "https://edge.api.stigg.io" */

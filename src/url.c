@@ -13,8 +13,11 @@
  * The path is left as it is: servers decide what their paths mean.
  *
  * Schemes live in one table with the flag that accepts them, so that a
- * new family (redis:// and rediss:// for a REDIS_URL, say) is a few rows
- * and a flag, on the same parser.
+ * new family is a few rows and a flag, on the same parser.  The redis://
+ * family (REDIS_URL) is the one URL that carries credentials, as every
+ * Redis client's URL does: URL_USERINFO lets them through, decoded, and
+ * the setting holding such a URL is a secret.  Its path is the database
+ * number (URL_DB), as ioredis, redis-py and redis-cli read it.
  */
 #include "autoconf.h"
 
@@ -23,7 +26,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -40,6 +45,8 @@ struct scheme {
 static const struct scheme schemes[] = {
 	{ "http", URL_HTTP, 80, 0 },
 	{ "https", URL_HTTP, 443, 1 },
+	{ "redis", URL_REDIS, 6379, 0 },
+	{ "rediss", URL_REDIS, 6379, 1 },	/* TLS; same default port */
 };
 
 #define NSCHEMES	(sizeof(schemes) / sizeof(schemes[0]))
@@ -109,20 +116,112 @@ find_scheme(const char *s, size_t len, int flags)
 	return NULL;
 }
 
-/* The host (and port) of an authority of alen bytes at a; -1 with err. */
 static int
-parse_authority(const char *a, size_t alen, struct url *u, char *err,
+hex_value(unsigned char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The n bytes at s percent-decoded into *out (allocated; NULL when n is
+ * 0), what names the part in err ("user name", "password"); -1 with err.
+ */
+static int
+decode(const char *s, size_t n, const char *what, char **out, char *err,
     size_t errlen)
+{
+	char *d;
+	size_t i, k;
+	int hi, lo;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((d = malloc(n + 1)) == NULL) {
+		util_set_err(err, errlen, "cannot be read: out of memory");
+		return -1;
+	}
+	for (i = 0, k = 0; i < n; i++, k++) {
+		if (s[i] != '%') {
+			d[k] = s[i];
+			continue;
+		}
+		if (i + 2 >= n || (hi = hex_value((unsigned char)
+		    s[i + 1])) == -1 || (lo = hex_value((unsigned char)
+		    s[i + 2])) == -1) {
+			util_set_err(err, errlen, "has a %s with a '%%' not "
+			    "followed by two hex digits", what);
+			goto bad;
+		}
+		if ((d[k] = (char)(hi << 4 | lo)) == '\0') {
+			util_set_err(err, errlen, "has a %s with %%00 (a NUL "
+			    "byte) in it", what);
+			goto bad;
+		}
+		i += 2;
+	}
+	d[k] = '\0';
+	*out = d;
+	return 0;
+bad:
+	explicit_bzero(d, n + 1);
+	free(d);
+	return -1;
+}
+
+/*
+ * "user[:password]" of alen bytes at a, into u->user and u->password;
+ * -1 with err.  The first ':' splits: a user name has none, a password
+ * may.  Empty parts stay NULL.
+ */
+static int
+parse_userinfo(const char *a, size_t alen, struct url *u, char *err,
+    size_t errlen)
+{
+	const char *colon = memchr(a, ':', alen);
+	size_t ulen = colon != NULL ? (size_t)(colon - a) : alen;
+
+	if (decode(a, ulen, "user name", &u->user, err, errlen) == -1)
+		return -1;
+	if (colon != NULL && decode(colon + 1, alen - ulen - 1, "password",
+	    &u->password, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The user information, host and port of an authority of alen bytes at
+ * a; -1 with err.
+ */
+static int
+parse_authority(const char *a, size_t alen, int flags, struct url *u,
+    char *err, size_t errlen)
 {
 	struct in6_addr in6;
 	const char *end = a + alen, *h, *p;
 	size_t hlen;
 	long port;
 
-	if (memchr(a, '@', alen) != NULL) {
-		util_set_err(err, errlen, "must not carry a user name or "
-		    "password");
-		return -1;
+	/* The last '@': a password may hold one, a host never does. */
+	for (p = end; p > a && p[-1] != '@'; p--)
+		;
+	if (p > a) {
+		if (!(flags & URL_USERINFO)) {
+			util_set_err(err, errlen, "must not carry a user name "
+			    "or password");
+			return -1;
+		}
+		if (parse_userinfo(a, (size_t)(p - 1 - a), u, err,
+		    errlen) == -1)
+			return -1;
+		alen -= (size_t)(p - a);
+		a = p;
 	}
 	if (alen == 0) {
 		util_set_err(err, errlen, "has no host");
@@ -193,15 +292,39 @@ parse_authority(const char *a, size_t alen, struct url *u, char *err,
 	return 0;
 }
 
-int
-url_parse(const char *s, int flags, struct url *u, char *err, size_t errlen)
+/* URL_DB: the path is nothing, "/" or "/<db>", 0..INT_MAX. */
+static int
+parse_db(struct url *u, char *err, size_t errlen)
+{
+	const char *p = u->path + 1, *end = u->path + u->path_len;
+	long long db = 0;
+
+	if (u->path_len <= 1)
+		return 0;
+	for (; p < end && is_digit((unsigned char)*p) && db <= INT_MAX; p++)
+		db = db * 10 + (*p - '0');
+	if (p < end && *p == '/' && p > u->path + 1) {
+		util_set_err(err, errlen, "has a path beyond the database "
+		    "number (/<db>)");
+		return -1;
+	}
+	if (p < end || db > INT_MAX) {
+		util_set_err(err, errlen, "has a path that is not a database "
+		    "number from 0 to %d", INT_MAX);
+		return -1;
+	}
+	u->db = (int)db;
+	u->db_given = 1;
+	return 0;
+}
+
+static int
+parse(const char *s, int flags, struct url *u, char *err, size_t errlen)
 {
 	const struct scheme *sc;
 	const char *p, *a, *rest;
 	size_t len, i;
 
-	memset(u, 0, sizeof(*u));
-	u->path = "";
 	if (s == NULL || *s == '\0') {
 		util_set_err(err, errlen, "is empty");
 		return -1;
@@ -233,7 +356,8 @@ url_parse(const char *s, int flags, struct url *u, char *err, size_t errlen)
 	u->port = sc->port;
 	a = p + 3;
 	rest = a + strcspn(a, "/?#");
-	if (parse_authority(a, (size_t)(rest - a), u, err, errlen) == -1)
+	if (parse_authority(a, (size_t)(rest - a), flags, u, err,
+	    errlen) == -1)
 		return -1;
 	if (*rest == '/') {
 		u->path = rest;
@@ -258,15 +382,42 @@ url_parse(const char *s, int flags, struct url *u, char *err, size_t errlen)
 		util_set_err(err, errlen, "has no path after the host");
 		return -1;
 	}
+	if ((flags & URL_DB) && parse_db(u, err, errlen) == -1)
+		return -1;
 	return 0;
+}
+
+int
+url_parse(const char *s, int flags, struct url *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	u->path = "";
+	if (parse(s, flags, u, err, errlen) == -1) {
+		url_free(u);
+		return -1;
+	}
+	return 0;
+}
+
+void
+url_free(struct url *u)
+{
+	if (u->password != NULL)
+		explicit_bzero(u->password, strlen(u->password));
+	free(u->password);
+	free(u->user);
+	u->password = u->user = NULL;
 }
 
 int
 url_check(const char *s, int flags)
 {
 	struct url u;
+	int rc;
 
-	return url_parse(s, flags, &u, NULL, 0);
+	rc = url_parse(s, flags, &u, NULL, 0);
+	url_free(&u);
+	return rc;
 }
 
 int
@@ -292,20 +443,24 @@ url_origin(const struct url *u, char *buf, size_t len)
 void
 url_mask(const char *s, char *buf, size_t len)
 {
-	const char *start, *at;
+	const char *start, *at, *colon;
 
 	if (buf == NULL || len == 0)
 		return;
 	if (s == NULL)
 		s = "";
 	/*
-	 * Everything between the scheme and the last '@' goes, whatever the
-	 * URL's shape: a password may hold a '/' or an '@', and masking a
-	 * host too much in an error line costs nothing.
+	 * Between the scheme and the last '@', whatever the URL's shape
+	 * (a password may hold a '/' or an '@'), what follows the first ':'
+	 * goes: a user name has no ':', a password may.  Without a ':' all
+	 * of it goes: redis-cli takes "redis://secret@host" for a password.
+	 * Masking a host too much in an error line costs nothing.
 	 */
 	start = (start = strstr(s, "://")) != NULL ? start + 3 : s;
 	if ((at = strrchr(start, '@')) == NULL)
 		snprintf(buf, len, "%s", s);
-	else
+	else if ((colon = memchr(start, ':', (size_t)(at - start))) == NULL)
 		snprintf(buf, len, "%.*s***%s", (int)(start - s), s, at);
+	else
+		snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - s), s, at);
 }

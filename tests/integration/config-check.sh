@@ -28,12 +28,21 @@ check "good environment" 0 "configuration OK" base "$PCS_BIN" -t -c /dev/null
 check "missing QUEUE_URL" 78 "queue_url.*QUEUE_URL|QUEUE_URL" env -i PATH="$PATH" AWS_REGION=us-east-1 "$PCS_BIN" -t -c /dev/null
 check "missing AWS_REGION" 78 "aws_region|AWS_REGION" env -i PATH="$PATH" QUEUE_URL=https://sqs.us-east-1.amazonaws.com/1/q "$PCS_BIN" -t -c /dev/null
 check "bad PORT" 78 "PORT" base PORT=70000 "$PCS_BIN" -t -c /dev/null
-check "a URL's password is not shown" 78 "QUEUE_URL: 'https://\*\*\*@h/1/q' is invalid" \
+check "a URL's password is not shown" 78 "QUEUE_URL: 'https://u:\*\*\*@h/1/q' is invalid" \
     base QUEUE_URL='https://u:hunter2@h/1/q' "$PCS_BIN" -t -c /dev/null
 base QUEUE_URL='https://u:hunter2@h/1/q' "$PCS_BIN" -t -c /dev/null 2>&1 | grep -q hunter2 \
     && fail "-t shows a URL's password" || ok "-t never shows a URL's password"
 check "-t applies the consumers' URL rules (port 0)" 78 "QUEUE_URL" \
     base QUEUE_URL='https://h:0/1/q' "$PCS_BIN" -t -c /dev/null
+check "REDIS_URL" 0 "configuration OK" base REDIS_URL='redis://u:hunter2@[::1]:6380/3' "$PCS_BIN" -t -c /dev/null
+check "REDIS_URL masked" 78 "^persistent-cache-service: REDIS_URL: 'redis://u:\*\*\*@h/x' has a path that is not a database number" \
+    base REDIS_URL='redis://u:hunter2@h/x' "$PCS_BIN" -t -c /dev/null
+check "REDIS_URL with REDIS_HOST" 78 "REDIS_URL and REDIS_HOST both set; use one$" \
+    base REDIS_URL='redis://u:hunter2@h' REDIS_HOST=h "$PCS_BIN" -t -c /dev/null
+check "rediss:// refused" 78 "REDIS_URL: rediss:// \(TLS\) is not supported yet; use redis://$" \
+    base REDIS_URL='rediss://u:hunter2@h' "$PCS_BIN" -t -c /dev/null
+base REDIS_URL='redis://u:hunter2@h:0' "$PCS_BIN" -t -c /dev/null 2>&1 | grep -q hunter2 \
+    && fail "-t shows REDIS_URL's password" || ok "-t never shows REDIS_URL's password"
 check "non-numeric REDIS_PORT" 78 "REDIS_PORT" base REDIS_PORT=abc "$PCS_BIN" -t -c /dev/null
 check "BATCH_SIZE 11" 78 "BATCH_SIZE" base BATCH_SIZE=11 "$PCS_BIN" -t -c /dev/null
 check "BATCH_SIZE 0" 78 "BATCH_SIZE" base BATCH_SIZE=0 "$PCS_BIN" -t -c /dev/null

@@ -737,7 +737,8 @@ START_TEST(test_queue_url_invalid)
 		{ "https://a!b/1/q", NULL },
 		/* User information is never shown: a password is a secret. */
 		{ "https://user@host/1/q", "https://***@host/1/q" },
-		{ "https://user:s3cr3t-pw@host/1/q", "https://***@host/1/q" },
+		{ "https://user:s3cr3t-pw@host/1/q",
+		  "https://user:***@host/1/q" },
 		{ "https://host/1/q?x=1", NULL },
 		{ "https://host/1/q#f", NULL },
 	};
@@ -767,7 +768,7 @@ START_TEST(test_queue_url_password_file)
 	const char *path = conf("queue_url = \"https://u:s3cr3t@h/1/q\";\n");
 
 	env_set("AWS_REGION", "us-east-1");
-	expect_err(path, "%s:1: queue_url: 'https://***@h/1/q' is invalid: "
+	expect_err(path, "%s:1: queue_url: 'https://u:***@h/1/q' is invalid: "
 	    "must be an http:// or https:// queue URL with a host and a path, "
 	    "without user name, query or fragment", path);
 }
@@ -1183,6 +1184,261 @@ START_TEST(test_credentials_only_secrets)
 }
 END_TEST
 
+/*
+ * REDIS_URL.  Its password is PW: no error may hold it.  The URL sets
+ * host, port, db, user and password; a discrete one from the same or a
+ * stronger source is a conflict, from a weaker one it is replaced.
+ */
+#define PW	"s3cr3t-redis-pw"
+
+START_TEST(test_redis_url_sets_parts)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_URL", "redis://stigg:" PW "%40x@redis.internal:6380/3");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_host, "redis.internal");
+	ck_assert_int_eq(cfg.redis_port, 6380);
+	ck_assert_int_eq(cfg.redis_db, 3);
+	ck_assert_str_eq(cfg.redis_user, "stigg");
+	ck_assert_str_eq(cfg.redis_password, PW "@x");
+	ck_assert_str_eq(cfg.redis_url,
+	    "redis://stigg:" PW "%40x@redis.internal:6380/3");
+}
+END_TEST
+
+START_TEST(test_redis_url_forms)
+{
+	static const struct {
+		const char	*url, *host, *user, *password;
+		int		 port, db;
+	} good[] = {
+		{ "redis://h", "h", NULL, NULL, 6379, 0 },
+		{ "redis://:" PW "@h/0", "h", NULL, PW, 6379, 0 },
+		/* A user name alone (ioredis, redis-py), no password. */
+		{ "redis://worker@h:1", "h", "worker", NULL, 1, 0 },
+		{ "redis://[::1]:7000/15", "::1", NULL, NULL, 7000, 15 },
+		{ "Redis://u:p@[2001:db8::1]/", "2001:db8::1", "u", "p", 6379,
+		  0 },
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		setup();
+		env_required();
+		env_set("REDIS_URL", good[i].url);
+		expect_ok(path);
+		ck_assert_str_eq(cfg.redis_host, good[i].host);
+		if (good[i].user == NULL)
+			ck_assert_ptr_null(cfg.redis_user);
+		else
+			ck_assert_str_eq(cfg.redis_user, good[i].user);
+		if (good[i].password == NULL)
+			ck_assert_ptr_null(cfg.redis_password);
+		else
+			ck_assert_str_eq(cfg.redis_password, good[i].password);
+		ck_assert_int_eq(cfg.redis_port, good[i].port);
+		ck_assert_int_eq(cfg.redis_db, good[i].db);
+		config_free(&cfg);
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_redis_url_invalid)
+{
+	static const struct {
+		const char *url, *want;
+	} badurls[] = {
+		{ "redis://u:" PW "@h:0",
+		  "REDIS_URL: 'redis://u:***@h:0' has a port that is not a "
+		  "number from 1 to 65535" },
+		{ "redis://:" PW "@h/db1",
+		  "REDIS_URL: 'redis://:***@h/db1' has a path that is not a "
+		  "database number from 0 to 2147483647" },
+		{ "redis://h/1/x",
+		  "REDIS_URL: 'redis://***' has a path beyond the database "
+		  "number (/<db>)" },
+		{ "redis://u:" PW "@h/1?db=2",
+		  "REDIS_URL: 'redis://u:***@h/1?db=2' must not have a query "
+		  "or fragment" },
+		{ "redis://u:" PW "%4@h", "REDIS_URL: 'redis://u:***@h' has a "
+		  "password with a '%' not followed by two hex digits" },
+		{ "redis://%zz:" PW "@h",
+		  "REDIS_URL: 'redis://%zz:***@h' has a user name with a '%' "
+		  "not followed by two hex digits" },
+		{ "http://u:" PW "@h", "REDIS_URL: 'http://u:***@h' must start "
+		  "with redis:// or rediss://" },
+		{ PW "@h", "REDIS_URL: '***@h' must start with redis:// or "
+		  "rediss://" },
+		{ "rediss://u:" PW "@h:6380/1", "REDIS_URL: rediss:// (TLS) is "
+		  "not supported yet; use redis://" },
+		{ "REDISS://h", "REDIS_URL: rediss:// (TLS) is not supported "
+		  "yet; use redis://" },
+		/* No "@": the password would stand where the host is. */
+		{ "redis://default:" PW, "REDIS_URL: 'redis://***' has a port "
+		  "that is not a number from 1 to 65535" },
+		{ "redis://:" PW, "REDIS_URL: 'redis://***' has no host" },
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(badurls) / sizeof(badurls[0]); i++) {
+		setup();
+		env_required();
+		env_set("REDIS_URL", badurls[i].url);
+		expect_err(path, "%s", badurls[i].want);
+		ck_assert_ptr_null(strstr(err, PW));
+	}
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_redis_url_invalid_file)
+{
+	const char *path = conf("redis_url = \"redis://u:" PW "@h:99999\";\n"),
+	    *tls = conf("\n  redis_url = \"rediss://h\";\n");
+
+	env_required();
+	expect_err(path, "%s:1: redis_url: 'redis://u:***@h:99999' has a port "
+	    "that is not a number from 1 to 65535", path);
+	ck_assert_ptr_null(strstr(err, PW));
+	expect_err(tls, "%s:2: redis_url: rediss:// (TLS) is not supported "
+	    "yet; use redis://", tls);
+}
+END_TEST
+
+START_TEST(test_redis_url_conflicts)
+{
+	static const struct {
+		const char *name, *value, *want;
+	} envs[] = {
+		{ "REDIS_HOST", "other", "REDIS_URL and REDIS_HOST both set; "
+		  "use one" },
+		{ "REDIS_PORT", "6379", "REDIS_URL and REDIS_PORT both set; "
+		  "use one" },
+		{ "REDIS_DB", "0", "REDIS_URL and REDIS_DB both set; use one" },
+		{ "REDIS_USER", "u", "REDIS_URL and REDIS_USER both set; "
+		  "use one" },
+		{ "REDIS_USERNAME", "u",
+		  "REDIS_URL and REDIS_USERNAME both set; use one" },
+		{ "REDIS_PASSWORD", PW,
+		  "REDIS_URL and REDIS_PASSWORD both set; use one" },
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		setup();
+		env_required();
+		env_set("REDIS_URL", "redis://u:" PW "@h/1");
+		env_set(envs[i].name, envs[i].value);
+		expect_err(path, "%s", envs[i].want);
+		ck_assert_ptr_null(strstr(err, PW));
+	}
+	/* An empty variable is unset: no conflict. */
+	setup();
+	env_required();
+	env_set("REDIS_URL", "redis://h/1");
+	env_set("REDIS_HOST", "");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_host, "h");
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_redis_url_conflicts_file)
+{
+	const char *both = conf("redis_url = \"redis://h/1\";\n"
+	    "redis_port = 6380;\n"),
+	    *url = conf("redis_url = \"redis://u:" PW "@h/1\";\n");
+
+	env_required();
+	expect_err(both, "%s: redis_url and redis_port both set; use one",
+	    both);
+	/* A stronger source than the URL's, for one part: a conflict too. */
+	env_set("REDIS_PASSWORD", PW);
+	expect_err(url, "redis_url (%s) and REDIS_PASSWORD both set; use one",
+	    url);
+	ck_assert_ptr_null(strstr(err, PW));
+}
+END_TEST
+
+/* A stronger source's URL replaces the weaker one's discrete settings. */
+START_TEST(test_redis_url_layering)
+{
+	const char *path = conf("redis_host = \"filehost\";\n"
+	    "redis_port = 7000;\nredis_db = 5;\nredis_user = \"fileuser\";\n"
+	    "redis_password = \"filepw\";\n"),
+	    *url = conf("redis_url = \"redis://fromfile/2\";\n");
+
+	env_required();
+	env_set("REDIS_URL", "redis://envhost");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_host, "envhost");
+	ck_assert_int_eq(cfg.redis_port, 6379);
+	ck_assert_int_eq(cfg.redis_db, 0);
+	ck_assert_ptr_null(cfg.redis_user);
+	ck_assert_ptr_null(cfg.redis_password);
+	config_free(&cfg);
+	/* And an environment URL overrides a file's URL. */
+	expect_ok(url);
+	ck_assert_str_eq(cfg.redis_host, "envhost");
+	ck_assert_int_eq(cfg.redis_db, 0);
+	config_free(&cfg);
+	/* Without one, the file's URL stands. */
+	setup();
+	ntmp = 2;
+	env_required();
+	expect_ok(url);
+	ck_assert_str_eq(cfg.redis_host, "fromfile");
+	ck_assert_int_eq(cfg.redis_db, 2);
+}
+END_TEST
+
+START_TEST(test_redis_url_credential)
+{
+	const char *path = conf("");
+	char *dir = credentials("redis_url", "redis://c:" PW "@credhost/4\n",
+	    strlen("redis://c:" PW "@credhost/4\n"));
+
+	/* It overrides an environment URL and replaces REDIS_HOST. */
+	env_required();
+	env_set("REDIS_URL", "redis://envhost");
+	env_set("REDIS_HOST", "envhost");
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_host, "credhost");
+	ck_assert_int_eq(cfg.redis_db, 4);
+	ck_assert_str_eq(cfg.redis_user, "c");
+	ck_assert_str_eq(cfg.redis_password, PW);
+	credentials_rm(dir, "redis_url");
+	config_free(&cfg);
+
+	/* A bad one is named by its name, masked. */
+	dir = credentials("redis_url", "redis://c:" PW "@h:0", strlen(
+	    "redis://c:" PW "@h:0"));
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_err(path, "redis_url: 'redis://c:***@h:0' has a port that is "
+	    "not a number from 1 to 65535");
+	ck_assert_ptr_null(strstr(err, PW));
+	credentials_rm(dir, "redis_url");
+
+	/* An environment URL and a password credential: a conflict. */
+	setup();
+	ntmp = 1;
+	dir = credentials("redis_password", PW, strlen(PW));
+	env_required();
+	env_set("REDIS_URL", "redis://h");
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_err(path, "REDIS_URL and credential redis_password both set; "
+	    "use one");
+	credentials_rm(dir, "redis_password");
+}
+END_TEST
+
 START_TEST(test_log_level_invalid)
 {
 	const char *path = conf("");
@@ -1437,6 +1693,10 @@ config_suite(void)
 		T(test_aws_keys_go_together), T(test_keys_ttl_too_large),
 		T(test_credentials_override_secrets), T(test_credentials_bad),
 		T(test_credentials_only_secrets),
+		T(test_redis_url_sets_parts), T(test_redis_url_forms),
+		T(test_redis_url_invalid), T(test_redis_url_invalid_file),
+		T(test_redis_url_conflicts), T(test_redis_url_conflicts_file),
+		T(test_redis_url_layering), T(test_redis_url_credential),
 		T(test_path_is_directory), T(test_default_path_absent),
 		T(test_syntax_error), T(test_duplicate_setting),
 		T(test_unknown_setting), T(test_unknown_group),

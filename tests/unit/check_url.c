@@ -1,8 +1,9 @@
 /*
  * Unit tests for url: the parts of good URLs (schemes, hosts, IPv6,
  * ports, paths), every rule a bad URL breaks with the phrase it gets,
- * the flags of the queue and base URLs, the origin, and that neither an
- * error nor a masked URL ever holds the password of a "user:pass@" part.
+ * the flags of the queue, base and Redis URLs (user information decoded,
+ * the database), the origin, and that neither an error nor a masked URL
+ * ever holds the password of a "user:pass@" part.
  */
 #include "autoconf.h"
 
@@ -251,11 +252,17 @@ START_TEST(mask)
 	static const struct {
 		const char *s, *want;
 	} cases[] = {
-		{ "https://user:" PASSWORD "@h/1/q", "https://***@h/1/q" },
+		{ "https://user:" PASSWORD "@h/1/q", "https://user:***@h/1/q" },
 		{ "https://" PASSWORD "@edge.example",
 		  "https://***@edge.example" },
-		{ "https://u:p@ss/w@rd@h/q", "https://***@h/q" },
-		{ "user:" PASSWORD "@h/q", "***@h/q" },
+		{ "https://u:p@ss/w@rd@h/q", "https://u:***@h/q" },
+		{ "user:" PASSWORD "@h/q", "user:***@h/q" },
+		{ "redis://default:" PASSWORD "@h:6380/3",
+		  "redis://default:***@h:6380/3" },
+		{ "redis://:" PASSWORD "@[::1]", "redis://:***@[::1]" },
+		{ "redis://" PASSWORD "@h", "redis://***@h" },
+		{ "redis://u:a:" PASSWORD "@h", "redis://u:***@h" },
+		{ "redis://u:pa/ss" PASSWORD "@h", "redis://u:***@h" },
 		{ "https://h/1/q", "https://h/1/q" },
 		{ "not a url", "not a url" },
 		{ "", "" },
@@ -272,8 +279,159 @@ START_TEST(mask)
 	ck_assert_str_eq(buf, "");
 	/* Cut to fit, terminated. */
 	url_mask("https://u:" PASSWORD "@host/q", buf, 12);
-	ck_assert_str_eq(buf, "https://***");
+	ck_assert_str_eq(buf, "https://u:*");
 	url_mask("x", buf, 0);
+}
+END_TEST
+
+/* REDIS_URL: redis://[user[:password]@]host[:port][/db], as ioredis. */
+START_TEST(redis_good)
+{
+	static const struct {
+		const char	*s;
+		const char	*scheme, *host, *user, *password;
+		int		 port, db, tls, ipv6;
+	} cases[] = {
+		{ "redis://localhost", "redis", "localhost", NULL, NULL, 6379,
+		  0, 0, 0 },
+		{ "redis://127.0.0.1:6380/3", "redis", "127.0.0.1", NULL, NULL,
+		  6380, 3, 0, 0 },
+		{ "REDIS://h/", "redis", "h", NULL, NULL, 6379, 0, 0, 0 },
+		{ "redis://stigg:" PASSWORD "@redis.internal:6379/15",
+		  "redis", "redis.internal", "stigg", PASSWORD, 6379, 15, 0,
+		  0 },
+		{ "redis://:" PASSWORD "@h", "redis", "h", NULL, PASSWORD,
+		  6379, 0, 0, 0 },
+		{ "redis://stigg@h", "redis", "h", "stigg", NULL, 6379, 0, 0,
+		  0 },
+		{ "redis://stigg:@h", "redis", "h", "stigg", NULL, 6379, 0, 0,
+		  0 },
+		{ "redis://@h", "redis", "h", NULL, NULL, 6379, 0, 0, 0 },
+		{ "redis://[::1]:7000/2", "redis", "::1", NULL, NULL, 7000, 2,
+		  0, 1 },
+		{ "redis://u:p@[2001:db8::7]", "redis", "2001:db8::7", "u",
+		  "p", 6379, 0, 0, 1 },
+		/* Decoded; the last '@' ends them, the first ':' splits. */
+		{ "redis://us%65r%3Ax:p%40ss%2Fw%3a%25@h", "redis", "h",
+		  "user:x", "p@ss/w:%", 6379, 0, 0, 0 },
+		{ "redis://u:p@ss:w@rd@h", "redis", "h", "u", "p@ss:w@rd",
+		  6379, 0, 0, 0 },
+		{ "redis://h/2147483647", "redis", "h", NULL, NULL, 6379,
+		  2147483647, 0, 0 },
+		{ "redis://h/007", "redis", "h", NULL, NULL, 6379, 7, 0, 0 },
+		/* Parsed; config refuses it until the transport has TLS. */
+		{ "rediss://h:6380/1", "rediss", "h", NULL, NULL, 6380, 1, 1,
+		  0 },
+	};
+	struct url u;
+	char err[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(url_parse(cases[i].s, URL_REDIS_URL, &u, err,
+		    sizeof(err)) == 0, "%s: %s", cases[i].s, err);
+		ck_assert_str_eq(u.scheme, cases[i].scheme);
+		ck_assert_str_eq(u.host, cases[i].host);
+		if (cases[i].user == NULL)
+			ck_assert_ptr_null(u.user);
+		else
+			ck_assert_str_eq(u.user, cases[i].user);
+		if (cases[i].password == NULL)
+			ck_assert_ptr_null(u.password);
+		else
+			ck_assert_str_eq(u.password, cases[i].password);
+		ck_assert_int_eq(u.port, cases[i].port);
+		ck_assert_int_eq(u.db, cases[i].db);
+		ck_assert_int_eq(u.tls, cases[i].tls);
+		ck_assert_int_eq(u.ipv6, cases[i].ipv6);
+		url_free(&u);
+		ck_assert_ptr_null(u.user);
+		ck_assert_ptr_null(u.password);
+		url_free(&u);		/* twice is fine */
+	}
+}
+END_TEST
+
+static const struct {
+	const char	*s;
+	const char	*err;
+} redis_bad[] = {
+	{ "http://h", "must start with redis:// or rediss://" },
+	{ "redis:/h", "must start with redis:// or rediss://" },
+	{ "redis://", "has no host" },
+	{ "redis://u:" PASSWORD "@", "has no host" },
+	{ "redis://u:" PASSWORD "@:6379", "has no host" },
+	{ "redis://h:0", "has a port that is not a number from 1 to 65535" },
+	{ "redis://h:65536/1", "has a port that is not a number from 1 to "
+	  "65535" },
+	{ "redis://u:" PASSWORD "@h:x", "has a port that is not a number "
+	  "from 1 to 65535" },
+	{ "redis://h/x", "has a path that is not a database number from 0 "
+	  "to 2147483647" },
+	{ "redis://h/-1", "has a path that is not a database number from 0 "
+	  "to 2147483647" },
+	{ "redis://h/2147483648", "has a path that is not a database number "
+	  "from 0 to 2147483647" },
+	{ "redis://h/99999999999999999999", "has a path that is not a "
+	  "database number from 0 to 2147483647" },
+	{ "redis://h//", "has a path that is not a database number from 0 "
+	  "to 2147483647" },
+	{ "redis://h/3/", "has a path beyond the database number (/<db>)" },
+	{ "redis://h/3/x", "has a path beyond the database number (/<db>)" },
+	{ "redis://h/3?db=4", "must not have a query or fragment" },
+	{ "redis://h?family=6", "must not have a query or fragment" },
+	{ "redis://h/0#f", "must not have a query or fragment" },
+	{ "redis://u:" PASSWORD "%zz@h", "has a password with a '%' not "
+	  "followed by two hex digits" },
+	{ "redis://u:" PASSWORD "%4@h", "has a password with a '%' not "
+	  "followed by two hex digits" },
+	{ "redis://u:" PASSWORD "%@h", "has a password with a '%' not "
+	  "followed by two hex digits" },
+	{ "redis://u%g1:" PASSWORD "@h", "has a user name with a '%' not "
+	  "followed by two hex digits" },
+	{ "redis://u:" PASSWORD "%00@h", "has a password with %00 (a NUL "
+	  "byte) in it" },
+	{ "redis://u:" PASSWORD " @h", "contains a space, a control character "
+	  "or a non-ASCII byte" },
+	/* A raw '/' ends the host part: the rest is no port. */
+	{ "redis://u:pa/ss" PASSWORD "@h", "has a port that is not a number "
+	  "from 1 to 65535" },
+};
+
+START_TEST(redis_bad_urls)
+{
+	struct url u;
+	char err[128];
+
+	ck_assert_msg(url_parse(redis_bad[_i].s, URL_REDIS_URL, &u, err,
+	    sizeof(err)) == -1, "%s", redis_bad[_i].s);
+	ck_assert_str_eq(err, redis_bad[_i].err);
+	ck_assert_ptr_null(strstr(err, PASSWORD));
+	/* Nothing is left allocated on an error. */
+	ck_assert_ptr_null(u.user);
+	ck_assert_ptr_null(u.password);
+	ck_assert_int_eq(url_check(redis_bad[_i].s, URL_REDIS_URL), -1);
+}
+END_TEST
+
+/* The flags keep the families apart: no credentials in an http URL. */
+START_TEST(redis_flags)
+{
+	struct url u;
+	char err[128];
+
+	ck_assert_int_eq(url_parse("redis://h", URL_BASE, &u, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "must start with http:// or https://");
+	ck_assert_int_eq(url_parse("https://u:p@h", URL_BASE | URL_DB, &u,
+	    err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "must not carry a user name or password");
+	ck_assert_int_eq(url_parse("redis://u:p@h/1/2", URL_REDIS |
+	    URL_USERINFO, &u, err, sizeof(err)), 0);
+	ck_assert_uint_eq(u.path_len, 4);
+	ck_assert_int_eq(u.db_given, 0);
+	url_free(&u);
+	ck_assert_int_eq(url_check("redis://u:p@h/5", URL_REDIS_URL), 0);
 }
 END_TEST
 
@@ -290,6 +448,10 @@ url_suite(void)
 	tcase_add_test(tc, no_scheme_accepted);
 	tcase_add_test(tc, origin);
 	tcase_add_test(tc, mask);
+	tcase_add_test(tc, redis_good);
+	tcase_add_loop_test(tc, redis_bad_urls, 0,
+	    sizeof(redis_bad) / sizeof(redis_bad[0]));
+	tcase_add_test(tc, redis_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
