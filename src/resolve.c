@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -103,6 +104,19 @@ job_release(struct job *j)
 		free(j);
 }
 
+/* Append "%<interface>" (or "%<index>") to the numeric address in buf. */
+static void
+scope(char *buf, size_t len, unsigned int id)
+{
+	char ifname[IF_NAMESIZE];
+	size_t n = strlen(buf);
+
+	if (if_indextoname(id, ifname) != NULL)
+		snprintf(buf + n, len - n, "%%%s", ifname);
+	else
+		snprintf(buf + n, len - n, "%%%u", id);
+}
+
 static void *
 job_main(void *p)
 {
@@ -132,8 +146,14 @@ job_main(void *p)
 		else
 			continue;
 		if (inet_ntop(a->ai_family, sa, res.addr[res.n],
-		    sizeof(res.addr[res.n])) != NULL)
-			res.n++;
+		    sizeof(res.addr[res.n])) == NULL)
+			continue;
+		/* A link-local address keeps its zone: "fe80::1%eth0". */
+		if (a->ai_family == AF_INET6 &&
+		    ((struct sockaddr_in6 *)a->ai_addr)->sin6_scope_id != 0)
+			scope(res.addr[res.n], sizeof(res.addr[res.n]),
+			    ((struct sockaddr_in6 *)a->ai_addr)->sin6_scope_id);
+		res.n++;
 	}
 	if (ai != NULL)
 		freeaddrinfo(ai);

@@ -18,7 +18,8 @@ struct resolve;
 
 /* At most this many addresses of a name are kept, in getaddrinfo's order. */
 #define RESOLVE_MAX_ADDRS	16
-#define RESOLVE_ADDRSTRLEN	46	/* INET6_ADDRSTRLEN */
+/* INET6_ADDRSTRLEN, "%", and an interface name (IF_NAMESIZE) for a zone. */
+#define RESOLVE_ADDRSTRLEN	(46 + 1 + 16)
 
 struct resolve_result {
 	size_t	n;

@@ -115,6 +115,25 @@ START_TEST(name_answered_through_a_thread)
 }
 END_TEST
 
+/* A link-local address keeps its zone, which connecting to it needs. */
+START_TEST(zone_is_kept)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct answer a;
+	char err[128];
+
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(resolve_is_numeric("fe80::1%lo"), 0);
+	ck_assert_ptr_nonnull(resolve_start(loop, "fe80::1%lo", 5., on_answer,
+	    &a, err, sizeof(err)));
+	run_for(loop, &a, 5.);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_msg(a.n == 1, "fe80::1%%lo: error '%s'", a.err);
+	ck_assert_str_eq(a.first, "fe80::1%lo");
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(cancelled_lookup_never_answers)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -152,6 +171,7 @@ resolve_suite(void)
 	tcase_add_test(tc, numeric_hosts_need_no_lookup);
 	tcase_add_test(tc, numeric_answered_from_the_loop);
 	tcase_add_test(tc, name_answered_through_a_thread);
+	tcase_add_test(tc, zone_is_kept);
 	tcase_add_test(tc, cancelled_lookup_never_answers);
 	suite_add_tcase(s, tc);
 	return s;
