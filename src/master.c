@@ -569,6 +569,29 @@ roll_next(struct master *m)
 	announce(m);
 }
 
+/* The configuration a slot's consumer runs (the current one if none). */
+static const struct config *
+slot_cfg(const struct master *m, const struct proc *p)
+{
+	return p->cfg != NULL ? p->cfg : m->cfg;
+}
+
+/*
+ * The longest drain_timeout of the consumers alive: after a reload that
+ * shortened it, one still on the previous configuration keeps its own.
+ */
+static int
+drain_timeout(const struct master *m)
+{
+	int i, t = m->cfg->drain_timeout;
+
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		if (proc_alive(&m->procs[i]) &&
+		    slot_cfg(m, &m->procs[i])->drain_timeout > t)
+			t = slot_cfg(m, &m->procs[i])->drain_timeout;
+	return t;
+}
+
 static void
 on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -581,11 +604,13 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
 		p = &m->procs[i];
-		if (!proc_alive(p) || now - p->last_msg_ms <= hang)
+		/* Each by the hang_timeout of the configuration it runs. */
+		if (!proc_alive(p) || now - p->last_msg_ms <=
+		    slot_cfg(m, p)->hang_timeout * 1000ULL)
 			continue;
 		log_error("consumer %d (pid %ld) sent no heartbeat "
 		    "for %ds; killing it", p->slot, (long)p->pid,
-		    m->cfg->hang_timeout);
+		    slot_cfg(m, p)->hang_timeout);
 		(void)kill(p->pid, SIGKILL);
 		/* Once: its exit, not another kill, comes next. */
 		p->last_msg_ms = now;
@@ -619,7 +644,7 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	log_warn("drain deadline of %ds passed; killing %d "
-	    "consumers", m->cfg->drain_timeout, alive_count(m));
+	    "consumers", drain_timeout(m), alive_count(m));
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
 		if (proc_alive(&m->procs[i]))
 			(void)kill(m->procs[i].pid, SIGKILL);
@@ -662,7 +687,7 @@ start_drain(struct master *m, const char *why)
 	m->roll_slot = -1;
 	(void)notify_send("STOPPING=1\nSTATUS=draining");
 	log_info("%s: draining %d consumers (deadline %ds)", why,
-	    alive_count(m), m->cfg->drain_timeout);
+	    alive_count(m), drain_timeout(m));
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
 		p = &m->procs[i];
 		ev_timer_stop(m->loop, &p->restart);
@@ -673,10 +698,10 @@ start_drain(struct master *m, const char *why)
 	}
 	/*
 	 * The consumers keep their own deadline of drain_timeout; ours comes
-	 * a little later, so theirs (settling what they can) comes first.
+	 * a little later, so theirs (settling what they can) comes first;
+	 * the longest of theirs, since an old configuration's may be longer.
 	 */
-	ev_timer_set(&m->drain_deadline, m->cfg->drain_timeout + DRAIN_GRACE,
-	    0.);
+	ev_timer_set(&m->drain_deadline, drain_timeout(m) + DRAIN_GRACE, 0.);
 	ev_timer_start(m->loop, &m->drain_deadline);
 	finish_if_drained(m);
 }
