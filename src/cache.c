@@ -18,6 +18,16 @@
  * TCP keepalive finds a peer gone without a word between the PINGs'
  * writes (the PINGs only fail a connection that still accepts writes).
  *
+ * With Sentinel (redis_sentinels), each attempt starts with a discovery
+ * step instead (sentinel.c): the primary's address is asked of the
+ * sentinels, then resolved and tried as above, with ROLE in the handshake
+ * (a replica ends the attempt).  A +switch-master drops the connection and
+ * starts over at once; READONLY does the same once the replies in flight
+ * are in.  Each write and purge is followed in its pipeline by WAIT 1
+ * CACHE_WAIT_TIMEOUT_MS and counts only when a replica has it; otherwise
+ * it fails and the cache refuses writes until the probe, with its own
+ * WAIT, passes.
+ *
  * A write refused by Redis for a reason of its own (OOM, READONLY,
  * MISCONF, BUSY, LOADING, NOPERM) fails, and the cache reports itself
  * down while keeping the connection: the write probe replaces the PING
@@ -50,6 +60,7 @@
 #include "cache.h"
 #include "log.h"
 #include "resolve.h"
+#include "sentinel.h"
 #include "util.h"
 
 /*
@@ -75,6 +86,16 @@
 #define CACHE_PING_TIMEOUT	2000	/* ms */
 #define CACHE_BACKOFF_MIN_MS	100
 #define CACHE_BACKOFF_MAX_MS	2000
+/*
+ * Sentinel mode: each write is followed, in the same pipeline, by WAIT 1
+ * CACHE_WAIT_TIMEOUT_MS, and counts only once a replica has it, so that
+ * a primary that dies before replicating loses no acknowledged write.  A
+ * replica on a LAN acknowledges within a millisecond (WAIT makes Redis
+ * ask at once); half a second is a replica that is gone or resyncing.
+ * WAIT blocks the connection for that long, and the PINGs queue behind
+ * it: well below CACHE_PING_TIMEOUT.
+ */
+#define CACHE_WAIT_TIMEOUT_MS	500
 /* Keys per SCAN step and per UNLINK: small enough never to block Redis. */
 #define CACHE_SCAN_COUNT	"500"
 /*
@@ -258,6 +279,7 @@ const char cache_script[] =
 
 enum conn_state {
 	CONN_DOWN,		/* no connection; the reconnect timer may run */
+	CONN_DISCOVERING,	/* asking the sentinels for the primary */
 	CONN_RESOLVING,		/* the host's lookup is in progress */
 	CONN_NEXT,		/* an address failed; the timer tries the next */
 	CONN_CONNECTING,	/* TCP connect or handshake in progress */
@@ -272,6 +294,11 @@ struct cache {
 
 	redisAsyncContext	*ac;
 	enum conn_state		 state;
+	struct sentinel		*sentinel;	/* NULL: a fixed address */
+	const char		*host;		/* cfg's, or found */
+	int			 port;
+	char			 found[256];	/* the primary's host */
+	int			 probe_ok;	/* sentinel: before its WAIT */
 	struct resolve		*lookup;	/* CONN_RESOLVING */
 	struct resolve_result	 addrs;		/* of the last lookup */
 	size_t			 addr_i;	/* the one tried now */
@@ -319,6 +346,14 @@ struct op {
 	char		**argv;
 	size_t		*argvlen;
 	int		 retried;
+	/*
+	 * Sentinel mode: the replies still due to on_script and on_wait
+	 * (each send of the script is followed by a WAIT); the op ends when
+	 * the last one is in, with the result kept here meanwhile.
+	 */
+	int		 outstanding;
+	int		 ended;
+	int		 nowait;	/* a WAIT could not be sent */
 
 	/* OP_INVALIDATE */
 	char		*match;		/* SCAN MATCH pattern */
@@ -501,16 +536,15 @@ usable(const struct cache *c)
 static void
 endpoint(const struct cache *c, char *buf, size_t len)
 {
-	const char *host = c->cfg->redis_host;
+	const char *host = c->host;
 	const char *addr = c->addrs.n > 0 ? c->addrs.addr[c->addr_i] : host;
 	int v6 = strchr(host, ':') != NULL;
 
 	if (strcmp(host, addr) == 0)
 		snprintf(buf, len, "%s%s%s:%d", v6 ? "[" : "", host,
-		    v6 ? "]" : "", c->cfg->redis_port);
+		    v6 ? "]" : "", c->port);
 	else
-		snprintf(buf, len, "%s:%d (%s)", host, c->cfg->redis_port,
-		    addr);
+		snprintf(buf, len, "%s:%d (%s)", host, c->port, addr);
 }
 
 static void
@@ -548,6 +582,32 @@ refuse(struct cache *c, const char *err)
 		return;
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
 	report(c);
+}
+
+/*
+ * Sentinel mode: the server stopped being the primary (READONLY, from a
+ * hiredis callback).  The connection ends once the replies in flight are
+ * in (they fail: held and retried), and the reconnect asks the sentinels.
+ */
+static void
+lost_primary(struct cache *c, const char *err)
+{
+	char ep[160];
+
+	if (c->state != CONN_UP || c->ac == NULL || c->handshake_failed)
+		return;
+	endpoint(c, ep, sizeof(ep));
+	snprintf(c->reason, sizeof(c->reason), "redis: %s: no longer the "
+	    "primary (%s); asking the sentinels", ep, err);
+	c->handshake_failed = 1;	/* on_disconnect gives c->reason */
+	c->refusing = 1;
+	redisAsyncDisconnect(c->ac);
+}
+
+static int
+is_readonly(const char *err)
+{
+	return err != NULL && strncmp(err, "READONLY", 8) == 0;
 }
 
 static void
@@ -690,6 +750,42 @@ on_script_load(redisAsyncContext *ac, void *reply, void *arg)
 	handshake_failed(ac->data, ac, reply, "SCRIPT LOAD");
 }
 
+/* Writes pass again: the refusal is over. */
+static void
+accept_again(struct cache *c)
+{
+	if (!c->refusing)
+		return;
+	c->refusing = 0;
+	c->reason[0] = '\0';
+	c->logged[0] = '\0';
+	log_info("redis: writes accepted again");
+	report(c);
+}
+
+/*
+ * Sentinel mode: ROLE's answer in the handshake.  A server that is not
+ * the master (a replica the sentinel's answer is stale about, or one
+ * demoted since) ends the attempt; the next one asks the sentinels.
+ */
+static void
+on_role(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct cache *c = ac->data;
+	char why[80], ep[160];
+
+	(void)arg;
+	if (handshake_failed(c, ac, reply, "ROLE"))
+		return;
+	if (sentinel_role_is_master(reply, why, sizeof(why)) == 0)
+		return;
+	endpoint(c, ep, sizeof(ep));
+	snprintf(c->reason, sizeof(c->reason), "redis: ROLE: %s %s", ep,
+	    why);
+	c->handshake_failed = 1;
+	redisAsyncDisconnect(ac);
+}
+
 /*
  * The write probe's answer: a step of the handshake, or, while writes are
  * refused, the check every second of whether they are accepted again.
@@ -716,27 +812,63 @@ on_probe(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	if (r == NULL || c->ac != ac || c->state != CONN_UP)
 		return;
-	c->ping_sent_ms = 0;
+	if (c->sentinel == NULL)
+		c->ping_sent_ms = 0;
+	c->probe_ok = 0;
 	if (r->type == REDIS_REPLY_ERROR) {
 		error_text(text, sizeof(text), r);
-		refuse(c, text);
+		if (c->sentinel != NULL && is_readonly(r->str))
+			lost_primary(c, text);
+		else
+			refuse(c, text);
 		return;
 	}
 	c->last_ok_ms = util_now_ms();
-	if (c->refusing) {
-		c->refusing = 0;
-		c->reason[0] = '\0';
-		c->logged[0] = '\0';
-		log_info("redis: writes accepted again");
-		report(c);
+	if (c->sentinel != NULL) {
+		c->probe_ok = 1;	/* and its WAIT decides */
+		return;
 	}
+	accept_again(c);
+}
+
+/* Sentinel mode: the write probe's WAIT, after the probe. */
+static void
+on_probe_wait(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct cache *c = ac->data;
+	redisReply *r = reply;
+	char text[128];
+
+	(void)arg;
+	if (r == NULL || c->ac != ac || c->state != CONN_UP)
+		return;
+	c->ping_sent_ms = 0;
+	if (!c->probe_ok)
+		return;
+	c->probe_ok = 0;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1) {
+		accept_again(c);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		error_text(text, sizeof(text), r);
+	else
+		snprintf(text, sizeof(text), "WAIT: no replica acknowledged "
+		    "within %dms", CACHE_WAIT_TIMEOUT_MS);
+	refuse(c, text);
 }
 
 static int
 send_probe(struct cache *c)
 {
-	return redisAsyncCommand(c->ac, on_probe, NULL, "EVALSHA %s 2 %s %s T",
-	    c->sha, c->probe_key, c->probe_key);
+	if (redisAsyncCommand(c->ac, on_probe, NULL, "EVALSHA %s 2 %s %s T",
+	    c->sha, c->probe_key, c->probe_key) != REDIS_OK)
+		return REDIS_ERR;
+	/* Refusing, in Sentinel mode: writes count once a replica has them. */
+	if (c->sentinel != NULL && c->state == CONN_UP)
+		return redisAsyncCommand(c->ac, on_probe_wait, NULL,
+		    "WAIT 1 %d", CACHE_WAIT_TIMEOUT_MS);
+	return REDIS_OK;
 }
 
 static void
@@ -758,7 +890,13 @@ on_ping(redisAsyncContext *ac, void *reply, void *arg)
 		c->reason[0] = '\0';
 		backoff_reset(&c->backoff);
 		endpoint(c, ep, sizeof(ep));
-		log_info("redis: connected to %s db %d", ep, c->cfg->redis_db);
+		if (c->sentinel != NULL)
+			log_info("redis: connected to %s db %d (master '%s')",
+			    ep, c->cfg->redis_db,
+			    c->cfg->redis_sentinel_master);
+		else
+			log_info("redis: connected to %s db %d", ep,
+			    c->cfg->redis_db);
 		ev_timer_again(c->loop, &c->ping_timer);
 		report(c);
 	}
@@ -851,6 +989,8 @@ on_connect(const redisAsyncContext *cac, int status)
 	if (cfg->redis_db != 0)
 		redisAsyncCommand(ac, on_select, NULL, "SELECT %d",
 		    cfg->redis_db);
+	if (c->sentinel != NULL)
+		redisAsyncCommand(ac, on_role, NULL, "ROLE");
 	redisAsyncCommand(ac, on_script_load, NULL, "SCRIPT LOAD %s",
 	    cache_script);
 	send_probe(c);
@@ -869,7 +1009,7 @@ conn_try(struct cache *c)
 	char reason[256], ep[160];
 
 	c->state = CONN_CONNECTING;
-	ac = redisAsyncConnect(c->addrs.addr[c->addr_i], c->cfg->redis_port);
+	ac = redisAsyncConnect(c->addrs.addr[c->addr_i], c->port);
 	if (ac == NULL || ac->err) {
 		endpoint(c, ep, sizeof(ep));
 		snprintf(reason, sizeof(reason), "redis: connect to %s: %s",
@@ -903,38 +1043,99 @@ on_resolved(void *arg, const struct resolve_result *res, const char *err)
 	c->lookup = NULL;	/* freed when this returns */
 	if (res == NULL) {
 		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
-		    c->cfg->redis_host, err);
+		    c->host, err);
 		mark_down(c, reason);
 		return;
 	}
 	c->addrs = *res;
 	c->addr_i = 0;
-	if (!resolve_is_numeric(c->cfg->redis_host)) {
+	if (!resolve_is_numeric(c->host)) {
 		for (i = 0, len = 0, list[0] = '\0'; i < res->n &&
 		    len < sizeof(list); i++)
 			len += (size_t)snprintf(list + len, sizeof(list) - len,
 			    "%s%s", i ? " " : "", res->addr[i]);
-		log_debug("redis: resolved %s: %s", c->cfg->redis_host, list);
+		log_debug("redis: resolved %s: %s", c->host, list);
 	}
 	conn_try(c);
 }
 
-/* A new attempt: look the host up again, then try its addresses. */
+/* Look c->host up, then try its addresses. */
 static void
-conn_start(struct cache *c)
+conn_resolve(struct cache *c)
 {
 	char reason[256], err[128];
 
 	c->state = CONN_RESOLVING;
 	c->addrs.n = 0;
 	c->addr_i = 0;
-	c->lookup = resolve_start(c->loop, c->cfg->redis_host,
-	    CACHE_RESOLVE_TIMEOUT, on_resolved, c, err, sizeof(err));
+	c->lookup = resolve_start(c->loop, c->host, CACHE_RESOLVE_TIMEOUT,
+	    on_resolved, c, err, sizeof(err));
 	if (c->lookup == NULL) {
 		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
-		    c->cfg->redis_host, err);
+		    c->host, err);
 		mark_down(c, reason);
 	}
+}
+
+/* Sentinel mode: the discovery's answer. */
+static void
+on_discovered(void *arg, const char *host, int port, const char *err)
+{
+	struct cache *c = arg;
+
+	if (c->closing || c->state != CONN_DISCOVERING)
+		return;
+	if (host == NULL) {
+		mark_down(c, err);
+		return;
+	}
+	snprintf(c->found, sizeof(c->found), "%s", host);
+	c->host = c->found;
+	c->port = port;
+	conn_resolve(c);
+}
+
+/*
+ * Sentinel mode: the primary moved.  Whatever the connection was doing
+ * ends (writes in flight fail, and are held and retried), and the next
+ * attempt, at once, asks the sentinels.
+ */
+static void
+on_moved(void *arg, const char *why)
+{
+	struct cache *c = arg;
+	redisAsyncContext *ac;
+
+	if (c->closing)
+		return;
+	log_info("%s", why);
+	resolve_cancel(c->lookup);
+	c->lookup = NULL;
+	sentinel_cancel(c->sentinel);
+	/* Called from the sentinel's context: freeing this one is safe. */
+	if ((ac = c->ac) != NULL) {
+		c->ac = NULL;
+		redisAsyncFree(ac);
+	}
+	backoff_reset(&c->backoff);
+	mark_down(c, why);
+}
+
+/*
+ * A new attempt: ask the sentinels for the primary (Sentinel mode), look
+ * the host up again, then try its addresses.
+ */
+static void
+conn_start(struct cache *c)
+{
+	if (c->sentinel != NULL) {
+		c->state = CONN_DISCOVERING;
+		sentinel_discover(c->sentinel, on_discovered, c);
+		return;
+	}
+	c->host = c->cfg->redis_host;
+	c->port = c->cfg->redis_port;
+	conn_resolve(c);
 }
 
 static void
@@ -1016,7 +1217,9 @@ reply_error(struct cache *c, redisReply *r, char *detail, size_t len)
 	error_text(text, sizeof(text), r);
 	snprintf(detail, len, "redis: %s", text);
 	c->errors++;
-	if (cache_error_refuses(r->str))
+	if (c->sentinel != NULL && is_readonly(r->str))
+		lost_primary(c, text);
+	else if (cache_error_refuses(r->str))
 		refuse(c, text);
 	/*
 	 * OOM and its kin are Redis's outage, not the write's: they never
@@ -1028,6 +1231,66 @@ reply_error(struct cache *c, redisReply *r, char *detail, size_t len)
 
 static int	op_send_script(struct op *, int eval);
 
+/*
+ * The script's outcome.  In Sentinel mode a WAIT is still due (its
+ * callback has op): the result is kept until that is in.  A write that
+ * succeeded counts only when a replica acknowledged it.
+ */
+static void
+op_end(struct op *op, enum cache_result r, const char *detail)
+{
+	if (op->nowait && (r == CACHE_APPLIED || r == CACHE_SKIPPED)) {
+		r = CACHE_FAILED;
+		detail = "redis: WAIT: cannot send the command";
+	}
+	if (op->outstanding == 0) {
+		op_finish(op, r, detail);
+		return;
+	}
+	op->result = r;
+	snprintf(op->detail, sizeof(op->detail), "%s", detail ? detail : "");
+	op->ended = 1;
+}
+
+/* Sentinel mode: WAIT's answer after a send of the script. */
+static void
+on_wait(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct op *op = arg;
+	struct cache *c = op->c;
+	redisReply *r = reply;
+	char detail[160], text[128];
+	enum cache_result res;
+
+	(void)ac;
+	if (--op->outstanding > 0)
+		return;	/* an earlier send's, before NOSCRIPT's EVAL */
+	res = op->ended ? op->result : CACHE_FAILED;
+	snprintf(detail, sizeof(detail), "%s", op->ended ? op->detail :
+	    "redis: connection lost");
+	if (res == CACHE_APPLIED || res == CACHE_SKIPPED) {
+		if (r == NULL) {
+			res = CACHE_FAILED;
+			snprintf(detail, sizeof(detail),
+			    "redis: connection lost");
+		} else if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+			if (r->type == REDIS_REPLY_ERROR)
+				error_text(text, sizeof(text), r);
+			else
+				snprintf(text, sizeof(text), "WAIT: no replica "
+				    "acknowledged within %dms",
+				    CACHE_WAIT_TIMEOUT_MS);
+			snprintf(detail, sizeof(detail), "redis: %s", text);
+			res = CACHE_FAILED;
+			c->errors++;
+			/* Until a replica is back: the probe, with WAIT. */
+			if (c->ac == ac)
+				refuse(c, text);
+		}
+	}
+	op_finish(op, res, detail);
+}
+
 static void
 on_script(redisAsyncContext *ac, void *reply, void *arg)
 {
@@ -1037,21 +1300,23 @@ on_script(redisAsyncContext *ac, void *reply, void *arg)
 	char detail[160];
 
 	(void)ac;
+	if (op->outstanding > 0)
+		op->outstanding--;
 	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "NOSCRIPT", 8) == 0 && !op->retried) {
 		op->retried = 1;
 		if (op_send_script(op, 1) == 0)
 			return;
-		op_finish(op, CACHE_FAILED, "redis: not connected");
+		op_end(op, CACHE_FAILED, "redis: not connected");
 		return;
 	}
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		if (r != NULL && r->type != REDIS_REPLY_ERROR) {
 			snprintf(detail, sizeof(detail),
 			    "redis: unexpected reply type %d", r->type);
-			op_finish(op, CACHE_REFUSED, detail);
+			op_end(op, CACHE_REFUSED, detail);
 		} else
-			op_finish(op, reply_error(c, r, detail,
+			op_end(op, reply_error(c, r, detail,
 			    sizeof(detail)), detail);
 		return;
 	}
@@ -1059,17 +1324,17 @@ on_script(redisAsyncContext *ac, void *reply, void *arg)
 	if (op->kind == OP_PURGE) {
 		snprintf(detail, sizeof(detail), "%lld keys removed",
 		    r->integer);
-		op_finish(op, CACHE_APPLIED, detail);
+		op_end(op, CACHE_APPLIED, detail);
 	} else if (r->integer == -2)
-		op_finish(op, CACHE_SKIPPED, "purged at a newer version");
+		op_end(op, CACHE_SKIPPED, "purged at a newer version");
 	else if (r->integer < 0)
-		op_finish(op, CACHE_SKIPPED, "not cached");
+		op_end(op, CACHE_SKIPPED, "not cached");
 	else if (r->integer == 0)
-		op_finish(op, CACHE_SKIPPED, "newer data in Redis");
+		op_end(op, CACHE_SKIPPED, "newer data in Redis");
 	else {
 		snprintf(detail, sizeof(detail), "%lld keys written",
 		    r->integer);
-		op_finish(op, CACHE_APPLIED, detail);
+		op_end(op, CACHE_APPLIED, detail);
 	}
 }
 
@@ -1094,6 +1359,15 @@ op_send_script(struct op *op, int eval)
 	if (redisAsyncCommandArgv(c->ac, on_script, op, op->argc,
 	    (const char **)op->argv, op->argvlen) != REDIS_OK)
 		return -1;
+	if (c->sentinel == NULL)
+		return 0;
+	op->outstanding++;
+	/* In the same pipeline: the reply says whether a replica has it. */
+	if (redisAsyncCommand(c->ac, on_wait, op, "WAIT 1 %d",
+	    CACHE_WAIT_TIMEOUT_MS) == REDIS_OK)
+		op->outstanding++;
+	else
+		op->nowait = 1;
 	return 0;
 }
 
@@ -1430,6 +1704,15 @@ cache_new(struct ev_loop *loop, const struct config *cfg, int slot,
 		return NULL;
 	}
 	free(esc);
+	c->host = cfg->redis_host;
+	c->port = cfg->redis_port;
+	if (cfg->nsentinels > 0 && (c->sentinel = sentinel_new(loop, cfg,
+	    on_moved, c)) == NULL) {
+		free(c->scan_all);
+		free(c->probe_key);
+		free(c);
+		return NULL;
+	}
 	backoff_init(&c->backoff, CACHE_BACKOFF_MIN_MS, CACHE_BACKOFF_MAX_MS);
 	ev_timer_init(&c->timer, on_timer, 0., 0.);
 	c->timer.data = c;
@@ -1461,6 +1744,8 @@ cache_free(struct cache *c)
 	/* A lookup's thread may go on: it never touches c (resolve.c). */
 	resolve_cancel(c->lookup);
 	c->lookup = NULL;
+	sentinel_free(c->sentinel);
+	c->sentinel = NULL;
 	if ((ac = c->ac) != NULL) {
 		/* Pending replies' callbacks run now, with NULL: FAILED. */
 		c->ac = NULL;

@@ -13,6 +13,9 @@
  * together, once every source is read (resolve_redis_url).  Against
  * those, a source overrides a weaker one as usual, and the same or a
  * stronger source setting both is a conflict, never a silent merge.
+ * REDIS_SENTINELS stands instead of a fixed address: with redis_host,
+ * redis_port or redis_url from any source it is a conflict
+ * (resolve_sentinels), and it is parsed once into cfg->sentinels.
  */
 #include "autoconf.h"
 
@@ -88,6 +91,8 @@ static int	check_token(const char *);
 static int	check_abspath(const char *);
 static int	verify_redis_url(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
+static int	verify_sentinels(struct load *, const struct setting *,
+		    const struct origin *, const char *, const char *);
 
 static const char *const policy_names[] = {
 	"UPSERT", "UPDATE_IF_EXISTS", NULL
@@ -145,6 +150,16 @@ static const struct setting settings[] = {
 	{ .name = "redis_url", .env = { "REDIS_URL" }, .kind = K_STR,
 	    .flags = F_SECRET | F_URL, .off = OFF(redis_url),
 	    .verify = verify_redis_url },
+	/* Sentinel: the primary is asked of these (sentinel.c). */
+	{ .name = "redis_sentinels", .env = { "REDIS_SENTINELS" },
+	    .kind = K_STR, .off = OFF(redis_sentinels),
+	    .verify = verify_sentinels },
+	STR("redis_sentinel_master", "REDIS_SENTINEL_MASTER", NULL, 0,
+	    redis_sentinel_master, NULL, check_token, WHY_TOKEN),
+	STR("redis_sentinel_username", "REDIS_SENTINEL_USERNAME", NULL, 0,
+	    redis_sentinel_user, NULL, NULL, NULL),
+	SECRET("redis_sentinel_password", "REDIS_SENTINEL_PASSWORD",
+	    redis_sentinel_password),
 	NUM("batch_size", "BATCH_SIZE", NULL, K_INT, batch_size, 1, 10, 1),
 	{ .name = "keys_ttl",
 	    .env = { "KEYS_TTL_IN_SECS", "REDIS_KEYS_TTL_IN_SECS" },
@@ -388,6 +403,132 @@ verify_redis_url(struct load *ld, const struct setting *s,
 	if (tls)
 		return fail(ld, "%s: rediss:// (TLS) is not supported yet; "
 		    "use redis://", where(w, sizeof(w), s, o));
+	return 0;
+}
+
+/* One entry of a sentinel list, s[0..n), into out. */
+static int
+parse_hostport(const char *s, size_t n, struct config_hostport *out,
+    char *why, size_t whylen)
+{
+	const char *host, *colon, *p;
+	size_t hlen;
+	long port;
+
+	while (n > 0 && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0) {
+		snprintf(why, whylen, "has an empty entry");
+		return -1;
+	}
+	if (*s == '[') {
+		if ((p = memchr(s, ']', n)) == NULL) {
+			snprintf(why, whylen, "has a '[' without its ']'");
+			return -1;
+		}
+		host = s + 1;
+		hlen = (size_t)(p - host);
+		colon = p + 1 < s + n ? p + 1 : NULL;
+		if (colon != NULL && *colon != ':') {
+			snprintf(why, whylen, "has something after ']' other "
+			    "than ':port'");
+			return -1;
+		}
+		if (hlen == 0 || memchr(host, ':', hlen) == NULL) {
+			snprintf(why, whylen, "has brackets around something "
+			    "not an IPv6 address");
+			return -1;
+		}
+	} else {
+		host = s;
+		colon = memchr(s, ':', n);
+		hlen = colon != NULL ? (size_t)(colon - s) : n;
+		if (colon != NULL && memchr(colon + 1, ':',
+		    (size_t)(s + n - colon - 1)) != NULL) {
+			snprintf(why, whylen, "has an IPv6 address without "
+			    "brackets (write [addr]:port)");
+			return -1;
+		}
+		if (hlen == 0) {
+			snprintf(why, whylen, "has an entry without a host");
+			return -1;
+		}
+	}
+	for (p = host; p < host + hlen; p++)
+		if (!isgraph((unsigned char)*p) || *p == '[' || *p == ']' ||
+		    *p == '/' || *p == '@') {
+			snprintf(why, whylen, "has a host with a character "
+			    "not allowed in a host name");
+			return -1;
+		}
+	if (hlen >= sizeof(out->host)) {
+		snprintf(why, whylen, "has a host name that is too long");
+		return -1;
+	}
+	port = CONFIG_SENTINEL_PORT;
+	if (colon != NULL) {
+		p = colon + 1;
+		if (p >= s + n) {
+			snprintf(why, whylen, "has an empty port");
+			return -1;
+		}
+		for (port = 0; p < s + n; p++) {
+			if (*p < '0' || *p > '9' || port > 65535) {
+				snprintf(why, whylen, "has a port that is not "
+				    "a number from 1 to 65535");
+				return -1;
+			}
+			port = port * 10 + (*p - '0');
+		}
+		if (port < 1 || port > 65535) {
+			snprintf(why, whylen, "has a port that is not a "
+			    "number from 1 to 65535");
+			return -1;
+		}
+	}
+	memcpy(out->host, host, hlen);
+	out->host[hlen] = '\0';
+	out->port = (int)port;
+	return 0;
+}
+
+int
+config_parse_sentinels(const char *v, struct config_hostport *out,
+    size_t max, char *why, size_t whylen)
+{
+	const char *p = v, *comma;
+	size_t n = 0;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		if (n == max) {
+			snprintf(why, whylen, "lists more than %zu sentinels",
+			    max);
+			return -1;
+		}
+		if (parse_hostport(p, comma != NULL ? (size_t)(comma - p) :
+		    strlen(p), &out[n], why, whylen) == -1)
+			return -1;
+		n++;
+		if (comma == NULL)
+			return (int)n;
+		p = comma + 1;
+	}
+}
+
+/* REDIS_SENTINELS: a list config_parse_sentinels takes. */
+static int
+verify_sentinels(struct load *ld, const struct setting *s,
+    const struct origin *o, const char *v, const char *shown)
+{
+	struct config_hostport hp[CONFIG_MAX_SENTINELS];
+	char why[128];
+
+	if (config_parse_sentinels(v, hp, CONFIG_MAX_SENTINELS, why,
+	    sizeof(why)) == -1)
+		return bad(ld, s, o, shown, "%s", why);
 	return 0;
 }
 
@@ -965,6 +1106,65 @@ resolve_redis_url(struct load *ld)
 	return 0;
 }
 
+/*
+ * REDIS_SENTINELS stands instead of a fixed address: with redis_host,
+ * redis_port or redis_url set by any source it is a conflict, named both
+ * ways.  The master's name is required with it; the master's name and
+ * the sentinels' credentials mean nothing without it.
+ */
+static int
+resolve_sentinels(struct load *ld)
+{
+	static const char *const fixed[] = {
+		"redis_url", "redis_host", "redis_port"
+	};
+	static const char *const needs[] = {
+		"redis_sentinel_master", "redis_sentinel_username",
+		"redis_sentinel_password"
+	};
+	const struct setting *sl = find_setting("redis_sentinels"), *s;
+	struct config *cfg = &ld->cfg;
+	size_t i, k, n;
+	char a[512], b[512], why[128];
+	int r;
+
+	k = (size_t)(sl - settings);
+	if (cfg->redis_sentinels == NULL) {
+		for (n = 0; n < sizeof(needs) / sizeof(needs[0]); n++) {
+			s = find_setting(needs[n]);
+			i = (size_t)(s - settings);
+			if (*(char **)field(cfg, s) != NULL)
+				return fail(ld, "%s: needs %s (%s)",
+				    setter(ld, i, a, sizeof(a)), sl->name,
+				    sl->env[0]);
+		}
+		return 0;
+	}
+	for (n = 0; n < sizeof(fixed) / sizeof(fixed[0]); n++) {
+		s = find_setting(fixed[n]);
+		i = (size_t)(s - settings);
+		if (ld->src[i] == SRC_DEFAULT ||
+		    (s->kind == K_STR && *(char **)field(cfg, s) == NULL))
+			continue;
+		if (ld->src[i] == SRC_FILE && ld->src[k] == SRC_FILE)
+			return fail(ld, "%s: %s and %s both set; use one",
+			    cfg->path, sl->name, s->name);
+		return fail(ld, "%s and %s both set; use one",
+		    setter(ld, k, a, sizeof(a)), setter(ld, i, b, sizeof(b)));
+	}
+	if (cfg->redis_sentinel_master == NULL)
+		return fail(ld, "redis_sentinel_master: required with %s (set "
+		    "redis_sentinel_master in the file or "
+		    "REDIS_SENTINEL_MASTER)", setter(ld, k, a, sizeof(a)));
+	/* Checked when it was set: this cannot fail. */
+	r = config_parse_sentinels(cfg->redis_sentinels, cfg->sentinels,
+	    CONFIG_MAX_SENTINELS, why, sizeof(why));
+	if (r == -1)
+		return fail(ld, "%s: %s", sl->name, why);
+	cfg->nsentinels = (size_t)r;
+	return 0;
+}
+
 /* What the settings must satisfy together, once all sources are read. */
 static int
 finish(struct load *ld)
@@ -981,7 +1181,7 @@ finish(struct load *ld)
 			return fail(ld, "%s: required setting is missing "
 			    "(set %s in the file or %s)", s->name, s->name,
 			    s->env[0]);
-	if (resolve_redis_url(ld) == -1)
+	if (resolve_sentinels(ld) == -1 || resolve_redis_url(ld) == -1)
 		return -1;
 	min = find_setting("restart_backoff_min_ms");
 	max = find_setting("restart_backoff_max_ms");

@@ -35,6 +35,15 @@ enum config_log_level {
 	CONFIG_LOG_DEBUG
 };
 
+/* Sentinels listed at most, and their port when none is given. */
+#define CONFIG_MAX_SENTINELS	16
+#define CONFIG_SENTINEL_PORT	26379
+
+struct config_hostport {
+	char	host[256];		/* a name or an address, no brackets */
+	int	port;
+};
+
 struct config {
 	/* Stigg's container settings. */
 	char	*queue_url;		/* QUEUE_URL, required */
@@ -50,6 +59,16 @@ struct config {
 	char	*redis_user;
 	char	*redis_password;	/* secret */
 	char	*redis_url;		/* secret; sets the five above */
+	/*
+	 * Sentinel (sentinel.c): the primary is discovered, never redis_host;
+	 * redis_db, redis_user and redis_password are the data connection's.
+	 */
+	char	*redis_sentinels;	/* "host:port,[v6]:port,..." */
+	char	*redis_sentinel_master;	/* required with redis_sentinels */
+	char	*redis_sentinel_user;
+	char	*redis_sentinel_password; /* secret */
+	size_t	 nsentinels;		/* parsed redis_sentinels */
+	struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
 	int	 batch_size;		/* 1, 1..10 */
 	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
 	char	*edge_api_url;		/* "https://edge.api.stigg.io" */
@@ -97,6 +116,15 @@ typedef const char *(*config_getenv_fn)(const char *name);
 int	config_load(struct config *cfg, const char *path,
 	    config_getenv_fn getenv_fn, char *err, size_t errlen);
 void	config_free(struct config *cfg);
+
+/*
+ * Parse a REDIS_SENTINELS list, "host:port,host:port,..." (IPv6 as
+ * [addr]:port; a missing port is CONFIG_SENTINEL_PORT; blanks around an
+ * entry are ignored) into out.  Returns the count (1..max), or -1 with
+ * why.  Pure.
+ */
+int	config_parse_sentinels(const char *v, struct config_hostport *out,
+	    size_t max, char *why, size_t whylen);
 
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);

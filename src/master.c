@@ -940,10 +940,17 @@ master_run(struct config *cfg, const char *config_path)
 		(void)notify_send("WATCHDOG=1");
 	}
 
-	log_info("starting %d consumers%s (redis %s:%d db %d, "
-	    "prefix '%s')", cfg->consumers, cfg->consumers_auto ?
-	    " (auto)" : "", cfg->redis_host, cfg->redis_port, cfg->redis_db,
-	    cfg->environment_prefix);
+	if (cfg->nsentinels > 0)
+		log_info("starting %d consumers%s (redis: master '%s' of "
+		    "sentinels %s, db %d, prefix '%s')", cfg->consumers,
+		    cfg->consumers_auto ? " (auto)" : "",
+		    cfg->redis_sentinel_master, cfg->redis_sentinels,
+		    cfg->redis_db, cfg->environment_prefix);
+	else
+		log_info("starting %d consumers%s (redis %s:%d db %d, "
+		    "prefix '%s')", cfg->consumers, cfg->consumers_auto ?
+		    " (auto)" : "", cfg->redis_host, cfg->redis_port,
+		    cfg->redis_db, cfg->environment_prefix);
 	for (i = 0; i < cfg->consumers; i++)
 		spawn(&m, &m.procs[i], m.cfg);
 

@@ -1349,6 +1349,203 @@ START_TEST(test_redis_url_conflicts)
 }
 END_TEST
 
+/*
+ * REDIS_SENTINELS: host:port entries, IPv6 in brackets, the port
+ * defaulting to 26379, blanks around entries ignored.
+ */
+START_TEST(test_sentinels_parse)
+{
+	struct config_hostport hp[CONFIG_MAX_SENTINELS];
+	static const struct {
+		const char *v, *why;
+	} bads[] = {
+		{ "", "has an empty entry" },
+		{ "a:1,,b:2", "has an empty entry" },
+		{ "a:1,", "has an empty entry" },
+		{ ":26379", "has an entry without a host" },
+		{ "a:", "has an empty port" },
+		{ "a:0", "has a port that is not a number from 1 to 65535" },
+		{ "a:65536", "has a port that is not a number from 1 to "
+		  "65535" },
+		{ "a:99999999999", "has a port that is not a number from 1 to "
+		  "65535" },
+		{ "a:2x", "has a port that is not a number from 1 to 65535" },
+		{ "::1:26379", "has an IPv6 address without brackets (write "
+		  "[addr]:port)" },
+		{ "[::1:26379", "has a '[' without its ']'" },
+		{ "[::1]26379", "has something after ']' other than ':port'" },
+		{ "[host]:1", "has brackets around something not an IPv6 "
+		  "address" },
+		{ "a b:1", "has a host with a character not allowed in a host "
+		  "name" },
+		{ "u@h:1", "has a host with a character not allowed in a host "
+		  "name" },
+	};
+	char why[128], many[256];
+	size_t i;
+	int n;
+
+	n = config_parse_sentinels("10.0.0.1:26379, s2.example:26380 ,"
+	    "[::1]:26381,s4,[fe80::1]", hp, CONFIG_MAX_SENTINELS, why,
+	    sizeof(why));
+	ck_assert_int_eq(n, 5);
+	ck_assert_str_eq(hp[0].host, "10.0.0.1");
+	ck_assert_int_eq(hp[0].port, 26379);
+	ck_assert_str_eq(hp[1].host, "s2.example");
+	ck_assert_int_eq(hp[1].port, 26380);
+	ck_assert_str_eq(hp[2].host, "::1");
+	ck_assert_int_eq(hp[2].port, 26381);
+	ck_assert_str_eq(hp[3].host, "s4");
+	ck_assert_int_eq(hp[3].port, CONFIG_SENTINEL_PORT);
+	ck_assert_str_eq(hp[4].host, "fe80::1");
+	ck_assert_int_eq(hp[4].port, CONFIG_SENTINEL_PORT);
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		why[0] = '\0';
+		ck_assert_msg(config_parse_sentinels(bads[i].v, hp,
+		    CONFIG_MAX_SENTINELS, why, sizeof(why)) == -1,
+		    "'%s' accepted", bads[i].v);
+		ck_assert_str_eq(why, bads[i].why);
+	}
+	for (i = 0, many[0] = '\0'; i <= CONFIG_MAX_SENTINELS; i++)
+		strcat(many, i ? ",h:1" : "h:1");
+	ck_assert_int_eq(config_parse_sentinels(many, hp, CONFIG_MAX_SENTINELS,
+	    why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "lists more than 16 sentinels");
+}
+END_TEST
+
+START_TEST(test_sentinels_load)
+{
+	const char *path = conf("redis_sentinels = \"a:1,[::1]:2\";\n"
+	    "redis_sentinel_master = \"mymaster\";\n"
+	    "redis_sentinel_username = \"su\";\n"
+	    "redis_db = 2;\nredis_password = \"data-pw\";\n"),
+	    *empty = conf("");
+	char *dir = credentials("redis_sentinel_password", PW "\n",
+	    strlen(PW) + 1);
+
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_ok(path);
+	ck_assert_uint_eq(cfg.nsentinels, 2);
+	ck_assert_str_eq(cfg.sentinels[0].host, "a");
+	ck_assert_int_eq(cfg.sentinels[0].port, 1);
+	ck_assert_str_eq(cfg.sentinels[1].host, "::1");
+	ck_assert_int_eq(cfg.sentinels[1].port, 2);
+	ck_assert_str_eq(cfg.redis_sentinel_master, "mymaster");
+	ck_assert_str_eq(cfg.redis_sentinel_user, "su");
+	ck_assert_str_eq(cfg.redis_sentinel_password, PW);
+	/* The data connection's own settings stay its own. */
+	ck_assert_int_eq(cfg.redis_db, 2);
+	ck_assert_str_eq(cfg.redis_password, "data-pw");
+	config_free(&cfg);
+	credentials_rm(dir, "redis_sentinel_password");
+
+	setup();
+	env_required();
+	env_set("REDIS_SENTINELS", "127.0.0.1:26379");
+	env_set("REDIS_SENTINEL_MASTER", "m");
+	env_set("REDIS_SENTINEL_PASSWORD", PW);
+	expect_ok(empty);
+	ck_assert_uint_eq(cfg.nsentinels, 1);
+	ck_assert_str_eq(cfg.redis_sentinel_password, PW);
+	config_free(&cfg);
+	ntmp = 2;
+}
+END_TEST
+
+START_TEST(test_sentinels_invalid)
+{
+	const char *path = conf("");
+	const char *file = conf("\nredis_sentinels = \"h:0\";\n");
+
+	env_required();
+	env_set("REDIS_SENTINEL_MASTER", "m");
+	env_set("REDIS_SENTINELS", "h:1,::1:2");
+	expect_err(path, "REDIS_SENTINELS: 'h:1,::1:2' has an IPv6 address "
+	    "without brackets (write [addr]:port)");
+	setup();
+	env_required();
+	expect_err(file, "%s:2: redis_sentinels: 'h:0' has a port that is "
+	    "not a number from 1 to 65535", file);
+	ntmp = 2;
+}
+END_TEST
+
+START_TEST(test_sentinels_conflicts)
+{
+	static const struct {
+		const char *name, *value, *want;
+	} envs[] = {
+		{ "REDIS_HOST", "other", "REDIS_SENTINELS and REDIS_HOST both "
+		  "set; use one" },
+		{ "REDIS_PORT", "6379", "REDIS_SENTINELS and REDIS_PORT both "
+		  "set; use one" },
+		{ "REDIS_URL", "redis://u:" PW "@h/1", "REDIS_SENTINELS and "
+		  "REDIS_URL both set; use one" },
+	};
+	const char *path = conf(""),
+	    *both = conf("redis_sentinels = \"a:1\";\n"
+	    "redis_sentinel_master = \"m\";\nredis_host = \"h\";\n"),
+	    *fromfile = conf("redis_port = 6380;\n");
+	size_t i;
+
+	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		setup();
+		env_required();
+		env_set("REDIS_SENTINELS", "a:1,b:2");
+		env_set("REDIS_SENTINEL_MASTER", "m");
+		env_set(envs[i].name, envs[i].value);
+		expect_err(path, "%s", envs[i].want);
+		ck_assert_ptr_null(strstr(err, PW));
+	}
+	setup();
+	env_required();
+	expect_err(both, "%s: redis_sentinels and redis_host both set; use "
+	    "one", both);
+	/* A file's fixed address beside the environment's sentinels. */
+	setup();
+	env_required();
+	env_set("REDIS_SENTINELS", "a:1");
+	env_set("REDIS_SENTINEL_MASTER", "m");
+	expect_err(fromfile, "REDIS_SENTINELS and redis_port (%s) both set; "
+	    "use one", fromfile);
+	/* An empty variable is unset: no conflict. */
+	setup();
+	env_required();
+	env_set("REDIS_SENTINELS", "a:1");
+	env_set("REDIS_SENTINEL_MASTER", "m");
+	env_set("REDIS_HOST", "");
+	expect_ok(path);
+	config_free(&cfg);
+	ntmp = 3;
+}
+END_TEST
+
+START_TEST(test_sentinels_go_together)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("REDIS_SENTINELS", "a:1");
+	expect_err(path, "redis_sentinel_master: required with "
+	    "REDIS_SENTINELS (set redis_sentinel_master in the file or "
+	    "REDIS_SENTINEL_MASTER)");
+	setup();
+	env_required();
+	env_set("REDIS_SENTINEL_MASTER", "m");
+	expect_err(path, "REDIS_SENTINEL_MASTER: needs redis_sentinels "
+	    "(REDIS_SENTINELS)");
+	setup();
+	env_required();
+	env_set("REDIS_SENTINEL_PASSWORD", PW);
+	expect_err(path, "REDIS_SENTINEL_PASSWORD: needs redis_sentinels "
+	    "(REDIS_SENTINELS)");
+	ck_assert_ptr_null(strstr(err, PW));
+	ntmp = 1;
+}
+END_TEST
+
 START_TEST(test_redis_url_conflicts_file)
 {
 	const char *both = conf("redis_url = \"redis://h/1\";\n"
@@ -1696,6 +1893,9 @@ config_suite(void)
 		T(test_redis_url_sets_parts), T(test_redis_url_forms),
 		T(test_redis_url_invalid), T(test_redis_url_invalid_file),
 		T(test_redis_url_conflicts), T(test_redis_url_conflicts_file),
+		T(test_sentinels_parse), T(test_sentinels_load),
+		T(test_sentinels_invalid), T(test_sentinels_conflicts),
+		T(test_sentinels_go_together),
 		T(test_redis_url_layering), T(test_redis_url_credential),
 		T(test_path_is_directory), T(test_default_path_absent),
 		T(test_syntax_error), T(test_duplicate_setting),
