@@ -312,6 +312,7 @@ struct cache {
 	ev_timer		 timer;		/* connect timeout / reconnect */
 	ev_timer		 ping_timer;
 	uint64_t		 ping_sent_ms;	/* 0: no PING outstanding */
+	uint64_t		 reply_ms;	/* monotonic: the last reply to an op */
 	struct backoff		 backoff;
 	uint64_t		 last_ok_ms;
 	uint64_t		 errors;
@@ -1184,7 +1185,13 @@ on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->state != CONN_UP || c->ac == NULL)
 		return;
 	if (c->ping_sent_ms != 0) {
-		if (util_mono_ms() - c->ping_sent_ms < CACHE_PING_TIMEOUT)
+		/*
+		 * A PING queued behind WAITs (Sentinel mode, a replica slow
+		 * to acknowledge) answers late: the connection is alive while
+		 * any reply comes within the timeout.
+		 */
+		if (util_mono_ms() - (c->reply_ms > c->ping_sent_ms ?
+		    c->reply_ms : c->ping_sent_ms) < CACHE_PING_TIMEOUT)
 			return;
 		snprintf(reason, sizeof(reason),
 		    "redis: %s: no reply within %dms",
@@ -1263,6 +1270,8 @@ on_wait(redisAsyncContext *ac, void *reply, void *arg)
 	enum cache_result res;
 
 	(void)ac;
+	if (r != NULL)
+		c->reply_ms = util_mono_ms();
 	if (--op->outstanding > 0)
 		return;	/* an earlier send's, before NOSCRIPT's EVAL */
 	res = op->ended ? op->result : CACHE_FAILED;
@@ -1300,6 +1309,8 @@ on_script(redisAsyncContext *ac, void *reply, void *arg)
 	char detail[160];
 
 	(void)ac;
+	if (r != NULL)
+		c->reply_ms = util_mono_ms();
 	if (op->outstanding > 0)
 		op->outstanding--;
 	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
@@ -1468,6 +1479,34 @@ build_script(struct op *op, const struct event *ev, const char *base,
 }
 
 static void	purge_scan(struct op *);
+static void	on_wait(redisAsyncContext *, void *, void *);
+
+/*
+ * An invalidation's last UNLINK is in.  In Sentinel mode it counts, as a
+ * write does, only once a replica has it: one WAIT covers every UNLINK
+ * sent before it on the connection.
+ */
+static void
+invalidate_done(struct op *op, const char *detail)
+{
+	struct cache *c = op->c;
+
+	c->last_ok_ms = util_now_ms();
+	if (c->sentinel == NULL) {
+		op_finish(op, CACHE_APPLIED, detail);
+		return;
+	}
+	op->result = CACHE_APPLIED;
+	snprintf(op->detail, sizeof(op->detail), "%s", detail);
+	op->ended = 1;
+	op->outstanding = 1;
+	if (c->ac == NULL || redisAsyncCommand(c->ac, on_wait, op,
+	    "WAIT 1 %d", CACHE_WAIT_TIMEOUT_MS) != REDIS_OK) {
+		op->outstanding = 0;
+		op_finish(op, CACHE_FAILED, "redis: WAIT: cannot send the "
+		    "command");
+	}
+}
 
 /* A purge marker, "<entity>#purged" (see the script). */
 static int
@@ -1497,8 +1536,7 @@ on_purge_unlink(redisAsyncContext *ac, void *reply, void *arg)
 	if (strcmp(op->cursor, "done") == 0) {
 		snprintf(detail, sizeof(detail), "%d keys removed",
 		    op->removed);
-		op->c->last_ok_ms = util_now_ms();
-		op_finish(op, CACHE_APPLIED, detail);
+		invalidate_done(op, detail);
 		return;
 	}
 	purge_scan(op);
@@ -1540,8 +1578,7 @@ on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
 		if (strcmp(op->cursor, "done") == 0) {
 			snprintf(detail, sizeof(detail), "%d keys removed",
 			    op->removed);
-			op->c->last_ok_ms = util_now_ms();
-			op_finish(op, CACHE_APPLIED, detail);
+			invalidate_done(op, detail);
 		} else
 			purge_scan(op);
 		return;

@@ -2,7 +2,8 @@
 # Sentinel, with the real parts on loopback: a primary and a replica
 # redis-server and three sentinels (redis-server --sentinel, quorum 2).
 # (0) a master no sentinel knows: not ready, the reason says so;
-# (1) discovery: the daemon finds the primary and writes to it;
+# (1) discovery: the daemon finds the primary and writes to it, and an
+# invalidation, like a write, waits for a replica (WAIT);
 # (2) SENTINEL FAILOVER during a workload with an oracle
 #     (tests/support/workload.js): every update on the new primary, the
 #     newest winning, nothing in the dead-letter queue;
@@ -107,6 +108,16 @@ wait_for 20 queue_is "0 0" || die "(1) queue not settled: $(sqs count "$SQS_URL"
 expect "(1) written to the primary" "$(redis-cli -p "$P1" EXISTS production:c_acme)" 1
 wait_for 5 exists_on "$P2" production:c_acme \
     && ok "(1) and replicated" || fail "(1) not on the replica"
+# An invalidation of every customer counts, as a write does, only once a
+# replica has it: a WAIT follows its last UNLINK.
+waits() { redis-cli -p "$P1" INFO commandstats | sed -n 's/^cmdstat_wait:calls=\([0-9]*\),.*/\1/p' | grep . || echo 0; }
+w0=$(waits)
+sqs send "$SQS_URL" "$PCS_SRCDIR/tests/data/examples/package-published.json" >/dev/null \
+    || die "(1) cannot send"
+wait_for 20 queue_is "0 0" || die "(1) queue not settled: $(sqs count "$SQS_URL")"
+expect "(1) invalidated on the primary" "$(redis-cli -p "$P1" EXISTS production:c_acme)" 0
+[ "$(waits)" -gt "$w0" ] && ok "(1) the invalidation waited for a replica" \
+    || fail "(1) no WAIT after the invalidation"
 redis-cli -p "$P1" FLUSHALL >/dev/null
 
 settle() {
