@@ -152,16 +152,7 @@ else
 fi
 
 # The end state, key by key.
-node "$SUPPORT/workload.js" compare --oracle "$W/oracle.json" --port "$REDIS_PORT" --limit 40 \
-    >"$WORK/compare.out" 2>&1
-rc=$?
-summary=$(tail -n 1 "$WORK/compare.out")
-if [ "$rc" = 0 ]; then
-    ok "Redis equals the oracle: $summary"
-else
-    sed 's/^/# /' "$WORK/compare.out"
-    fail "Redis differs from the oracle: $summary"
-fi
+oracle_check "Redis" "$W/oracle.json" "$REDIS_PORT"
 expect "dead-letter queue empty" "$(sqs count "$DLQ_URL")" "0 0"
 expect "no message rejected" "$(grep -c 'rejected' "$PCS_LOG")" 0
 expect "no consumer died but by our SIGKILL" \

@@ -272,5 +272,20 @@ sdk_check() {
     fi
 }
 
+# oracle_check NAME ORACLE PORT: the Redis at PORT equals the oracle that
+# tests/support/workload.js wrote, key by key (the differences shown).
+oracle_check() {
+    local rc summary out=$WORK/compare.$RANDOM
+    node "$SUPPORT/workload.js" compare --oracle "$2" --port "$3" --limit 40 >"$out" 2>&1
+    rc=$?
+    summary=$(tail -n 1 "$out")
+    if [ "$rc" = 0 ]; then
+        ok "$1 equals the oracle: $summary"
+    else
+        sed 's/^/# /' "$out"
+        fail "$1 differs from the oracle: $summary"
+    fi
+}
+
 # Every key under the pattern, sorted, one a line.
 redis_keys() { redis_cli --scan --pattern "${1:-*}" | LC_ALL=C sort; }

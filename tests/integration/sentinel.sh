@@ -144,17 +144,7 @@ workload() {
 send_part() { sqs send-batch "$SQS_URL" - <"$W/part.$1" >/dev/null || fail "cannot send part $1"; }
 # check TAG PORT: the end state on the primary at PORT equals the oracle.
 check() {
-    local rc summary
-    node "$SUPPORT/workload.js" compare --oracle "$W/oracle.json" --port "$2" --limit 40 \
-        >"$WORK/compare.$1" 2>&1
-    rc=$?
-    summary=$(tail -n 1 "$WORK/compare.$1")
-    if [ "$rc" = 0 ]; then
-        ok "$1: the new primary equals the oracle: $summary"
-    else
-        sed 's/^/# /' "$WORK/compare.$1"
-        fail "$1: the new primary differs from the oracle: $summary"
-    fi
+    oracle_check "$1: the new primary" "$W/oracle.json" "$2"
     expect "$1: dead-letter queue empty" "$(sqs count "$DLQ_URL")" "0 0"
     expect "$1: no message rejected" "$(grep -c 'rejected' "$PCS_LOG")" 0
 }
