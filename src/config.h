@@ -69,6 +69,18 @@ struct config {
 	char	*redis_sentinel_password; /* secret */
 	size_t	 nsentinels;		/* parsed redis_sentinels */
 	struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
+	/*
+	 * TLS (rconn.c), for the data connection and the sentinels'.  The
+	 * files are absolute paths; cert and key go together.
+	 */
+	int	 redis_tls;		/* 0; a rediss:// redis_url sets it */
+	int	 redis_tls_verify;	/* 1: the certificate and its name */
+	char	*redis_tls_ca_file;	/* NULL: the system's trust store */
+	char	*redis_tls_ca_dir;	/* c_rehash'd directory */
+	char	*redis_tls_cert_file;	/* client certificate (mutual TLS) */
+	char	*redis_tls_key_file;	/* its key */
+	char	*redis_tls_key_passphrase; /* secret */
+	char	*redis_tls_server_name;	/* NULL: the host connected to */
 	int	 batch_size;		/* 1, 1..10 */
 	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
 	char	*edge_api_url;		/* "https://edge.api.stigg.io" */
