@@ -4,7 +4,7 @@
  * Connection life cycle: resolve the host (resolve.c: off the loop, again
  * at every attempt, since a managed endpoint changes address on failover)
  * -> for each address in getaddrinfo's order, IPv6 and IPv4: connect to
- * the numeric address (hiredis does no DNS for one; with a timeout) ->
+ * the numeric address (rconn.c: plain or TLS; with a timeout) ->
  * AUTH (when a password is set) -> CLIENT SETNAME -> SELECT -> SCRIPT
  * LOAD -> write probe (EVALSHA of the script's probe step, which uses
  * every command the writes use on a key of the environment, so that an
@@ -52,8 +52,7 @@
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libev.h>
+#include "rconn.h"
 #include <openssl/sha.h>
 
 #include "backoff.h"
@@ -292,7 +291,8 @@ struct cache {
 	cache_state_fn		 state_fn;
 	void			*state_arg;
 
-	redisAsyncContext	*ac;
+	struct rconn		*ac;
+	struct rconn_tls	*tls;		/* NULL: plain TCP */
 	enum conn_state		 state;
 	struct sentinel		*sentinel;	/* NULL: a fixed address */
 	const char		*host;		/* cfg's, or found */
@@ -483,7 +483,7 @@ op_free(struct op *op)
 
 /*
  * Finish op: its callback runs from an ev_prepare watcher, never from
- * inside cache_apply or a hiredis callback, so the caller may apply or
+ * inside cache_apply or an rconn callback, so the caller may apply or
  * free freely from it.  Prepare watchers run before every poll, so a
  * completion is delivered in the same loop iteration even under a load
  * that would starve an ev_idle watcher.
@@ -587,7 +587,7 @@ refuse(struct cache *c, const char *err)
 
 /*
  * Sentinel mode: the server stopped being the primary (READONLY, from a
- * hiredis callback).  The connection ends once the replies in flight are
+ * rconn callback).  The connection ends once the replies in flight are
  * in (they fail: held and retried), and the reconnect asks the sentinels.
  */
 static void
@@ -602,7 +602,7 @@ lost_primary(struct cache *c, const char *err)
 	    "primary (%s); asking the sentinels", ep, err);
 	c->handshake_failed = 1;	/* on_disconnect gives c->reason */
 	c->refusing = 1;
-	redisAsyncDisconnect(c->ac);
+	rconn_disconnect(c->ac);
 }
 
 static int
@@ -643,21 +643,21 @@ mark_down(struct cache *c, const char *reason)
 	schedule_reconnect(c);
 }
 
-/* Drop the connection from outside any hiredis callback (timers). */
+/* Drop the connection from outside any rconn callback (timers). */
 static void
 conn_drop(struct cache *c, const char *reason)
 {
-	redisAsyncContext *ac = c->ac;
+	struct rconn *ac = c->ac;
 
 	c->ac = NULL;
 	if (ac != NULL)
-		redisAsyncFree(ac);	/* its callbacks see c->ac != ac */
+		rconn_free(ac);	/* its callbacks see c->ac != ac */
 	mark_down(c, reason);
 }
 
 /*
  * The attempt on the current address failed (reason: how); the next
- * address, if any, is tried from the timer, outside any hiredis callback.
+ * address, if any, is tried from the timer, outside any rconn callback.
  * After the last one, the backoff.
  */
 static void
@@ -676,9 +676,9 @@ conn_next(struct cache *c, const char *reason)
 }
 
 static void
-on_disconnect(const redisAsyncContext *ac, int status)
+on_disconnect(struct rconn *ac, int status)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	char reason[256], ep[160];
 
 	if (c->ac != ac)
@@ -693,8 +693,8 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	}
 	endpoint(c, ep, sizeof(ep));
 	snprintf(reason, sizeof(reason), "redis: connection to %s lost%s%s",
-	    ep, status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" :
-	    (ac->errstr[0] ? ac->errstr : "error"));
+	    ep, status == 0 ? "" : ": ", status == 0 ? "" :
+	    (rconn_errstr(ac)[0] ? rconn_errstr(ac) : "error"));
 	/* Closed during the handshake: another address may serve. */
 	if (c->state == CONN_CONNECTING)
 		conn_next(c, reason);
@@ -707,7 +707,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
  * step failed, no later answer (the pipelined PING's PONG) counts.
  */
 static int
-handshake_failed(struct cache *c, redisAsyncContext *ac, redisReply *r,
+handshake_failed(struct cache *c, struct rconn *ac, redisReply *r,
     const char *what)
 {
 	char text[128];
@@ -722,21 +722,21 @@ handshake_failed(struct cache *c, redisAsyncContext *ac, redisReply *r,
 	error_text(text, sizeof(text), r);
 	snprintf(c->reason, sizeof(c->reason), "redis: %s: %s", what, text);
 	c->handshake_failed = 1;
-	redisAsyncDisconnect(ac);
+	rconn_disconnect(ac);
 	return 1;
 }
 
 static void
-on_auth(redisAsyncContext *ac, void *reply, void *arg)
+on_auth(struct rconn *ac, void *reply, void *arg)
 {
 	(void)arg;
-	handshake_failed(ac->data, ac, reply, "AUTH");
+	handshake_failed(rconn_data(ac), ac, reply, "AUTH");
 }
 
 static void
-on_select(redisAsyncContext *ac, void *reply, void *arg)
+on_select(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	char what[32];
 
 	(void)arg;
@@ -745,10 +745,10 @@ on_select(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
-on_script_load(redisAsyncContext *ac, void *reply, void *arg)
+on_script_load(struct rconn *ac, void *reply, void *arg)
 {
 	(void)arg;
-	handshake_failed(ac->data, ac, reply, "SCRIPT LOAD");
+	handshake_failed(rconn_data(ac), ac, reply, "SCRIPT LOAD");
 }
 
 /* Writes pass again: the refusal is over. */
@@ -770,9 +770,9 @@ accept_again(struct cache *c)
  * demoted since) ends the attempt; the next one asks the sentinels.
  */
 static void
-on_role(redisAsyncContext *ac, void *reply, void *arg)
+on_role(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	char why[80], ep[160];
 
 	(void)arg;
@@ -784,7 +784,7 @@ on_role(redisAsyncContext *ac, void *reply, void *arg)
 	snprintf(c->reason, sizeof(c->reason), "redis: ROLE: %s %s", ep,
 	    why);
 	c->handshake_failed = 1;
-	redisAsyncDisconnect(ac);
+	rconn_disconnect(ac);
 }
 
 /*
@@ -792,9 +792,9 @@ on_role(redisAsyncContext *ac, void *reply, void *arg)
  * refused, the check every second of whether they are accepted again.
  */
 static void
-on_probe(redisAsyncContext *ac, void *reply, void *arg)
+on_probe(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	redisReply *r = reply;
 	char text[128];
 
@@ -807,7 +807,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *arg)
 			    "redis: EVALSHA (write probe): unexpected reply "
 			    "type %d", r->type);
 			c->handshake_failed = 1;
-			redisAsyncDisconnect(ac);
+			rconn_disconnect(ac);
 		}
 		return;
 	}
@@ -834,9 +834,9 @@ on_probe(redisAsyncContext *ac, void *reply, void *arg)
 
 /* Sentinel mode: the write probe's WAIT, after the probe. */
 static void
-on_probe_wait(redisAsyncContext *ac, void *reply, void *arg)
+on_probe_wait(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	redisReply *r = reply;
 	char text[128];
 
@@ -862,20 +862,20 @@ on_probe_wait(redisAsyncContext *ac, void *reply, void *arg)
 static int
 send_probe(struct cache *c)
 {
-	if (redisAsyncCommand(c->ac, on_probe, NULL, "EVALSHA %s 2 %s %s T",
-	    c->sha, c->probe_key, c->probe_key) != REDIS_OK)
-		return REDIS_ERR;
+	if (rconn_command(c->ac, on_probe, NULL, "EVALSHA %s 2 %s %s T",
+	    c->sha, c->probe_key, c->probe_key) != 0)
+		return -1;
 	/* Refusing, in Sentinel mode: writes count once a replica has them. */
 	if (c->sentinel != NULL && c->state == CONN_UP)
-		return redisAsyncCommand(c->ac, on_probe_wait, NULL,
+		return rconn_command(c->ac, on_probe_wait, NULL,
 		    "WAIT 1 %d", CACHE_WAIT_TIMEOUT_MS);
-	return REDIS_OK;
+	return 0;
 }
 
 static void
-on_ping(redisAsyncContext *ac, void *reply, void *arg)
+on_ping(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	char ep[160];
 
 	(void)arg;
@@ -906,7 +906,7 @@ on_ping(redisAsyncContext *ac, void *reply, void *arg)
 static void
 send_ping(struct cache *c)
 {
-	if (redisAsyncCommand(c->ac, on_ping, NULL, "PING") == REDIS_OK)
+	if (rconn_command(c->ac, on_ping, NULL, "PING") == 0)
 		c->ping_sent_ms = util_mono_ms();
 }
 
@@ -915,9 +915,9 @@ send_ping(struct cache *c)
  * refusal is logged once, never a reason to be down.
  */
 static void
-on_setname(redisAsyncContext *ac, void *reply, void *arg)
+on_setname(struct rconn *ac, void *reply, void *arg)
 {
-	struct cache *c = ac->data;
+	struct cache *c = rconn_data(ac);
 	redisReply *r = reply;
 	char text[128];
 
@@ -945,86 +945,89 @@ on_setname(redisAsyncContext *ac, void *reply, void *arg)
 	c->setname_warned = 1;
 }
 
+/*
+ * Why the connect to the current address failed, as a reason: "redis:
+ * connect to host:port: Connection refused", and a TLS failure first, as
+ * operators grep for it: "redis: TLS: certificate verify failed:
+ * certificate has expired (host:port)".
+ */
 static void
-on_connect(const redisAsyncContext *cac, int status)
+connect_failed(struct cache *c, char *buf, size_t len, const char *err)
 {
-	redisAsyncContext *ac = (redisAsyncContext *)cac;
-	struct cache *c = ac->data;
+	char ep[160];
+
+	endpoint(c, ep, sizeof(ep));
+	if (strncmp(err, "TLS: ", 5) == 0)
+		snprintf(buf, len, "redis: %s (%s)", err, ep);
+	else
+		snprintf(buf, len, "redis: connect to %s: %s", ep,
+		    err[0] ? err : "failed");
+}
+
+static void
+on_connect(struct rconn *ac, int status)
+{
+	struct cache *c = rconn_data(ac);
 	const struct config *cfg = c->cfg;
-	char reason[256], ep[160];
+	char reason[256];
 
 	if (c->ac != ac)
 		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this callback. */
+	if (status != 0) {
+		/* rconn frees the connection after this callback. */
 		c->ac = NULL;
-		endpoint(c, ep, sizeof(ep));
-		snprintf(reason, sizeof(reason), "redis: connect to %s: %s",
-		    ep, ac->errstr);
+		connect_failed(c, reason, sizeof(reason), rconn_errstr(ac));
 		conn_next(c, reason);
 		return;
-	}
-	/*
-	 * TCP keepalive (hiredis: probes after 15 s idle): a peer that
-	 * vanished without a FIN or RST (a failed-over host, a NAT that
-	 * forgot us) is found by the kernel too, not only by a PING.
-	 */
-	if (redisEnableKeepAlive(&ac->c) != REDIS_OK) {
-		log_warn("redis: SO_KEEPALIVE: %s", ac->c.errstr);
-		/* hiredis marks the context failed; the connection goes on. */
-		ac->c.err = 0;
-		ac->c.errstr[0] = '\0';
 	}
 	/* Pipelined handshake: replies arrive in order, PING's last. */
 	c->handshake_failed = 0;
 	if (cfg->redis_password != NULL) {
 		if (cfg->redis_user != NULL)
-			redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s",
+			rconn_command(ac, on_auth, NULL, "AUTH %s %s",
 			    cfg->redis_user, cfg->redis_password);
 		else
-			redisAsyncCommand(ac, on_auth, NULL, "AUTH %s",
+			rconn_command(ac, on_auth, NULL, "AUTH %s",
 			    cfg->redis_password);
 	}
 	/* After AUTH: before it, Redis refuses every command but AUTH. */
-	redisAsyncCommand(ac, on_setname, NULL, "CLIENT SETNAME %s", c->name);
+	rconn_command(ac, on_setname, NULL, "CLIENT SETNAME %s", c->name);
 	if (cfg->redis_db != 0)
-		redisAsyncCommand(ac, on_select, NULL, "SELECT %d",
+		rconn_command(ac, on_select, NULL, "SELECT %d",
 		    cfg->redis_db);
 	if (c->sentinel != NULL)
-		redisAsyncCommand(ac, on_role, NULL, "ROLE");
-	redisAsyncCommand(ac, on_script_load, NULL, "SCRIPT LOAD %s",
+		rconn_command(ac, on_role, NULL, "ROLE");
+	rconn_command(ac, on_script_load, NULL, "SCRIPT LOAD %s",
 	    cache_script);
 	send_probe(c);
 	send_ping(c);
 }
 
 /*
- * Connect to the current address, given as a numeric string: hiredis
- * 0.14 calls getaddrinfo on it, which for a literal answers at once
- * without asking any resolver.
+ * Connect to the current address, a numeric string (rconn never
+ * resolves), over TLS when configured: the certificate must be valid for
+ * REDIS_TLS_SERVER_NAME or else the host asked for (the name, or the
+ * address the sentinels gave).  TCP keepalive is rconn's: a peer that
+ * vanished without a FIN or RST (a failed-over host, a NAT that forgot
+ * us) is found by the kernel too, not only by a PING.
  */
 static void
 conn_try(struct cache *c)
 {
-	redisAsyncContext *ac;
-	char reason[256], ep[160];
+	struct rconn *ac;
+	char reason[256], err[200];
+	const char *name = c->cfg->redis_tls_server_name != NULL ?
+	    c->cfg->redis_tls_server_name : c->host;
 
 	c->state = CONN_CONNECTING;
-	ac = redisAsyncConnect(c->addrs.addr[c->addr_i], c->port);
-	if (ac == NULL || ac->err) {
-		endpoint(c, ep, sizeof(ep));
-		snprintf(reason, sizeof(reason), "redis: connect to %s: %s",
-		    ep, ac != NULL ? ac->errstr : "out of memory");
-		if (ac != NULL)
-			redisAsyncFree(ac);
+	ac = rconn_connect(c->loop, c->addrs.addr[c->addr_i], c->port, c->tls,
+	    name, on_connect, on_disconnect, c, err, sizeof(err));
+	if (ac == NULL) {
+		connect_failed(c, reason, sizeof(reason), err);
 		conn_next(c, reason);
 		return;
 	}
-	ac->data = c;
 	c->ac = ac;
-	redisLibevAttach(c->loop, ac);
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	/*
 	 * The same timer bounds the connect and the handshake, each address
 	 * on its own: CACHE_CONNECT_TIMEOUT from here to the PING's reply.
@@ -1105,7 +1108,7 @@ static void
 on_moved(void *arg, const char *why)
 {
 	struct cache *c = arg;
-	redisAsyncContext *ac;
+	struct rconn *ac;
 
 	if (c->closing)
 		return;
@@ -1116,7 +1119,7 @@ on_moved(void *arg, const char *why)
 	/* Called from the sentinel's context: freeing this one is safe. */
 	if ((ac = c->ac) != NULL) {
 		c->ac = NULL;
-		redisAsyncFree(ac);
+		rconn_free(ac);
 	}
 	backoff_reset(&c->backoff);
 	mark_down(c, why);
@@ -1143,7 +1146,7 @@ static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cache *c = w->data;
-	redisAsyncContext *ac;
+	struct rconn *ac;
 	char reason[256], ep[160];
 
 	(void)loop;
@@ -1160,7 +1163,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		ac = c->ac;
 		c->ac = NULL;
 		if (ac != NULL)
-			redisAsyncFree(ac);
+			rconn_free(ac);
 		conn_next(c, reason);
 		break;
 	case CONN_NEXT:
@@ -1202,7 +1205,7 @@ on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (!c->refusing)
 		send_ping(c);
-	else if (send_probe(c) == REDIS_OK)
+	else if (send_probe(c) == 0)
 		c->ping_sent_ms = util_mono_ms();
 }
 
@@ -1261,7 +1264,7 @@ op_end(struct op *op, enum cache_result r, const char *detail)
 
 /* Sentinel mode: WAIT's answer after a send of the script. */
 static void
-on_wait(redisAsyncContext *ac, void *reply, void *arg)
+on_wait(struct rconn *ac, void *reply, void *arg)
 {
 	struct op *op = arg;
 	struct cache *c = op->c;
@@ -1301,7 +1304,7 @@ on_wait(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
-on_script(redisAsyncContext *ac, void *reply, void *arg)
+on_script(struct rconn *ac, void *reply, void *arg)
 {
 	struct op *op = arg;
 	struct cache *c = op->c;
@@ -1367,15 +1370,15 @@ op_send_script(struct op *op, int eval)
 		op->argvlen[0] = 4;
 		op->argvlen[1] = strlen(cache_script);
 	}
-	if (redisAsyncCommandArgv(c->ac, on_script, op, op->argc,
-	    (const char **)op->argv, op->argvlen) != REDIS_OK)
+	if (rconn_command_argv(c->ac, on_script, op, op->argc,
+	    (const char **)op->argv, op->argvlen) != 0)
 		return -1;
 	if (c->sentinel == NULL)
 		return 0;
 	op->outstanding++;
 	/* In the same pipeline: the reply says whether a replica has it. */
-	if (redisAsyncCommand(c->ac, on_wait, op, "WAIT 1 %d",
-	    CACHE_WAIT_TIMEOUT_MS) == REDIS_OK)
+	if (rconn_command(c->ac, on_wait, op, "WAIT 1 %d",
+	    CACHE_WAIT_TIMEOUT_MS) == 0)
 		op->outstanding++;
 	else
 		op->nowait = 1;
@@ -1479,7 +1482,7 @@ build_script(struct op *op, const struct event *ev, const char *base,
 }
 
 static void	purge_scan(struct op *);
-static void	on_wait(redisAsyncContext *, void *, void *);
+static void	on_wait(struct rconn *, void *, void *);
 
 /*
  * An invalidation's last UNLINK is in.  In Sentinel mode it counts, as a
@@ -1500,8 +1503,8 @@ invalidate_done(struct op *op, const char *detail)
 	snprintf(op->detail, sizeof(op->detail), "%s", detail);
 	op->ended = 1;
 	op->outstanding = 1;
-	if (c->ac == NULL || redisAsyncCommand(c->ac, on_wait, op,
-	    "WAIT 1 %d", CACHE_WAIT_TIMEOUT_MS) != REDIS_OK) {
+	if (c->ac == NULL || rconn_command(c->ac, on_wait, op,
+	    "WAIT 1 %d", CACHE_WAIT_TIMEOUT_MS) != 0) {
 		op->outstanding = 0;
 		op_finish(op, CACHE_FAILED, "redis: WAIT: cannot send the "
 		    "command");
@@ -1520,7 +1523,7 @@ is_marker(const char *k, size_t len)
 }
 
 static void
-on_purge_unlink(redisAsyncContext *ac, void *reply, void *arg)
+on_purge_unlink(struct rconn *ac, void *reply, void *arg)
 {
 	struct op *op = arg;
 	redisReply *r = reply;
@@ -1543,7 +1546,7 @@ on_purge_unlink(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
-on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
+on_purge_scan(struct rconn *ac, void *reply, void *arg)
 {
 	struct op *op = arg;
 	redisReply *r = reply, *keys;
@@ -1600,8 +1603,8 @@ on_purge_scan(redisAsyncContext *ac, void *reply, void *arg)
 		argv[n] = keys->element[i]->str;
 		argvlen[n++] = keys->element[i]->len;
 	}
-	if (redisAsyncCommandArgv(ac, on_purge_unlink, op, (int)n, argv,
-	    argvlen) != REDIS_OK)
+	if (rconn_command_argv(ac, on_purge_unlink, op, (int)n, argv,
+	    argvlen) != 0)
 		op_finish(op, CACHE_FAILED, "redis: not connected");
 	free(argv);
 	free(argvlen);
@@ -1613,9 +1616,9 @@ purge_scan(struct op *op)
 	struct cache *c = op->c;
 
 	if (c->state != CONN_UP || c->ac == NULL ||
-	    redisAsyncCommand(c->ac, on_purge_scan, op,
+	    rconn_command(c->ac, on_purge_scan, op,
 	    "SCAN %s MATCH %s COUNT " CACHE_SCAN_COUNT, op->cursor,
-	    op->match) != REDIS_OK)
+	    op->match) != 0)
 		op_finish(op, CACHE_FAILED, "redis: not connected");
 }
 
@@ -1711,13 +1714,14 @@ client_name(char *buf, size_t len, int slot)
 
 struct cache *
 cache_new(struct ev_loop *loop, const struct config *cfg, int slot,
-    cache_state_fn state_fn, void *arg)
+    cache_state_fn state_fn, void *arg, char *err, size_t errlen)
 {
 	struct cache *c;
 	unsigned char md[SHA_DIGEST_LENGTH];
 	char *esc;
 	int i;
 
+	snprintf(err, errlen, "out of memory");
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->loop = loop;
@@ -1743,8 +1747,16 @@ cache_new(struct ev_loop *loop, const struct config *cfg, int slot,
 	free(esc);
 	c->host = cfg->redis_host;
 	c->port = cfg->redis_port;
+	if (cfg->redis_tls && (c->tls = rconn_tls_new(cfg, err,
+	    errlen)) == NULL) {
+		free(c->scan_all);
+		free(c->probe_key);
+		free(c);
+		return NULL;
+	}
 	if (cfg->nsentinels > 0 && (c->sentinel = sentinel_new(loop, cfg,
-	    on_moved, c)) == NULL) {
+	    c->tls, on_moved, c)) == NULL) {
+		rconn_tls_free(c->tls);
 		free(c->scan_all);
 		free(c->probe_key);
 		free(c);
@@ -1771,7 +1783,7 @@ cache_new(struct ev_loop *loop, const struct config *cfg, int slot,
 void
 cache_free(struct cache *c)
 {
-	redisAsyncContext *ac;
+	struct rconn *ac;
 
 	if (c == NULL)
 		return;
@@ -1786,7 +1798,7 @@ cache_free(struct cache *c)
 	if ((ac = c->ac) != NULL) {
 		/* Pending replies' callbacks run now, with NULL: FAILED. */
 		c->ac = NULL;
-		redisAsyncFree(ac);
+		rconn_free(ac);
 	}
 	/* Completions are dropped unannounced: the caller is going away. */
 	while (c->done_head != NULL) {
@@ -1796,6 +1808,7 @@ cache_free(struct cache *c)
 		op_free(op);
 	}
 	ev_prepare_stop(c->loop, &c->deliver);
+	rconn_tls_free(c->tls);
 	free(c->scan_all);
 	free(c->probe_key);
 	free(c);

@@ -1,7 +1,8 @@
 /*
- * cache: the Redis writer.  Owns the consumer's Redis connection (hiredis
- * async on the consumer's loop: the host resolved off the loop, each of
- * its addresses tried in turn, TCP keepalive, AUTH, CLIENT SETNAME,
+ * cache: the Redis writer.  Owns the consumer's Redis connection (rconn.c,
+ * plain TCP or TLS, on the consumer's loop: the host resolved off the
+ * loop, each of its addresses tried in turn, TCP keepalive, AUTH, CLIENT
+ * SETNAME,
  * SELECT, SCRIPT LOAD, a write probe, a PING every second, reconnect
  * with backoff) and turns
  * events into writes in the layout of spec/redis-layout.md.  Every write
@@ -51,10 +52,13 @@ typedef void (*cache_done_fn)(void *arg, enum cache_result r,
 
 /*
  * slot, the consumer's, names the connection in CLIENT LIST
- * ("persistent-cache-service:<hostname>:<slot>").
+ * ("persistent-cache-service:<hostname>:<slot>").  NULL with why in err:
+ * out of memory, or TLS files that cannot be used (rconn_tls_new's
+ * error, a configuration error).
  */
 struct cache *cache_new(struct ev_loop *loop, const struct config *cfg,
-	    int slot, cache_state_fn state_fn, void *arg);
+	    int slot, cache_state_fn state_fn, void *arg, char *err,
+	    size_t errlen);
 /* Close the connection; pending operations complete as CACHE_FAILED. */
 void	cache_free(struct cache *c);
 int	cache_is_up(const struct cache *c);

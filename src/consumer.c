@@ -1165,9 +1165,12 @@ consumer_main(const struct config *cfg, int slot, int fd)
 
 	send_status(&c, IPC_HELLO);
 	log_debug("started (pid %ld)", (long)getpid());
-	if ((c.cache = cache_new(c.loop, cfg, slot, on_cache_state, &c)) == NULL) {
-		log_error("cache: out of memory");
-		_exit(CONSUMER_EXIT_FAILURE);
+	if ((c.cache = cache_new(c.loop, cfg, slot, on_cache_state, &c, err,
+	    sizeof(err))) == NULL) {
+		log_error("%s", err);
+		/* The master checked the TLS files: they changed since. */
+		_exit(strcmp(err, "out of memory") == 0 ?
+		    CONSUMER_EXIT_FAILURE : CONSUMER_EXIT_CONFIG);
 	}
 
 	ev_run(c.loop, 0);

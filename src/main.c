@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "rconn.h"
 #include "notify.h"
 
 static void
@@ -68,6 +69,13 @@ main(int argc, char *argv[])
 	}
 	if (config_load(cfg, path, NULL, err, sizeof(err)) == -1) {
 		fprintf(stderr, "persistent-cache-service: %s\n", err);
+		free(cfg);
+		return MASTER_EXIT_CONFIG;
+	}
+	/* The TLS files are read now, as nginx -t reads its certificates. */
+	if (rconn_tls_check(cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "persistent-cache-service: %s\n", err);
+		config_free(cfg);
 		free(cfg);
 		return MASTER_EXIT_CONFIG;
 	}

@@ -35,6 +35,7 @@
 #include "master.h"
 #include "notify.h"
 #include "proc.h"
+#include "rconn.h"
 #include "util.h"
 
 /*
@@ -706,6 +707,19 @@ start_drain(struct master *m, const char *why)
 	finish_if_drained(m);
 }
 
+/* A reload's configuration, its TLS files read as at the start. */
+static int
+load_config(struct config *next, const char *path, char *err, size_t len)
+{
+	if (config_load(next, path, NULL, err, len) == -1)
+		return -1;
+	if (rconn_tls_check(next, err, len) == -1) {
+		config_free(next);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Listen where cfg says, unless health already does.  A new address on
  * the same port cannot be bound while the old listener holds the port, so
@@ -769,7 +783,7 @@ reload(struct master *m)
 		return;
 	}
 	(void)notify_send("RELOADING=1\nSTATUS=reloading");
-	if (config_load(&next, m->config_path, NULL, err, sizeof(err)) == -1) {
+	if (load_config(&next, m->config_path, err, sizeof(err)) == -1) {
 		log_error("reload: %s; keeping the current "
 		    "configuration", err);
 		/* The old configuration runs on: the reload is over. */

@@ -59,6 +59,13 @@ typedef void (*rconn_reply_fn)(struct rconn *, void *reply, void *arg);
 struct rconn_tls *rconn_tls_new(const struct config *cfg, char *err,
 	    size_t errlen);
 void	rconn_tls_free(struct rconn_tls *);
+/*
+ * With redis_tls on, load the TLS files as rconn_tls_new does and let
+ * them go: 0, or -1 with its error.  0 at once with TLS off.  -t, the
+ * start and every reload check them, so that a consumer never meets a
+ * file it cannot use.
+ */
+int	rconn_tls_check(const struct config *cfg, char *err, size_t errlen);
 
 /*
  * Connect to addr (numeric: "10.0.0.7", "::1", "fe80::1%eth0") and port.

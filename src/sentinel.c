@@ -18,7 +18,7 @@
  * subscribe again; if the primary it finds is not the one in use, the
  * failover was missed meanwhile and cache.c is told as for a switch.
  *
- * Failures of hiredis callbacks are acted on from the timer, outside any
+ * Failures seen in rconn callbacks are acted on from the timer, outside any
  * callback of the context that is to be freed.
  */
 #include "autoconf.h"
@@ -30,8 +30,7 @@
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libev.h>
+#include "rconn.h"
 
 #include "backoff.h"
 #include "config.h"
@@ -63,6 +62,7 @@ enum step {
 struct sentinel {
 	struct ev_loop		*loop;
 	const struct config	*cfg;
+	struct rconn_tls	*tls;		/* cache.c's; NULL: plain */
 	sentinel_moved_fn	 moved;
 	void			*moved_arg;
 
@@ -74,7 +74,7 @@ struct sentinel {
 	size_t			 tried;	/* asked in this round */
 	size_t			 cur;		/* asked now */
 	struct resolve		*lookup;
-	redisAsyncContext	*ac;
+	struct rconn	*ac;
 	char			 addr[RESOLVE_ADDRSTRLEN];
 	int			 unknown;	/* some sentinel said nil */
 	int			 failures;
@@ -82,7 +82,7 @@ struct sentinel {
 	ev_timer		 timer;
 
 	/* The subscription, and what it last said. */
-	redisAsyncContext	*sub;
+	struct rconn	*sub;
 	int			 known;
 	char			 primary[RESOLVE_ADDRSTRLEN + 8];
 	int			 primary_port;
@@ -186,13 +186,13 @@ arm(struct sentinel *s, double after)
 static void
 drop_attempt(struct sentinel *s)
 {
-	redisAsyncContext *ac = s->ac;
+	struct rconn *ac = s->ac;
 
 	resolve_cancel(s->lookup);
 	s->lookup = NULL;
 	s->ac = NULL;
 	if (ac != NULL)
-		redisAsyncFree(ac);	/* its callbacks see s->ac != ac */
+		rconn_free(ac);	/* its callbacks see s->ac != ac */
 }
 
 /*
@@ -254,14 +254,14 @@ finish(struct sentinel *s, const char *host, int port, const char *err)
 		fn(s->fn_arg, host, port, err);
 }
 
-static void	on_switch(redisAsyncContext *, void *, void *);
+static void	on_switch(struct rconn *, void *, void *);
 
 static void
-on_addr(redisAsyncContext *ac, void *reply, void *arg)
+on_addr(struct rconn *ac, void *reply, void *arg)
 {
-	struct sentinel *s = ac->data;
+	struct sentinel *s = rconn_data(ac);
 	redisReply *r = reply;
-	redisAsyncContext *old;
+	struct rconn *old;
 	char text[160], host[RESOLVE_ADDRSTRLEN + 8];
 	long port;
 
@@ -298,16 +298,16 @@ on_addr(redisAsyncContext *ac, void *reply, void *arg)
 	s->ac = NULL;
 	s->start = s->cur;
 	if (old != NULL)
-		redisAsyncFree(old);	/* not in a callback of its own */
+		rconn_free(old);	/* not in a callback of its own */
 	log_debug("redis: sentinel: master '%s' is at %s:%ld",
 	    s->cfg->redis_sentinel_master, host, port);
 	finish(s, host, (int)port, NULL);
 }
 
 static void
-on_auth(redisAsyncContext *ac, void *reply, void *arg)
+on_auth(struct rconn *ac, void *reply, void *arg)
 {
-	struct sentinel *s = ac->data;
+	struct sentinel *s = rconn_data(ac);
 	redisReply *r = reply;
 	char text[160];
 
@@ -320,9 +320,9 @@ on_auth(redisAsyncContext *ac, void *reply, void *arg)
 
 /* A message of the subscription: the answer to SUBSCRIBE, or a switch. */
 static void
-on_switch(redisAsyncContext *ac, void *reply, void *arg)
+on_switch(struct rconn *ac, void *reply, void *arg)
 {
-	struct sentinel *s = ac->data;
+	struct sentinel *s = rconn_data(ac);
 	redisReply *r = reply, *m;
 	char host[RESOLVE_ADDRSTRLEN + 8], why[512];
 	int port, rc;
@@ -352,46 +352,45 @@ on_switch(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
-on_connect(const redisAsyncContext *cac, int status)
+on_connect(struct rconn *ac, int status)
 {
-	redisAsyncContext *ac = (redisAsyncContext *)cac;
-	struct sentinel *s = ac->data;
+	struct sentinel *s = rconn_data(ac);
 	const struct config *cfg = s->cfg;
 
 	if (ac != s->ac)
 		return;
-	if (status != REDIS_OK) {
-		s->ac = NULL;	/* hiredis frees it after this callback */
-		attempt_failed(s, ac->errstr[0] ? ac->errstr :
+	if (status != 0) {
+		s->ac = NULL;	/* rconn frees it after this callback */
+		attempt_failed(s, rconn_errstr(ac)[0] ? rconn_errstr(ac) :
 		    "connect failed");
 		return;
 	}
 	if (cfg->redis_sentinel_password != NULL) {
 		if (cfg->redis_sentinel_user != NULL)
-			redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s",
+			rconn_command(ac, on_auth, NULL, "AUTH %s %s",
 			    cfg->redis_sentinel_user,
 			    cfg->redis_sentinel_password);
 		else
-			redisAsyncCommand(ac, on_auth, NULL, "AUTH %s",
+			rconn_command(ac, on_auth, NULL, "AUTH %s",
 			    cfg->redis_sentinel_password);
 	}
-	redisAsyncCommand(ac, on_addr, NULL,
+	rconn_command(ac, on_addr, NULL,
 	    "SENTINEL get-master-addr-by-name %s", cfg->redis_sentinel_master);
 	/* In the same pipeline: no switch can fall between the two. */
-	redisAsyncCommand(ac, on_switch, NULL, "SUBSCRIBE +switch-master");
+	rconn_subscribe(ac, on_switch, NULL, "+switch-master");
 }
 
 static void
-on_disconnect(const redisAsyncContext *ac, int status)
+on_disconnect(struct rconn *ac, int status)
 {
-	struct sentinel *s = ac->data;
+	struct sentinel *s = rconn_data(ac);
 
 	(void)status;
 	if (s->closing)
 		return;
 	if (ac == s->ac) {
 		s->ac = NULL;
-		attempt_failed(s, ac->errstr[0] ? ac->errstr :
+		attempt_failed(s, rconn_errstr(ac)[0] ? rconn_errstr(ac) :
 		    "connection closed");
 		return;
 	}
@@ -399,7 +398,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 		return;
 	s->sub = NULL;
 	log_info("redis: sentinel: subscription lost%s%s; asking again",
-	    ac->errstr[0] ? ": " : "", ac->errstr);
+	    rconn_errstr(ac)[0] ? ": " : "", rconn_errstr(ac));
 	/* Subscribe again from the background, unless a discovery runs. */
 	if (s->step == STEP_IDLE) {
 		s->fn = NULL;
@@ -413,8 +412,10 @@ on_resolved(void *arg, const struct resolve_result *res, const char *err)
 {
 	struct sentinel *s = arg;
 	const struct config_hostport *hp = &s->cfg->sentinels[s->cur];
-	redisAsyncContext *ac;
-	char text[160];
+	struct rconn *ac;
+	char text[160], why[200];
+	const char *name = s->cfg->redis_tls_server_name != NULL ?
+	    s->cfg->redis_tls_server_name : hp->host;
 
 	s->lookup = NULL;
 	if (res == NULL) {
@@ -424,20 +425,14 @@ on_resolved(void *arg, const struct resolve_result *res, const char *err)
 	}
 	snprintf(s->addr, sizeof(s->addr), "%s", res->addr[0]);
 	s->step = STEP_CONNECTING;
-	ac = redisAsyncConnect(s->addr, hp->port);
-	if (ac == NULL || ac->err) {
-		snprintf(text, sizeof(text), "%s",
-		    ac != NULL ? ac->errstr : "out of memory");
-		if (ac != NULL)
-			redisAsyncFree(ac);
-		attempt_failed(s, text);
+	/* Over TLS when the data connection is (REDIS_TLS). */
+	ac = rconn_connect(s->loop, s->addr, hp->port, s->tls, name,
+	    on_connect, on_disconnect, s, why, sizeof(why));
+	if (ac == NULL) {
+		attempt_failed(s, why);
 		return;
 	}
-	ac->data = s;
 	s->ac = ac;
-	redisLibevAttach(s->loop, ac);
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	arm(s, SENTINEL_TIMEOUT);
 }
 
@@ -528,7 +523,7 @@ sentinel_cancel(struct sentinel *s)
 
 struct sentinel *
 sentinel_new(struct ev_loop *loop, const struct config *cfg,
-    sentinel_moved_fn moved, void *arg)
+    struct rconn_tls *tls, sentinel_moved_fn moved, void *arg)
 {
 	struct sentinel *s;
 
@@ -538,6 +533,7 @@ sentinel_new(struct ev_loop *loop, const struct config *cfg,
 		return NULL;
 	s->loop = loop;
 	s->cfg = cfg;
+	s->tls = tls;
 	s->moved = moved;
 	s->moved_arg = arg;
 	s->step = STEP_IDLE;
@@ -550,7 +546,7 @@ sentinel_new(struct ev_loop *loop, const struct config *cfg,
 void
 sentinel_free(struct sentinel *s)
 {
-	redisAsyncContext *sub;
+	struct rconn *sub;
 
 	if (s == NULL)
 		return;
@@ -559,7 +555,7 @@ sentinel_free(struct sentinel *s)
 	drop_attempt(s);
 	if ((sub = s->sub) != NULL) {
 		s->sub = NULL;
-		redisAsyncFree(sub);
+		rconn_free(sub);
 	}
 	free(s);
 }

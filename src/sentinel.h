@@ -16,6 +16,7 @@
 struct ev_loop;
 struct config;
 struct sentinel;
+struct rconn_tls;
 
 /*
  * A discovery's answer: host (a name or address, no brackets) and port of
@@ -34,8 +35,9 @@ typedef void (*sentinel_found_fn)(void *arg, const char *host, int port,
  */
 typedef void (*sentinel_moved_fn)(void *arg, const char *why);
 
+/* tls (NULL: plain TCP) is the caller's and outlives the sentinel. */
 struct sentinel *sentinel_new(struct ev_loop *loop, const struct config *cfg,
-	    sentinel_moved_fn moved, void *arg);
+	    struct rconn_tls *tls, sentinel_moved_fn moved, void *arg);
 /* Closes every connection; a pending discovery's fn is never called. */
 void	sentinel_free(struct sentinel *s);
 
