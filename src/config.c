@@ -122,6 +122,10 @@ static const char *const package_names[] = {
 #define WHY_URL		"must be an http:// or https:// URL with a host, " \
 			"without user name, query or fragment"
 #define WHY_TOKEN	"must be non-empty, without whitespace"
+#define WHY_ABSPATH	"must be an absolute path"
+/* An optional absolute path. */
+#define ABSPATH(n, e, f)						\
+	STR(n, e, NULL, 0, f, NULL, check_abspath, WHY_ABSPATH)
 
 static const struct setting settings[] = {
 	/* Stigg's container settings, spelled as in its image and chart. */
@@ -210,8 +214,7 @@ static const struct setting settings[] = {
 	    "0.0.0.0", check_token, WHY_TOKEN),
 	ENUM("log_level", "LOG_LEVEL", log_level, CONFIG_LOG_INFO,
 	    level_names),
-	STR("log_file", "LOG_FILE", NULL, 0, log_file, NULL, check_abspath,
-	    "must be an absolute path"),
+	ABSPATH("log_file", "LOG_FILE", log_file),
 	NUM("drain_timeout", "DRAIN_TIMEOUT_SECS", NULL, K_INT, drain_timeout,
 	    1, 3600, 30),
 	NUM("restart_backoff_min_ms", "RESTART_BACKOFF_MIN_MS", NULL, K_INT,
@@ -383,6 +386,14 @@ check_abspath(const char *v)
 	return v[0] == '/' ? 0 : -1;
 }
 
+/* A character a host name or address may hold (a sentinel's). */
+static int
+host_char(char c)
+{
+	return isgraph((unsigned char)c) && c != '[' && c != ']' && c != '/' &&
+	    c != '@';
+}
+
 /*
  * REDIS_URL: url.c's rules (URL_REDIS_URL), the reason in the message.
  * rediss:// parses, and is refused here until the Redis transport has
@@ -457,8 +468,7 @@ parse_hostport(const char *s, size_t n, struct config_hostport *out,
 		}
 	}
 	for (p = host; p < host + hlen; p++)
-		if (!isgraph((unsigned char)*p) || *p == '[' || *p == ']' ||
-		    *p == '/' || *p == '@') {
+		if (!host_char(*p)) {
 			snprintf(why, whylen, "has a host with a character "
 			    "not allowed in a host name");
 			return -1;
@@ -1054,6 +1064,70 @@ setter(struct load *ld, size_t i, char *buf, size_t len)
 }
 
 /*
+ * Settings k and i, each from a source that does not give way to the
+ * other's, conflict: "<k><mid><i><tail>", each named by its setter, or
+ * the file named once when both are from it.
+ */
+static int
+conflict(struct load *ld, size_t k, size_t i, const char *mid,
+    const char *tail)
+{
+	char a[512], b[512];
+
+	if (ld->src[i] == SRC_FILE && ld->src[k] == SRC_FILE)
+		return fail(ld, "%s: %s%s%s%s", ld->cfg.path, settings[k].name,
+		    mid, settings[i].name, tail);
+	return fail(ld, "%s%s%s%s", setter(ld, k, a, sizeof(a)), mid,
+	    setter(ld, i, b, sizeof(b)), tail);
+}
+
+/* conflict's mid and tail for two settings that stand for each other. */
+#define BOTH_SET	" and ", " both set; use one"
+
+/* Whether a source gave s a value (an empty string gives none). */
+static int
+given(struct load *ld, const struct setting *s)
+{
+	return ld->src[s - settings] != SRC_DEFAULT && (s->kind != K_STR ||
+	    *(char **)field(&ld->cfg, s) != NULL);
+}
+
+/*
+ * The first of the n settings names that was given, which means nothing
+ * without need (the caller found need off): "<setter>: needs <need>
+ * (<NEED>)".  0 when none was given.
+ */
+static int
+needs(struct load *ld, const char *const *names, size_t n,
+    const struct setting *need)
+{
+	const struct setting *s;
+	char a[512];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		s = find_setting(names[i]);
+		if (given(ld, s))
+			return fail(ld, "%s: needs %s (%s)", setter(ld,
+			    (size_t)(s - settings), a, sizeof(a)), need->name,
+			    need->env[0]);
+	}
+	return 0;
+}
+
+/* missing is required with present, which is set. */
+static int
+required_with(struct load *ld, const struct setting *missing,
+    const struct setting *present)
+{
+	char a[512];
+
+	return fail(ld, "%s: required with %s (set %s in the file or %s)",
+	    missing->name, setter(ld, (size_t)(present - settings), a,
+	    sizeof(a)), missing->name, missing->env[0]);
+}
+
+/*
  * A redis_url sets redis_host, redis_port, redis_db, redis_user and
  * redis_password.  One of those from a weaker source than the URL is
  * replaced, as a stronger source replaces a weaker one; from the same
@@ -1070,7 +1144,7 @@ resolve_redis_url(struct load *ld)
 	struct config *cfg = &ld->cfg;
 	size_t i, k, n;
 	struct url u;
-	char a[512], b[512], why[128];
+	char why[128];
 
 	if (cfg->redis_url == NULL)
 		return 0;
@@ -1078,14 +1152,8 @@ resolve_redis_url(struct load *ld)
 	for (n = 0; n < sizeof(parts) / sizeof(parts[0]); n++) {
 		s = find_setting(parts[n]);
 		i = (size_t)(s - settings);
-		if (ld->src[i] == SRC_DEFAULT || ld->src[i] < ld->src[k] ||
-		    (s->kind == K_STR && *(char **)field(cfg, s) == NULL))
-			continue;
-		if (ld->src[i] == SRC_FILE && ld->src[k] == SRC_FILE)
-			return fail(ld, "%s: %s and %s both set; use one",
-			    cfg->path, url->name, s->name);
-		return fail(ld, "%s and %s both set; use one",
-		    setter(ld, k, a, sizeof(a)), setter(ld, i, b, sizeof(b)));
+		if (given(ld, s) && ld->src[i] >= ld->src[k])
+			return conflict(ld, k, i, BOTH_SET);
 	}
 	/* Checked when it was set: this cannot fail but on memory. */
 	if (url_parse(cfg->redis_url, URL_REDIS_URL, &u, why,
@@ -1118,44 +1186,28 @@ resolve_sentinels(struct load *ld)
 	static const char *const fixed[] = {
 		"redis_url", "redis_host", "redis_port"
 	};
-	static const char *const needs[] = {
+	static const char *const with[] = {
 		"redis_sentinel_master", "redis_sentinel_username",
 		"redis_sentinel_password"
 	};
 	const struct setting *sl = find_setting("redis_sentinels"), *s;
 	struct config *cfg = &ld->cfg;
 	size_t i, k, n;
-	char a[512], b[512], why[128];
+	char why[128];
 	int r;
 
 	k = (size_t)(sl - settings);
-	if (cfg->redis_sentinels == NULL) {
-		for (n = 0; n < sizeof(needs) / sizeof(needs[0]); n++) {
-			s = find_setting(needs[n]);
-			i = (size_t)(s - settings);
-			if (*(char **)field(cfg, s) != NULL)
-				return fail(ld, "%s: needs %s (%s)",
-				    setter(ld, i, a, sizeof(a)), sl->name,
-				    sl->env[0]);
-		}
-		return 0;
-	}
+	if (cfg->redis_sentinels == NULL)
+		return needs(ld, with, sizeof(with) / sizeof(with[0]), sl);
 	for (n = 0; n < sizeof(fixed) / sizeof(fixed[0]); n++) {
 		s = find_setting(fixed[n]);
 		i = (size_t)(s - settings);
-		if (ld->src[i] == SRC_DEFAULT ||
-		    (s->kind == K_STR && *(char **)field(cfg, s) == NULL))
-			continue;
-		if (ld->src[i] == SRC_FILE && ld->src[k] == SRC_FILE)
-			return fail(ld, "%s: %s and %s both set; use one",
-			    cfg->path, sl->name, s->name);
-		return fail(ld, "%s and %s both set; use one",
-		    setter(ld, k, a, sizeof(a)), setter(ld, i, b, sizeof(b)));
+		if (given(ld, s))
+			return conflict(ld, k, i, BOTH_SET);
 	}
 	if (cfg->redis_sentinel_master == NULL)
-		return fail(ld, "redis_sentinel_master: required with %s (set "
-		    "redis_sentinel_master in the file or "
-		    "REDIS_SENTINEL_MASTER)", setter(ld, k, a, sizeof(a)));
+		return required_with(ld, find_setting("redis_sentinel_master"),
+		    sl);
 	/* Checked when it was set: this cannot fail. */
 	r = config_parse_sentinels(cfg->redis_sentinels, cfg->sentinels,
 	    CONFIG_MAX_SENTINELS, why, sizeof(why));
