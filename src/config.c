@@ -13,13 +13,20 @@
  * together, once every source is read (resolve_redis_url).  Against
  * those, a source overrides a weaker one as usual, and the same or a
  * stronger source setting both is a conflict, never a silent merge.
+ * A rediss:// URL also turns redis_tls on, and redis_tls off from the
+ * same or a stronger source is a conflict; redis:// leaves it alone.
  * REDIS_SENTINELS stands instead of a fixed address: with redis_host,
  * redis_port or redis_url from any source it is a conflict
  * (resolve_sentinels), and it is parsed once into cfg->sentinels.
+ * The other redis_tls_* settings mean nothing without redis_tls, and
+ * are an error then (resolve_tls).
  */
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -89,6 +96,7 @@ static int	check_queue_url(const char *);
 static int	check_region(const char *);
 static int	check_token(const char *);
 static int	check_abspath(const char *);
+static int	check_server_name(const char *);
 static int	verify_redis_url(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
 static int	verify_sentinels(struct load *, const struct setting *,
@@ -164,6 +172,25 @@ static const struct setting settings[] = {
 	    redis_sentinel_user, NULL, NULL, NULL),
 	SECRET("redis_sentinel_password", "REDIS_SENTINEL_PASSWORD",
 	    redis_sentinel_password),
+	/*
+	 * TLS (rconn.c), for the data connection and the sentinels'.  The
+	 * Helm chart of Stigg's container has REDIS_TLS; the rest are ours.
+	 */
+	NUM("redis_tls", "REDIS_TLS", NULL, K_BOOL, redis_tls, 0, 1, 0),
+	NUM("redis_tls_verify", "REDIS_TLS_VERIFY", NULL, K_BOOL,
+	    redis_tls_verify, 0, 1, 1),
+	ABSPATH("redis_tls_ca_file", "REDIS_TLS_CA_FILE", redis_tls_ca_file),
+	ABSPATH("redis_tls_ca_dir", "REDIS_TLS_CA_DIR", redis_tls_ca_dir),
+	ABSPATH("redis_tls_cert_file", "REDIS_TLS_CERT_FILE",
+	    redis_tls_cert_file),
+	ABSPATH("redis_tls_key_file", "REDIS_TLS_KEY_FILE",
+	    redis_tls_key_file),
+	SECRET("redis_tls_key_passphrase", "REDIS_TLS_KEY_PASSPHRASE",
+	    redis_tls_key_passphrase),
+	STR("redis_tls_server_name", "REDIS_TLS_SERVER_NAME", NULL, 0,
+	    redis_tls_server_name, NULL, check_server_name, "must be a host "
+	    "name or an IP address, at most 253 characters, without blanks, "
+	    "control characters, '/', '@', brackets or a port"),
 	NUM("batch_size", "BATCH_SIZE", NULL, K_INT, batch_size, 1, 10, 1),
 	{ .name = "keys_ttl",
 	    .env = { "KEYS_TTL_IN_SECS", "REDIS_KEYS_TTL_IN_SECS" },
@@ -386,7 +413,7 @@ check_abspath(const char *v)
 	return v[0] == '/' ? 0 : -1;
 }
 
-/* A character a host name or address may hold (a sentinel's). */
+/* A character a host name or address may hold (a sentinel's, a TLS name). */
 static int
 host_char(char c)
 {
@@ -395,25 +422,41 @@ host_char(char c)
 }
 
 /*
- * REDIS_URL: url.c's rules (URL_REDIS_URL), the reason in the message.
- * rediss:// parses, and is refused here until the Redis transport has
- * TLS: plain TCP in its place would send the password in the clear.
+ * REDIS_TLS_SERVER_NAME, what the server's certificate must match
+ * (rconn.c: a name, sent as SNI too, or an address): at most the 253
+ * characters of a DNS name, a host's characters, and a ':' only in an
+ * IPv6 address, so that "host:6380" is refused, not never matched.
+ */
+static int
+check_server_name(const char *v)
+{
+	struct in6_addr a6;
+	size_t n = strlen(v), i;
+
+	if (n == 0 || n > 253)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!host_char(v[i]))
+			return -1;
+	if (strchr(v, ':') != NULL && inet_pton(AF_INET6, v, &a6) != 1)
+		return -1;
+	return 0;
+}
+
+/*
+ * REDIS_URL: url.c's rules (URL_REDIS_URL), the reason in the message;
+ * rediss:// too, which resolve_redis_url turns into redis_tls.
  */
 static int
 verify_redis_url(struct load *ld, const struct setting *s,
     const struct origin *o, const char *v, const char *shown)
 {
 	struct url u;
-	char why[128], w[512];
-	int tls;
+	char why[128];
 
 	if (url_parse(v, URL_REDIS_URL, &u, why, sizeof(why)) == -1)
 		return bad(ld, s, o, shown, "%s", why);
-	tls = u.tls;
 	url_free(&u);
-	if (tls)
-		return fail(ld, "%s: rediss:// (TLS) is not supported yet; "
-		    "use redis://", where(w, sizeof(w), s, o));
 	return 0;
 }
 
@@ -1129,9 +1172,10 @@ required_with(struct load *ld, const struct setting *missing,
 
 /*
  * A redis_url sets redis_host, redis_port, redis_db, redis_user and
- * redis_password.  One of those from a weaker source than the URL is
- * replaced, as a stronger source replaces a weaker one; from the same
- * or a stronger source it is a conflict, named both ways.
+ * redis_password, and a rediss:// one redis_tls.  One of those from a
+ * weaker source than the URL is replaced, as a stronger source replaces
+ * a weaker one; from the same or a stronger source it is a conflict,
+ * named both ways (redis_tls only when it is off: it agrees otherwise).
  */
 static int
 resolve_redis_url(struct load *ld)
@@ -1159,6 +1203,18 @@ resolve_redis_url(struct load *ld)
 	if (url_parse(cfg->redis_url, URL_REDIS_URL, &u, why,
 	    sizeof(why)) == -1)
 		return fail(ld, "%s: %s", url->name, why);
+	/*
+	 * rediss:// is redis_tls on, and replaces it as it replaces the
+	 * five; redis:// says nothing about TLS, so redis_tls stands.
+	 */
+	i = (size_t)(find_setting("redis_tls") - settings);
+	if (u.tls && !cfg->redis_tls && ld->src[i] >= ld->src[k]) {
+		url_free(&u);
+		return conflict(ld, k, i, " is rediss:// but ",
+		    " is false; use one");
+	}
+	if (u.tls)
+		cfg->redis_tls = 1;
 	free_str(&cfg->redis_host, 0);
 	if ((cfg->redis_host = strdup(u.host)) == NULL) {
 		url_free(&u);
@@ -1217,6 +1273,38 @@ resolve_sentinels(struct load *ld)
 	return 0;
 }
 
+/*
+ * The redis_tls_* settings mean nothing without redis_tls (which a
+ * rediss:// redis_url has turned on by now): given with it off, even
+ * at their defaults, they are an error, so that no one believes a
+ * connection verified that has no TLS at all.  A client certificate
+ * and its key go together, and a passphrase is the key's.
+ */
+static int
+resolve_tls(struct load *ld)
+{
+	static const char *const tls[] = {
+		"redis_tls_verify", "redis_tls_ca_file", "redis_tls_ca_dir",
+		"redis_tls_cert_file", "redis_tls_key_file",
+		"redis_tls_key_passphrase", "redis_tls_server_name"
+	};
+	static const char *const passphrase[] = { "redis_tls_key_passphrase" };
+	const struct setting *cert = find_setting("redis_tls_cert_file"),
+	    *key = find_setting("redis_tls_key_file");
+	struct config *cfg = &ld->cfg;
+
+	if (!cfg->redis_tls)
+		return needs(ld, tls, sizeof(tls) / sizeof(tls[0]),
+		    find_setting("redis_tls"));
+	if (cfg->redis_tls_key_file != NULL && cfg->redis_tls_cert_file == NULL)
+		return required_with(ld, cert, key);
+	if (cfg->redis_tls_cert_file != NULL && cfg->redis_tls_key_file == NULL)
+		return required_with(ld, key, cert);
+	if (cfg->redis_tls_key_file == NULL)
+		return needs(ld, passphrase, 1, key);
+	return 0;
+}
+
 /* What the settings must satisfy together, once all sources are read. */
 static int
 finish(struct load *ld)
@@ -1233,7 +1321,8 @@ finish(struct load *ld)
 			return fail(ld, "%s: required setting is missing "
 			    "(set %s in the file or %s)", s->name, s->name,
 			    s->env[0]);
-	if (resolve_sentinels(ld) == -1 || resolve_redis_url(ld) == -1)
+	if (resolve_sentinels(ld) == -1 || resolve_redis_url(ld) == -1 ||
+	    resolve_tls(ld) == -1)
 		return -1;
 	min = find_setting("restart_backoff_min_ms");
 	max = find_setting("restart_backoff_max_ms");

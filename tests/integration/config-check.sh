@@ -39,8 +39,15 @@ check "REDIS_URL masked" 78 "^persistent-cache-service: REDIS_URL: 'redis://u:\*
     base REDIS_URL='redis://u:hunter2@h/x' "$PCS_BIN" -t -c /dev/null
 check "REDIS_URL with REDIS_HOST" 78 "REDIS_URL and REDIS_HOST both set; use one$" \
     base REDIS_URL='redis://u:hunter2@h' REDIS_HOST=h "$PCS_BIN" -t -c /dev/null
-check "rediss:// refused" 78 "REDIS_URL: rediss:// \(TLS\) is not supported yet; use redis://$" \
-    base REDIS_URL='rediss://u:hunter2@h' "$PCS_BIN" -t -c /dev/null
+check "rediss://" 0 "configuration OK" base REDIS_URL='rediss://u:hunter2@h' "$PCS_BIN" -t -c /dev/null
+check "rediss:// with REDIS_TLS=false" 78 "REDIS_URL is rediss:// but REDIS_TLS is false; use one$" \
+    base REDIS_URL='rediss://u:hunter2@h' REDIS_TLS=false "$PCS_BIN" -t -c /dev/null
+check "a TLS setting without TLS" 78 "REDIS_TLS_CA_FILE: needs redis_tls \(REDIS_TLS\)$" \
+    base REDIS_TLS_CA_FILE=/etc/ssl/certs/ca-certificates.crt "$PCS_BIN" -t -c /dev/null
+check "a relative TLS path" 78 "REDIS_TLS_CERT_FILE: 'c.pem' is invalid: must be an absolute path$" \
+    base REDIS_TLS=true REDIS_TLS_CERT_FILE=c.pem "$PCS_BIN" -t -c /dev/null
+base REDIS_TLS=yes REDIS_TLS_KEY_PASSPHRASE=hunter2 "$PCS_BIN" -t -c /dev/null 2>&1 | grep -q hunter2 \
+    && fail "-t shows the key's passphrase" || ok "-t never shows the key's passphrase"
 base REDIS_URL='redis://u:hunter2@h:0' "$PCS_BIN" -t -c /dev/null 2>&1 | grep -q hunter2 \
     && fail "-t shows REDIS_URL's password" || ok "-t never shows REDIS_URL's password"
 check "non-numeric REDIS_PORT" 78 "REDIS_PORT" base REDIS_PORT=abc "$PCS_BIN" -t -c /dev/null

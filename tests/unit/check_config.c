@@ -180,6 +180,9 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.poison_visibility_timeout, 600);
 	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_INVALIDATE);
 	ck_assert_int_eq(cfg.held_messages_max, 1000);
+	ck_assert_int_eq(cfg.redis_tls, 0);
+	ck_assert_int_eq(cfg.redis_tls_verify, 1);
+	ck_assert_ptr_null(cfg.redis_tls_server_name);
 	ck_assert_str_eq(cfg.path, path);
 }
 END_TEST
@@ -1273,10 +1276,9 @@ START_TEST(test_redis_url_invalid)
 		  "with redis:// or rediss://" },
 		{ PW "@h", "REDIS_URL: '***@h' must start with redis:// or "
 		  "rediss://" },
-		{ "rediss://u:" PW "@h:6380/1", "REDIS_URL: rediss:// (TLS) is "
-		  "not supported yet; use redis://" },
-		{ "REDISS://h", "REDIS_URL: rediss:// (TLS) is not supported "
-		  "yet; use redis://" },
+		{ "rediss://u:" PW "@h:6380/1?ssl=1", "REDIS_URL: "
+		  "'rediss://u:***@h:6380/1?ssl=1' must not have a query or "
+		  "fragment" },
 		/* No "@": the password would stand where the host is. */
 		{ "redis://default:" PW, "REDIS_URL: 'redis://***' has a port "
 		  "that is not a number from 1 to 65535" },
@@ -1299,14 +1301,14 @@ END_TEST
 START_TEST(test_redis_url_invalid_file)
 {
 	const char *path = conf("redis_url = \"redis://u:" PW "@h:99999\";\n"),
-	    *tls = conf("\n  redis_url = \"rediss://h\";\n");
+	    *tls = conf("\n  redis_url = \"rediss://:" PW "\";\n");
 
 	env_required();
 	expect_err(path, "%s:1: redis_url: 'redis://u:***@h:99999' has a port "
 	    "that is not a number from 1 to 65535", path);
 	ck_assert_ptr_null(strstr(err, PW));
-	expect_err(tls, "%s:2: redis_url: rediss:// (TLS) is not supported "
-	    "yet; use redis://", tls);
+	expect_err(tls, "%s:2: redis_url: 'rediss://***' has no host", tls);
+	ck_assert_ptr_null(strstr(err, PW));
 }
 END_TEST
 
@@ -1636,6 +1638,499 @@ START_TEST(test_redis_url_credential)
 }
 END_TEST
 
+/*
+ * TLS.  The key's passphrase is PP: no error may hold it.  Every
+ * redis_tls_* setting needs redis_tls (or a rediss:// URL); cert and
+ * key go together; the passphrase needs the key.
+ */
+#define PP	"s3cr3t-key-passphrase"
+#define WHY_SERVER_NAME	"is invalid: must be a host name or an IP address, " \
+	"at most 253 characters, without blanks, control characters, '/', " \
+	"'@', brackets or a port"
+
+/* A fresh load: the required settings, REDIS_TLS=true and name=value. */
+static void
+env_tls(const char *name, const char *value)
+{
+	setup();
+	env_required();
+	env_set("REDIS_TLS", "true");
+	if (name != NULL)
+		env_set(name, value);
+}
+
+START_TEST(test_tls_defaults)
+{
+	const char *path = conf("redis_tls = false;\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 0);
+	ck_assert_int_eq(cfg.redis_tls_verify, 1);
+	ck_assert_ptr_null(cfg.redis_tls_ca_file);
+	ck_assert_ptr_null(cfg.redis_tls_ca_dir);
+	ck_assert_ptr_null(cfg.redis_tls_cert_file);
+	ck_assert_ptr_null(cfg.redis_tls_key_file);
+	ck_assert_ptr_null(cfg.redis_tls_key_passphrase);
+	ck_assert_ptr_null(cfg.redis_tls_server_name);
+}
+END_TEST
+
+START_TEST(test_tls_file_values)
+{
+	const char *path = conf("redis_tls = true;\n"
+	    "redis_tls_verify = false;\n"
+	    "redis_tls_ca_file = \"/etc/pcs/ca.pem\";\n"
+	    "redis_tls_ca_dir = \"/etc/ssl/certs\";\n"
+	    "redis_tls_cert_file = \"/etc/pcs/client.pem\";\n"
+	    "redis_tls_key_file = \"/etc/pcs/client.key\";\n"
+	    "redis_tls_key_passphrase = \"" PP "\";\n"
+	    "redis_tls_server_name = \"redis.internal\";\n");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_int_eq(cfg.redis_tls_verify, 0);
+	ck_assert_str_eq(cfg.redis_tls_ca_file, "/etc/pcs/ca.pem");
+	ck_assert_str_eq(cfg.redis_tls_ca_dir, "/etc/ssl/certs");
+	ck_assert_str_eq(cfg.redis_tls_cert_file, "/etc/pcs/client.pem");
+	ck_assert_str_eq(cfg.redis_tls_key_file, "/etc/pcs/client.key");
+	ck_assert_str_eq(cfg.redis_tls_key_passphrase, PP);
+	ck_assert_str_eq(cfg.redis_tls_server_name, "redis.internal");
+}
+END_TEST
+
+/* The environment over the file, the booleans spelled as DISABLE_SENTRY's. */
+START_TEST(test_tls_env_values)
+{
+	const char *path = conf("redis_tls = false;\n"
+	    "redis_tls_ca_file = \"/file/ca.pem\";\n");
+
+	env_required();
+	env_set("REDIS_TLS", "Yes");
+	env_set("REDIS_TLS_VERIFY", "0");
+	env_set("REDIS_TLS_CA_FILE", "/env/ca.pem");
+	env_set("REDIS_TLS_CA_DIR", "/env/certs");
+	env_set("REDIS_TLS_CERT_FILE", "/env/c.pem");
+	env_set("REDIS_TLS_KEY_FILE", "/env/c.key");
+	env_set("REDIS_TLS_KEY_PASSPHRASE", PP);
+	env_set("REDIS_TLS_SERVER_NAME", "10.0.0.5");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_int_eq(cfg.redis_tls_verify, 0);
+	ck_assert_str_eq(cfg.redis_tls_ca_file, "/env/ca.pem");
+	ck_assert_str_eq(cfg.redis_tls_ca_dir, "/env/certs");
+	ck_assert_str_eq(cfg.redis_tls_cert_file, "/env/c.pem");
+	ck_assert_str_eq(cfg.redis_tls_key_file, "/env/c.key");
+	ck_assert_str_eq(cfg.redis_tls_key_passphrase, PP);
+	ck_assert_str_eq(cfg.redis_tls_server_name, "10.0.0.5");
+	config_free(&cfg);
+	/* "1", "true", "no", and an empty string is unset. */
+	setup();
+	env_required();
+	env_set("REDIS_TLS", "1");
+	env_set("REDIS_TLS_VERIFY", "TRUE");
+	env_set("REDIS_TLS_CA_FILE", "");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_int_eq(cfg.redis_tls_verify, 1);
+	ck_assert_str_eq(cfg.redis_tls_ca_file, "/file/ca.pem");
+	config_free(&cfg);
+	setup();
+	env_required();
+	env_set("REDIS_TLS", "true");
+	env_set("REDIS_TLS_VERIFY", "no");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls_verify, 0);
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_tls_bool_invalid)
+{
+	const char *path = conf(""), *file = conf("redis_tls = 1;\n"),
+	    *verify = conf("redis_tls = true;\nredis_tls_verify = \"no\";\n");
+
+	env_required();
+	env_set("REDIS_TLS", "on");
+	expect_err(path, "REDIS_TLS: 'on' is not a boolean (true/false, 1/0, "
+	    "yes/no)");
+	env_tls("REDIS_TLS_VERIFY", "");
+	expect_err(path, "REDIS_TLS_VERIFY: '' is not a boolean (true/false, "
+	    "1/0, yes/no)");
+	setup();
+	env_required();
+	expect_err(file, "%s:1: redis_tls: wrong type: expected a boolean "
+	    "(true or false)", file);
+	expect_err(verify, "%s:2: redis_tls_verify: wrong type: expected a "
+	    "boolean (true or false)", verify);
+	ntmp = 3;
+}
+END_TEST
+
+/* The four files are absolute paths, as log_file. */
+START_TEST(test_tls_paths_relative)
+{
+	static const char *const envs[] = {
+		"REDIS_TLS_CA_FILE", "REDIS_TLS_CA_DIR", "REDIS_TLS_CERT_FILE",
+		"REDIS_TLS_KEY_FILE"
+	};
+	const char *path = conf(""),
+	    *file = conf("redis_tls = true;\n"
+	    "redis_tls_key_file = \"tls/client.key\";\n");
+	size_t i;
+
+	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		env_tls(envs[i], "certs/x.pem");
+		expect_err(path, "%s: 'certs/x.pem' is invalid: must be an "
+		    "absolute path", envs[i]);
+		env_tls(envs[i], "~/x.pem");
+		expect_err(path, "%s: '~/x.pem' is invalid: must be an "
+		    "absolute path", envs[i]);
+	}
+	setup();
+	env_required();
+	expect_err(file, "%s:2: redis_tls_key_file: 'tls/client.key' is "
+	    "invalid: must be an absolute path", file);
+	ntmp = 2;
+}
+END_TEST
+
+START_TEST(test_tls_server_name)
+{
+	static const char *const good[] = {
+		"redis.internal", "10.0.0.5", "::1", "2001:db8::7",
+		"master.redis_1.svc.cluster.local", "localhost",
+		"redis.example.com.",
+	};
+	static const struct {
+		const char *v, *shown;
+	} badnames[] = {
+		{ "redis internal", "redis internal" }, { "a\tb", "a?b" },
+		{ "redis.internal/x", "redis.internal/x" },
+		{ "redis:6380", "redis:6380" }, { "[::1]", "[::1]" },
+		{ "u@redis", "u@redis" }, { "fe80::1%eth0", "fe80::1%eth0" },
+		{ "::g", "::g" }, { "\x01x", "?x" },
+	};
+	char longest[254], too_long[255];
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		env_tls("REDIS_TLS_SERVER_NAME", good[i]);
+		expect_ok(path);
+		ck_assert_str_eq(cfg.redis_tls_server_name, good[i]);
+		config_free(&cfg);
+	}
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	env_tls("REDIS_TLS_SERVER_NAME", longest);
+	expect_ok(path);
+	config_free(&cfg);
+	for (i = 0; i < sizeof(badnames) / sizeof(badnames[0]); i++) {
+		env_tls("REDIS_TLS_SERVER_NAME", badnames[i].v);
+		expect_err(path, "REDIS_TLS_SERVER_NAME: '%s' " WHY_SERVER_NAME,
+		    badnames[i].shown);
+	}
+	memset(too_long, 'a', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	env_tls("REDIS_TLS_SERVER_NAME", too_long);
+	expect_err(path, "REDIS_TLS_SERVER_NAME: '%.64s...' " WHY_SERVER_NAME,
+	    too_long);
+	ntmp = 1;
+}
+END_TEST
+
+/*
+ * Given with TLS off, even at its default or with REDIS_TLS=false said
+ * outright, each redis_tls_* setting is an error naming redis_tls.
+ */
+START_TEST(test_tls_settings_need_tls)
+{
+	static const struct {
+		const char *name, *value;
+	} envs[] = {
+		{ "REDIS_TLS_VERIFY", "false" },
+		{ "REDIS_TLS_VERIFY", "true" },
+		{ "REDIS_TLS_CA_FILE", "/etc/pcs/ca.pem" },
+		{ "REDIS_TLS_CA_DIR", "/etc/ssl/certs" },
+		{ "REDIS_TLS_CERT_FILE", "/etc/pcs/c.pem" },
+		{ "REDIS_TLS_KEY_FILE", "/etc/pcs/c.key" },
+		{ "REDIS_TLS_KEY_PASSPHRASE", PP },
+		{ "REDIS_TLS_SERVER_NAME", "redis.internal" },
+	};
+	const char *path = conf(""),
+	    *file = conf("redis_tls_server_name = \"redis.internal\";\n"),
+	    *off = conf("redis_tls = false;\nredis_tls_verify = true;\n");
+	char *dir;
+	size_t i, j;
+
+	for (j = 0; j < 2; j++) {
+		for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+			setup();
+			env_required();
+			if (j == 1)
+				env_set("REDIS_TLS", "false");
+			env_set(envs[i].name, envs[i].value);
+			expect_err(path, "%s: needs redis_tls (REDIS_TLS)",
+			    envs[i].name);
+			ck_assert_ptr_null(strstr(err, PP));
+		}
+	}
+	setup();
+	env_required();
+	expect_err(file, "redis_tls_server_name (%s): needs redis_tls "
+	    "(REDIS_TLS)", file);
+	expect_err(off, "redis_tls_verify (%s): needs redis_tls (REDIS_TLS)",
+	    off);
+	/* An empty one is unset, as everywhere. */
+	env_set("REDIS_TLS_CA_FILE", "");
+	env_set("REDIS_TLS_KEY_PASSPHRASE", "");
+	expect_ok(path);
+	config_free(&cfg);
+	/* A credential, named as one. */
+	setup();
+	dir = credentials("redis_tls_key_passphrase", PP "\n",
+	    strlen(PP) + 1);
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_err(path, "credential redis_tls_key_passphrase: needs "
+	    "redis_tls (REDIS_TLS)");
+	ck_assert_ptr_null(strstr(err, PP));
+	credentials_rm(dir, "redis_tls_key_passphrase");
+	ntmp = 3;
+}
+END_TEST
+
+START_TEST(test_tls_cert_key_together)
+{
+	const char *path = conf(""),
+	    *cert = conf("redis_tls = true;\n"
+	    "redis_tls_cert_file = \"/etc/pcs/c.pem\";\n"),
+	    *key = conf("redis_tls = true;\n"
+	    "redis_tls_key_file = \"/etc/pcs/c.key\";\n");
+
+	env_tls("REDIS_TLS_CERT_FILE", "/etc/pcs/c.pem");
+	expect_err(path, "redis_tls_key_file: required with "
+	    "REDIS_TLS_CERT_FILE (set redis_tls_key_file in the file or "
+	    "REDIS_TLS_KEY_FILE)");
+	env_tls("REDIS_TLS_KEY_FILE", "/etc/pcs/c.key");
+	env_set("REDIS_TLS_KEY_PASSPHRASE", PP);
+	expect_err(path, "redis_tls_cert_file: required with "
+	    "REDIS_TLS_KEY_FILE (set redis_tls_cert_file in the file or "
+	    "REDIS_TLS_CERT_FILE)");
+	ck_assert_ptr_null(strstr(err, PP));
+	setup();
+	env_required();
+	expect_err(cert, "redis_tls_key_file: required with "
+	    "redis_tls_cert_file (%s) (set redis_tls_key_file in the file or "
+	    "REDIS_TLS_KEY_FILE)", cert);
+	expect_err(key, "redis_tls_cert_file: required with "
+	    "redis_tls_key_file (%s) (set redis_tls_cert_file in the file or "
+	    "REDIS_TLS_CERT_FILE)", key);
+	/* The file's one and the environment's other: together. */
+	env_set("REDIS_TLS_CERT_FILE", "/env/c.pem");
+	expect_ok(key);
+	ck_assert_str_eq(cfg.redis_tls_cert_file, "/env/c.pem");
+	ck_assert_str_eq(cfg.redis_tls_key_file, "/etc/pcs/c.key");
+	ck_assert_ptr_null(cfg.redis_tls_key_passphrase);
+	ntmp = 3;
+}
+END_TEST
+
+START_TEST(test_tls_passphrase_needs_key)
+{
+	const char *path = conf(""),
+	    *file = conf("redis_tls = true;\n"
+	    "redis_tls_key_passphrase = \"" PP "\";\n");
+	char *dir;
+
+	env_tls("REDIS_TLS_KEY_PASSPHRASE", PP);
+	expect_err(path, "REDIS_TLS_KEY_PASSPHRASE: needs redis_tls_key_file "
+	    "(REDIS_TLS_KEY_FILE)");
+	ck_assert_ptr_null(strstr(err, PP));
+	setup();
+	env_required();
+	expect_err(file, "redis_tls_key_passphrase (%s): needs "
+	    "redis_tls_key_file (REDIS_TLS_KEY_FILE)", file);
+	ck_assert_ptr_null(strstr(err, PP));
+	dir = credentials("redis_tls_key_passphrase", PP, strlen(PP));
+	env_tls("CREDENTIALS_DIRECTORY", dir);
+	expect_err(path, "credential redis_tls_key_passphrase: needs "
+	    "redis_tls_key_file (REDIS_TLS_KEY_FILE)");
+	ck_assert_ptr_null(strstr(err, PP));
+	/* With the key (and its certificate), the credential wins. */
+	env_set("REDIS_TLS_KEY_PASSPHRASE", "from-env");
+	env_set("REDIS_TLS_CERT_FILE", "/etc/pcs/c.pem");
+	env_set("REDIS_TLS_KEY_FILE", "/etc/pcs/c.key");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_tls_key_passphrase, PP);
+	credentials_rm(dir, "redis_tls_key_passphrase");
+	ntmp = 2;
+}
+END_TEST
+
+/* The passphrase is a secret like the others: in no error, whatever fails. */
+START_TEST(test_tls_passphrase_never_in_errors)
+{
+	const char *path = conf("redis_tls = true;\n"
+	    "redis_tls_cert_file = \"/c.pem\";\n"
+	    "redis_tls_key_file = \"/c.key\";\n"
+	    "redis_tls_key_passphrase = \"" PP "\";\n"),
+	    *wrong = conf("redis_tls_key_passphrase = 12345;\n");
+	char *dir;
+
+	env_required();
+	env_set("PORT", "0");
+	expect_err(path, "PORT: '0' is out of range (1..65535)");
+	setup();
+	env_required();
+	env_set("REDIS_TLS_KEY_PASSPHRASE", PP);
+	env_set("REDIS_TLS_CA_FILE", "ca.pem");
+	ck_assert_int_eq(load(path), -1);
+	ck_assert_str_eq(err, "REDIS_TLS_CA_FILE: 'ca.pem' is invalid: must "
+	    "be an absolute path");
+	setup();
+	env_required();
+	expect_err(wrong, "%s:1: redis_tls_key_passphrase: wrong type: "
+	    "expected a string", wrong);
+	ck_assert_ptr_null(strstr(err, "12345"));
+	/* A credential, then a conflict after it. */
+	setup();
+	dir = credentials("redis_tls_key_passphrase", PP "\r\n",
+	    strlen(PP) + 2);
+	env_required();
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	env_set("REDIS_URL", "rediss://h");
+	env_set("REDIS_TLS", "false");
+	expect_err(path, "REDIS_URL is rediss:// but REDIS_TLS is false; use "
+	    "one");
+	ck_assert_ptr_null(strstr(err, PP));
+	env_set("REDIS_TLS", "true");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.redis_tls_key_passphrase, PP);
+	credentials_rm(dir, "redis_tls_key_passphrase");
+	ntmp = 2;
+}
+END_TEST
+
+/* rediss:// turns redis_tls on; redis:// leaves it as it is. */
+START_TEST(test_rediss_sets_tls)
+{
+	const char *path = conf(""),
+	    *file = conf("redis_url = \"rediss://u:" PW "@h:6380/1\";\n"
+	    "redis_tls_ca_file = \"/etc/pcs/ca.pem\";\n"),
+	    *weaker = conf("redis_tls = false;\n");
+
+	env_required();
+	env_set("REDIS_URL", "rediss://u:" PW "@redis.internal:6380/1");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_int_eq(cfg.redis_tls_verify, 1);
+	ck_assert_str_eq(cfg.redis_host, "redis.internal");
+	ck_assert_int_eq(cfg.redis_port, 6380);
+	ck_assert_int_eq(cfg.redis_db, 1);
+	ck_assert_str_eq(cfg.redis_user, "u");
+	ck_assert_str_eq(cfg.redis_password, PW);
+	config_free(&cfg);
+	/* Any case; REDIS_TLS=true agrees. */
+	env_set("REDIS_URL", "REDISS://h");
+	env_set("REDIS_TLS", "true");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_int_eq(cfg.redis_port, 6379);
+	config_free(&cfg);
+	/* redis:// with REDIS_TLS=true: TLS. */
+	env_set("REDIS_URL", "redis://h");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	config_free(&cfg);
+	/* redis:// alone: none. */
+	setup();
+	env_required();
+	env_set("REDIS_URL", "redis://h");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 0);
+	config_free(&cfg);
+	/*
+	 * The environment's redis:// replaces the file's rediss:// and so
+	 * leaves the file's CA without TLS; alone, the file's enables it.
+	 */
+	expect_err(file, "redis_tls_ca_file (%s): needs redis_tls "
+	    "(REDIS_TLS)", file);
+	setup();
+	env_required();
+	expect_ok(file);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_str_eq(cfg.redis_tls_ca_file, "/etc/pcs/ca.pem");
+	config_free(&cfg);
+	/* A weaker source's redis_tls = false gives way, as the five do. */
+	env_set("REDIS_URL", "rediss://h");
+	expect_ok(weaker);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ntmp = 3;
+}
+END_TEST
+
+/* rediss:// and redis_tls off, from the same or a stronger source. */
+START_TEST(test_rediss_tls_false_conflict)
+{
+	const char *path = conf(""),
+	    *both = conf("redis_url = \"rediss://u:" PW "@h\";\n"
+	    "redis_tls = false;\n"),
+	    *url = conf("redis_url = \"rediss://u:" PW "@h\";\n");
+	const char *const url_cred = "rediss://c:" PW "@credhost";
+	char *dir;
+
+	env_required();
+	env_set("REDIS_URL", "rediss://u:" PW "@h");
+	env_set("REDIS_TLS", "false");
+	expect_err(path, "REDIS_URL is rediss:// but REDIS_TLS is false; use "
+	    "one");
+	ck_assert_ptr_null(strstr(err, PW));
+	env_set("REDIS_TLS", "0");
+	expect_err(path, "REDIS_URL is rediss:// but REDIS_TLS is false; use "
+	    "one");
+	setup();
+	env_required();
+	expect_err(both, "%s: redis_url is rediss:// but redis_tls is false; "
+	    "use one", both);
+	ck_assert_ptr_null(strstr(err, PW));
+	env_set("REDIS_TLS", "no");
+	expect_err(url, "redis_url (%s) is rediss:// but REDIS_TLS is false; "
+	    "use one", url);
+	ck_assert_ptr_null(strstr(err, PW));
+	/* A redis_url credential is stronger than the environment. */
+	setup();
+	dir = credentials("redis_url", url_cred, strlen(url_cred));
+	env_required();
+	env_set("REDIS_TLS", "false");
+	env_set("CREDENTIALS_DIRECTORY", dir);
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_str_eq(cfg.redis_host, "credhost");
+	credentials_rm(dir, "redis_url");
+	ntmp = 3;
+}
+END_TEST
+
+/* The sentinels' connections are TLS too: the settings apply as they are. */
+START_TEST(test_tls_with_sentinels)
+{
+	const char *path = conf("");
+
+	env_tls("REDIS_SENTINELS", "s1:26379,s2:26379");
+	env_set("REDIS_SENTINEL_MASTER", "mymaster");
+	env_set("REDIS_TLS_CA_FILE", "/etc/pcs/ca.pem");
+	env_set("REDIS_TLS_SERVER_NAME", "redis.internal");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.redis_tls, 1);
+	ck_assert_uint_eq(cfg.nsentinels, 2);
+	ck_assert_str_eq(cfg.redis_tls_server_name, "redis.internal");
+	ntmp = 1;
+}
+END_TEST
+
 START_TEST(test_log_level_invalid)
 {
 	const char *path = conf("");
@@ -1850,6 +2345,8 @@ START_TEST(test_example_config)
 	ck_assert_int_eq(cfg.on_package_published,
 	    defaults.on_package_published);
 	ck_assert_int_eq(cfg.held_messages_max, defaults.held_messages_max);
+	ck_assert_int_eq(cfg.redis_tls, defaults.redis_tls);
+	ck_assert_int_eq(cfg.redis_tls_verify, defaults.redis_tls_verify);
 	config_free(&defaults);
 }
 END_TEST
@@ -1897,6 +2394,14 @@ config_suite(void)
 		T(test_sentinels_invalid), T(test_sentinels_conflicts),
 		T(test_sentinels_go_together),
 		T(test_redis_url_layering), T(test_redis_url_credential),
+		T(test_tls_defaults), T(test_tls_file_values),
+		T(test_tls_env_values), T(test_tls_bool_invalid),
+		T(test_tls_paths_relative), T(test_tls_server_name),
+		T(test_tls_settings_need_tls), T(test_tls_cert_key_together),
+		T(test_tls_passphrase_needs_key),
+		T(test_tls_passphrase_never_in_errors),
+		T(test_rediss_sets_tls), T(test_rediss_tls_false_conflict),
+		T(test_tls_with_sentinels),
 		T(test_path_is_directory), T(test_default_path_absent),
 		T(test_syntax_error), T(test_duplicate_setting),
 		T(test_unknown_setting), T(test_unknown_group),

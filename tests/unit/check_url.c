@@ -319,9 +319,13 @@ START_TEST(redis_good)
 		{ "redis://h/2147483647", "redis", "h", NULL, NULL, 6379,
 		  2147483647, 0, 0 },
 		{ "redis://h/007", "redis", "h", NULL, NULL, 6379, 7, 0, 0 },
-		/* Parsed; config refuses it until the transport has TLS. */
+		/* TLS (config turns redis_tls on), the same default port. */
 		{ "rediss://h:6380/1", "rediss", "h", NULL, NULL, 6380, 1, 1,
 		  0 },
+		{ "REDISS://u:" PASSWORD "@[::1]/2", "rediss", "::1", "u",
+		  PASSWORD, 6379, 2, 1, 1 },
+		{ "rediss://redis.internal", "rediss", "redis.internal", NULL,
+		  NULL, 6379, 0, 1, 0 },
 	};
 	struct url u;
 	char err[128];
@@ -362,6 +366,11 @@ static const struct {
 	{ "redis://u:" PASSWORD "@", "has no host" },
 	{ "redis://u:" PASSWORD "@:6379", "has no host" },
 	{ "redis://h:0", "has a port that is not a number from 1 to 65535" },
+	{ "rediss://u:" PASSWORD "@h:0", "has a port that is not a number "
+	  "from 1 to 65535" },
+	{ "rediss://h/1?ssl=true", "must not have a query or fragment" },
+	{ "rediss:/h", "must start with redis:// or rediss://" },
+	{ "redis+tls://h", "must start with redis:// or rediss://" },
 	{ "redis://h:65536/1", "has a port that is not a number from 1 to "
 	  "65535" },
 	{ "redis://u:" PASSWORD "@h:x", "has a port that is not a number "
@@ -423,6 +432,12 @@ START_TEST(redis_flags)
 	ck_assert_int_eq(url_parse("redis://h", URL_BASE, &u, err,
 	    sizeof(err)), -1);
 	ck_assert_str_eq(err, "must start with http:// or https://");
+	ck_assert_int_eq(url_parse("rediss://h", URL_BASE, &u, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "must start with http:// or https://");
+	ck_assert_int_eq(url_parse("https://h", URL_REDIS_URL, &u, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "must start with redis:// or rediss://");
 	ck_assert_int_eq(url_parse("https://u:p@h", URL_BASE | URL_DB, &u,
 	    err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "must not carry a user name or password");
