@@ -695,10 +695,18 @@ on_disconnect(struct rconn *ac, int status)
 	snprintf(reason, sizeof(reason), "redis: connection to %s lost%s%s",
 	    ep, status == 0 ? "" : ": ", status == 0 ? "" :
 	    (rconn_errstr(ac)[0] ? rconn_errstr(ac) : "error"));
-	/* Closed during the handshake: another address may serve. */
-	if (c->state == CONN_CONNECTING)
+	/*
+	 * Closed during the handshake: another address may serve.  Redis
+	 * answers a refusal (maxclients, protected mode) with an error
+	 * first; a plain connection closed without a word is most often a
+	 * TLS-only port.
+	 */
+	if (c->state == CONN_CONNECTING) {
+		if (c->tls == NULL && status != 0)
+			snprintf(reason + strlen(reason), sizeof(reason) -
+			    strlen(reason), " (a TLS port? see REDIS_TLS)");
 		conn_next(c, reason);
-	else
+	} else
 		mark_down(c, reason);
 }
 
@@ -958,7 +966,7 @@ connect_failed(struct cache *c, char *buf, size_t len, const char *err)
 
 	endpoint(c, ep, sizeof(ep));
 	if (strncmp(err, "TLS: ", 5) == 0)
-		snprintf(buf, len, "redis: %s (%s)", err, ep);
+		snprintf(buf, len, "redis: %s; connecting to %s", err, ep);
 	else
 		snprintf(buf, len, "redis: connect to %s: %s", ep,
 		    err[0] ? err : "failed");

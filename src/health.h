@@ -14,7 +14,7 @@ struct ev_loop;
 #define HEALTH_IDLE_TIMEOUT	5.0	/* seconds a client has to send its request */
 
 /* Longest reason kept, NUL included (a consumer's is shorter). */
-#define HEALTH_REASON_MAX	128
+#define HEALTH_REASON_MAX	256
 
 struct health_status {
 	int	ready;			/* overall readiness */

@@ -11,7 +11,7 @@
  *   16 last_redis_ok_ms  24 last_sqs_ok_ms  32 received  40 applied
  *   48 ignored  56 rejected  64 errors (u64 each)
  *   72 reason (IPC_REASON_MAX bytes, NUL-terminated, zero-padded)
- *   168 end
+ *   328 end
  */
 #include "autoconf.h"
 

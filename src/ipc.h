@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define IPC_VERSION	1
-#define IPC_MSG_SIZE	168	/* bytes on the wire, every message */
-#define IPC_REASON_MAX	96	/* including the terminating NUL */
+#define IPC_MSG_SIZE	328	/* bytes on the wire, every message */
+#define IPC_REASON_MAX	256	/* including the terminating NUL */
 
 enum ipc_type {
 	IPC_HELLO = 1,		/* child -> master: started */

@@ -95,6 +95,9 @@ main(int argc, char *argv[])
 		free(cfg);
 		return MASTER_EXIT_CONFIG;
 	}
+	if (cfg->redis_tls && !cfg->redis_tls_verify)
+		log_warn("redis: TLS without verification (redis_tls_verify "
+		    "off): the server is not authenticated");
 	notify_init();
 	log_info("%s %s starting (pid %ld)", PACKAGE_NAME,
 	    PACKAGE_VERSION, (long)getpid());
