@@ -65,6 +65,7 @@ wait_for() {
 
 start_redis() {
     [ -n "$REDIS_PORT" ] || REDIS_PORT=$(free_port)
+    REDIS_CLI_TLS=()
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
         --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" "$@" &
     REDIS_PID=$!
@@ -79,9 +80,37 @@ stop_redis() {
     REDIS_PID=
 }
 
-redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+# TLS: make_certs makes tests/support/mkcerts.sh's certificates in $CERTS
+# (or skips the test without openssl); start_redis_tls CERT KEY [ARGS...]
+# runs redis-server with TLS only (no plain port: REDIS_PORT is the TLS
+# port) on 127.0.0.1 (and ::1 where there is one: "localhost" may be
+# either), CERT and KEY (absolute paths) its certificate, $CERTS/ca.crt
+# the CA of the client certificates it asks for only when ARGS say
+# --tls-auth-clients yes (a later --tls-... in ARGS wins).  redis_cli then
+# speaks TLS, with the test CA's client certificate; stop_redis stops it.
+CERTS=$WORK/certs
+REDIS_CLI_TLS=()
+make_certs() {
+    command -v openssl >/dev/null || { echo "SKIP: openssl missing"; exit 77; }
+    sh "$SUPPORT/mkcerts.sh" "$CERTS" || die "cannot make the test certificates"
+}
+start_redis_tls() {
+    local cert=$1 key=$2
+    shift 2
+    [ -n "$REDIS_PORT" ] || REDIS_PORT=$(free_port)
+    REDIS_CLI_TLS=(--tls --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key")
+    redis-server --port 0 --tls-port "$REDIS_PORT" --bind '127.0.0.1 -::1' \
+        --save '' --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" \
+        --tls-cert-file "$cert" --tls-key-file "$key" \
+        --tls-ca-cert-file "$CERTS/ca.crt" --tls-auth-clients no "$@" &
+    REDIS_PID=$!
+    # Serving, whatever its certificate is worth (expired...): --insecure.
+    wait_for 10 redis_pong --insecure || die "redis-server (TLS) did not start on $REDIS_PORT"
+}
+
+redis_cli() { redis-cli -p "$REDIS_PORT" "${REDIS_CLI_TLS[@]}" "$@"; }
 # Serving: PONG (or NOAUTH, with a password), not "LOADING ...".
-redis_pong() { case "$(redis_cli ping 2>/dev/null)" in PONG|NOAUTH*) return 0 ;; esac; return 1; }
+redis_pong() { case "$(redis_cli "$@" ping 2>/dev/null)" in PONG|NOAUTH*) return 0 ;; esac; return 1; }
 
 # start_sqs [QUEUE-SPEC...]: the SQS emulator on a free port; SQS_URL is the
 # last queue's URL (default: one queue "events"); a dead-letter queue is
