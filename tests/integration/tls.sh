@@ -3,13 +3,15 @@
 # only, with tests/support/mkcerts.sh's certificates:
 # (a) REDIS_TLS with the test CA and REDIS_HOST=localhost (the name
 #     checked): ready, a message written, the connection named;
-# (b) REDIS_HOST=127.0.0.1: the certificate's IP address checked;
+# (b) REDIS_HOST=127.0.0.1: the certificate's IP address checked; the CA
+#     from REDIS_TLS_CA_DIR;
 # (c) an unrelated CA: not ready, "redis: TLS: certificate verify
 #     failed: <OpenSSL's reason> (<host:port>)" on /readyz and in the log,
 #     for a server that sends its CA along and for one that sends its
 #     certificate alone;
 # (d) an expired certificate and (e) one for another name: the same, with
-#     OpenSSL's reason; REDIS_TLS_SERVER_NAME naming that other name: ready;
+#     OpenSSL's reason; REDIS_TLS_VERIFY=false takes the expired one, and
+#     REDIS_TLS_SERVER_NAME naming the other name takes that one;
 # (f) mutual TLS: a client certificate, its key encrypted with a
 #     passphrase that is never shown, and no certificate: refused;
 # (g) REDIS_URL=rediss:// alone turns TLS on;
@@ -114,6 +116,9 @@ stop_pcs
 # --- (b) An address: the certificate's IP address is checked.
 up "(b) REDIS_HOST=127.0.0.1" REDIS_HOST=127.0.0.1 "${TLS[@]}"
 stop_pcs
+# The CA from a hashed directory instead of a file.
+up "(b) REDIS_TLS_CA_DIR" REDIS_HOST=localhost REDIS_TLS=true "REDIS_TLS_CA_DIR=$CERTS/cadir"
+stop_pcs
 
 # --- (c) The wrong CA.  This server sends its CA along with its
 # certificate (OpenSSL completes the chain from its trust store): a root
@@ -156,6 +161,10 @@ stop_redis
 # --- (d) An expired certificate.
 start_redis_tls "$CERTS/expired.crt" "$CERTS/expired.key"
 verify_failed "(d) expired" "certificate has expired" REDIS_HOST=localhost "${TLS[@]}"
+# REDIS_TLS_VERIFY=false takes it, and from a CA it does not know either.
+up "(d) REDIS_TLS_VERIFY=false" REDIS_HOST=localhost REDIS_TLS=true \
+    "REDIS_TLS_CA_FILE=$CERTS/other-ca.crt" REDIS_TLS_VERIFY=false
+stop_pcs
 stop_redis
 
 # --- (e) A certificate for another name; REDIS_TLS_SERVER_NAME names it.

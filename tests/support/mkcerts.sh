@@ -9,6 +9,8 @@
 #   client.crt client.key      a client certificate (mutual TLS)
 #   client-enc.key             client.key encrypted (AES-256) with the
 #   client-enc.pass            passphrase in this file (one line)
+#   cadir/                     ca.crt alone, hashed (openssl rehash): a
+#                              trust directory
 # Every certificate is signed with `openssl ca` from a throwaway CA
 # database: x509 -req cannot backdate, and one way for all keeps them
 # alike.  Each one is checked before the script ends.  Quiet on success;
@@ -120,11 +122,16 @@ printf 'pcs-test-%s\n' "$(openssl rand -hex 12)" >"$DIR/client-enc.pass"
 run openssl pkey -in "$DIR/client.key" -aes-256-cbc \
     -passout "file:$DIR/client-enc.pass" -out "$DIR/client-enc.key"
 
+mkdir -p "$DIR/cadir"
+cp "$DIR/ca.crt" "$DIR/cadir/ca.crt"
+run openssl rehash "$DIR/cadir"
+
 # Check what was made: the chains, the names, the dates, the key.
 for c in server wrong-name; do
 	run openssl verify -CAfile "$DIR/ca.crt" -purpose sslserver "$DIR/$c.crt"
 done
 run openssl verify -CAfile "$DIR/ca.crt" -purpose sslclient "$DIR/client.crt"
+run openssl verify -CApath "$DIR/cadir" -verify_hostname localhost "$DIR/server.crt"
 run openssl verify -CAfile "$DIR/ca.crt" -verify_hostname localhost "$DIR/server.crt"
 run openssl verify -CAfile "$DIR/ca.crt" -verify_ip 127.0.0.1 "$DIR/server.crt"
 run openssl verify -CAfile "$DIR/ca.crt" -verify_hostname wrong.example "$DIR/wrong-name.crt"
