@@ -155,7 +155,7 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX_set_verify(ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
 	    NULL);
 	if (cfg->redis_tls_ca_file != NULL) {
-		what = "redis_tls_ca_file";
+		what = "redis_tls_ca_file (REDIS_TLS_CA_FILE)";
 		path = cfg->redis_tls_ca_file;
 		if (file_fails(what, path, err, errlen))
 			goto fail_quiet;
@@ -163,7 +163,7 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 			goto fail;
 	}
 	if (cfg->redis_tls_ca_dir != NULL) {
-		what = "redis_tls_ca_dir";
+		what = "redis_tls_ca_dir (REDIS_TLS_CA_DIR)";
 		path = cfg->redis_tls_ca_dir;
 		if (file_fails(what, path, err, errlen))
 			goto fail_quiet;
@@ -177,7 +177,7 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	if (cfg->redis_tls_cert_file != NULL) {
-		what = "redis_tls_cert_file";
+		what = "redis_tls_cert_file (REDIS_TLS_CERT_FILE)";
 		path = cfg->redis_tls_cert_file;
 		if (file_fails(what, path, err, errlen))
 			goto fail_quiet;
@@ -185,7 +185,7 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 			goto fail;
 	}
 	if (cfg->redis_tls_key_file != NULL) {
-		what = "redis_tls_key_file";
+		what = "redis_tls_key_file (REDIS_TLS_KEY_FILE)";
 		path = cfg->redis_tls_key_file;
 		if (file_fails(what, path, err, errlen))
 			goto fail_quiet;
@@ -201,8 +201,8 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 		SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
 		if (SSL_CTX_check_private_key(ctx) != 1) {
 			ERR_clear_error();
-			snprintf(err, errlen, "redis_tls_key_file %s: does not "
-			    "match redis_tls_cert_file %s", path,
+			snprintf(err, errlen, "redis_tls_key_file (REDIS_TLS_KEY_"
+			    "FILE) %s: does not match redis_tls_cert_file %s", path,
 			    cfg->redis_tls_cert_file != NULL ?
 			    cfg->redis_tls_cert_file : "(none)");
 			goto fail_quiet;

@@ -82,7 +82,7 @@ verify_failed() {
     printf '%s\n' "$body" | grep -Fiq -- "$VERIFY_FAILED $phrase" \
         && ok "$name: the reason is OpenSSL's '$phrase'" \
         || fail "$name: the reason is not '$phrase': $body"
-    printf '%s\n' "$body" | grep -Eq -- "\(\[?[^ ()]+\]?:${REDIS_PORT}[ )]" \
+    printf '%s\n' "$body" | grep -Eq -- "[ (]\[?[^ ()]+\]?:${REDIS_PORT}([ )\"]|\$)" \
         && ok "$name: the reason names the server (host:$REDIS_PORT)" \
         || fail "$name: the reason does not name host:$REDIS_PORT: $body"
     if wait_for 5 eval 'since | grep -Fq -- "$VERIFY_FAILED"'; then
