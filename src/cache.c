@@ -1164,9 +1164,16 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	switch (c->state) {
 	case CONN_CONNECTING:
 		endpoint(c, ep, sizeof(ep));
-		snprintf(reason, sizeof(reason),
-		    "redis: connect to %s: timed out after %.0fs", ep,
-		    CACHE_CONNECT_TIMEOUT);
+		/* A plain server reads a ClientHello as a command, and waits. */
+		if (c->ac != NULL && rconn_handshaking(c->ac))
+			snprintf(reason, sizeof(reason), "redis: TLS: no "
+			    "handshake within %.0fs (is the server speaking "
+			    "TLS on this port?); connecting to %s",
+			    CACHE_CONNECT_TIMEOUT, ep);
+		else
+			snprintf(reason, sizeof(reason),
+			    "redis: connect to %s: timed out after %.0fs", ep,
+			    CACHE_CONNECT_TIMEOUT);
 		/* Its callbacks, run by the free, see c->ac != ac. */
 		ac = c->ac;
 		c->ac = NULL;

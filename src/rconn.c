@@ -51,6 +51,7 @@
 #define RCONN_KEEPINTVL	5
 #define RCONN_KEEPCNT	3
 #define RCONN_READ_SIZE	16384
+#define RCONN_KEEP_BUF	65536	/* output buffer kept between writes */
 
 struct rconn_tls {
 	SSL_CTX		*ctx;
@@ -112,11 +113,14 @@ passphrase_cb(char *buf, int size, int rwflag, void *userdata)
 	return (int)n;
 }
 
-/* OpenSSL's last reason, "" when it gave none; the queue is emptied. */
+/*
+ * OpenSSL's first reason, the cause ("bad decrypt" under "PEM lib"), ""
+ * when it gave none; the queue is emptied.
+ */
 static const char *
 ssl_reason(void)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_error();
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	ERR_clear_error();
@@ -138,13 +142,16 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct rconn_tls *t;
 	SSL_CTX *ctx;
-	const char *what = NULL, *path = NULL;
+	const char *what = NULL, *path = NULL, *reason;
 
-	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "redis: TLS: out of memory");
+		return NULL;
+	}
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		free(t);
 		snprintf(err, errlen, "redis: TLS: cannot make a context: %s",
-		    t == NULL ? "out of memory" : ssl_reason());
+		    ssl_reason());
 		return NULL;
 	}
 	t->ctx = ctx;
@@ -152,6 +159,14 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/*
+	 * OpenSSL 3 calls a close without close_notify an error; a Redis
+	 * that died reads as "Server closed the connection" as over TCP
+	 * (the reply parser still sees a reply cut short).
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	SSL_CTX_set_verify(ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
 	    NULL);
 	if (cfg->redis_tls_ca_file != NULL) {
@@ -210,10 +225,16 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 	}
 	return t;
 fail:
-	/* OpenSSL's reasons ("bad decrypt", "no certificate or crl found")
-	 * never include the passphrase. */
-	snprintf(err, errlen, "%s%s%s: %s", what, path[0] ? " " : "", path,
-	    ssl_reason()[0] ? ssl_reason() : "cannot be used");
+	/*
+	 * OpenSSL's reasons ("bad decrypt", "key values mismatch", "no
+	 * certificate or crl found") never include the passphrase.
+	 */
+	reason = ssl_reason();
+	snprintf(err, errlen, "%s%s%s: %s%s", what, path[0] ? " " : "", path,
+	    reason[0] ? reason : "cannot be used",
+	    strcmp(reason, "bad decrypt") == 0 &&
+	    cfg->redis_tls_key_passphrase == NULL ? " (an encrypted key: "
+	    "set redis_tls_key_passphrase)" : "");
 fail_quiet:
 	ERR_clear_error();
 	rconn_tls_free(t);
@@ -359,7 +380,7 @@ freed_in_callback(struct rconn *c)
 
 /* Why an SSL call that returned ret failed, into c->errstr. */
 static void
-tls_failed(struct rconn *c, int ret, int err)
+tls_failed(struct rconn *c, int ret, int err, int saved_errno)
 {
 	long v;
 	const char *r;
@@ -370,16 +391,21 @@ tls_failed(struct rconn *c, int ret, int err)
 		break;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
-		if (ret == 0 || errno == 0)
+		if (ret == 0 || saved_errno == 0)
 			set_err(c, "%s", c->state == RC_HANDSHAKE ?
 			    "TLS: connection closed during the handshake" :
 			    "Server closed the connection");
 		else
-			set_err(c, "TLS: %s", strerror(errno));
+			set_err(c, "TLS: %s", strerror(saved_errno));
 		break;
 	default:
+		/*
+		 * The chain's verdict is kept with verification off too:
+		 * it is the cause only when it was enforced.
+		 */
 		v = SSL_get_verify_result(c->ssl);
-		if (c->state == RC_HANDSHAKE && v != X509_V_OK) {
+		if (c->state == RC_HANDSHAKE && v != X509_V_OK &&
+		    SSL_get_verify_mode(c->ssl) != SSL_VERIFY_NONE) {
 			ERR_clear_error();
 			set_err(c, "TLS: certificate verify failed: %s",
 			    X509_verify_cert_error_string(v));
@@ -429,9 +455,17 @@ dispatch(struct rconn *c)
 		if (reply == NULL)
 			break;
 		if ((cb = c->head) == NULL) {
-			/* A reply nobody asked for: a server at fault. */
+			/*
+			 * A reply nobody asked for: an error the server sends
+			 * as it closes ("-ERR max number of clients
+			 * reached"), or a server at fault.
+			 */
+			if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+				set_err(c, "%.200s", ((redisReply *)reply)->str);
+			else
+				set_err(c, "Protocol error: a reply to no "
+				    "command");
 			freeReplyObject(reply);
-			set_err(c, "Protocol error: a reply to no command");
 			fail(c);
 			return -1;
 		}
@@ -467,13 +501,14 @@ do_read(struct rconn *c)
 {
 	char buf[RCONN_READ_SIZE];
 	ssize_t n;
-	int e;
+	int e, saved;
 
 	for (;;) {
 		if (c->ssl != NULL) {
 			ERR_clear_error();
 			n = SSL_read(c->ssl, buf, sizeof(buf));
 			if (n <= 0) {
+				saved = errno;
 				e = SSL_get_error(c->ssl, (int)n);
 				if (e == SSL_ERROR_WANT_READ)
 					return 0;
@@ -482,7 +517,7 @@ do_read(struct rconn *c)
 					want_write(c, 1);
 					return 0;
 				}
-				tls_failed(c, (int)n, e);
+				tls_failed(c, (int)n, e, saved);
 				fail(c);
 				return -1;
 			}
@@ -521,7 +556,7 @@ static int
 do_write(struct rconn *c)
 {
 	ssize_t n;
-	int e;
+	int e, saved;
 
 	while (c->ooff < c->olen) {
 		if (c->ssl != NULL) {
@@ -529,6 +564,7 @@ do_write(struct rconn *c)
 			n = SSL_write(c->ssl, c->obuf + c->ooff,
 			    (int)(c->olen - c->ooff));
 			if (n <= 0) {
+				saved = errno;
 				e = SSL_get_error(c->ssl, (int)n);
 				if (e == SSL_ERROR_WANT_WRITE) {
 					want_write(c, 1);
@@ -539,7 +575,7 @@ do_write(struct rconn *c)
 					want_write(c, c->read_wants_write);
 					return 0;
 				}
-				tls_failed(c, (int)n, e);
+				tls_failed(c, (int)n, e, saved);
 				fail(c);
 				return -1;
 			}
@@ -560,6 +596,12 @@ do_write(struct rconn *c)
 		c->ooff += (size_t)n;
 	}
 	c->olen = c->ooff = 0;
+	/* A big pipeline once is no reason to keep its buffer. */
+	if (c->ocap > RCONN_KEEP_BUF) {
+		free(c->obuf);
+		c->obuf = NULL;
+		c->ocap = 0;
+	}
 	want_write(c, c->read_wants_write);
 	if (c->disconnecting && idle(c) && c->depth == 0) {
 		finish(c, 0);
@@ -586,13 +628,14 @@ connected(struct rconn *c)
 static void
 do_handshake(struct rconn *c)
 {
-	int r, e;
+	int r, e, saved;
 
 	ERR_clear_error();
 	if ((r = SSL_connect(c->ssl)) == 1) {
 		connected(c);
 		return;
 	}
+	saved = errno;
 	e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_READ) {
 		want_write(c, 0);
@@ -604,7 +647,7 @@ do_handshake(struct rconn *c)
 		want_write(c, 1);
 		return;
 	}
-	tls_failed(c, r, e);
+	tls_failed(c, r, e, saved);
 	finish(c, -1);
 }
 
@@ -721,6 +764,10 @@ tls_setup(struct rconn *c, struct rconn_tls *tls, const char *server_name,
 		snprintf(err, errlen, "TLS: %s", ssl_reason());
 		return -1;
 	}
+	if (tls->verify && (server_name == NULL || server_name[0] == '\0')) {
+		snprintf(err, errlen, "TLS: no server name to verify");
+		return -1;
+	}
 	if (server_name != NULL && server_name[0] != '\0') {
 		if (is_address(server_name)) {
 			/* The certificate's IP addresses, without the zone. */
@@ -812,6 +859,12 @@ void *
 rconn_data(const struct rconn *c)
 {
 	return c->data;
+}
+
+int
+rconn_handshaking(const struct rconn *c)
+{
+	return c->state == RC_HANDSHAKE;
 }
 
 const char *

@@ -80,6 +80,8 @@ struct rconn *rconn_connect(struct ev_loop *loop, const char *addr, int port,
 	    rconn_connect_fn on_connect, rconn_disconnect_fn on_disconnect,
 	    void *data, char *err, size_t errlen);
 void	*rconn_data(const struct rconn *);
+/* 1 while the TLS handshake is in progress (the TCP connect is done). */
+int	rconn_handshaking(const struct rconn *);
 /* Why the connection failed, "" when it has not. */
 const char *rconn_errstr(const struct rconn *);
 

@@ -377,7 +377,8 @@ on_connect(struct rconn *ac, int status)
 	rconn_command(ac, on_addr, NULL,
 	    "SENTINEL get-master-addr-by-name %s", cfg->redis_sentinel_master);
 	/* In the same pipeline: no switch can fall between the two. */
-	rconn_subscribe(ac, on_switch, NULL, "+switch-master");
+	if (rconn_subscribe(ac, on_switch, NULL, "+switch-master") != 0)
+		attempt_failed(s, "SUBSCRIBE +switch-master: cannot send");
 }
 
 static void

@@ -16,6 +16,9 @@
 #     passphrase that is never shown, and no certificate: refused;
 # (g) REDIS_URL=rediss:// alone turns TLS on;
 # (h) no TLS against a TLS port: not ready, no crash, consumers kept;
+# (j) TLS against a plain port: not ready, the handshake named;
+# (k) a reload with a TLS file that cannot be used: refused, and the
+#     consumers keep the configuration they have;
 # (i) -t: a CA file that does not exist, a wrong passphrase: configuration
 #     errors that name the file (and never the passphrase).
 # No consumer ever crashes or restarts for any of it.
@@ -135,8 +138,8 @@ stop_pcs
 # consumer is the same one through the reconnects.
 reconnects() { [ "$(since | grep -c 'redis: reconnecting in')" -ge "$1" ]; }
 pcs REDIS_HOST=127.0.0.1
-if wait_for 15 readyz_like "503 *\"reason\":\"redis: *127.0.0.1:$REDIS_PORT*"; then
-    ok "(h) plain TCP to a TLS port: not ready: $(http GET /readyz)"
+if wait_for 15 readyz_like "503 *\"reason\":\"redis: *127.0.0.1:$REDIS_PORT*(a TLS port? see REDIS_TLS)*"; then
+    ok "(h) plain TCP to a TLS port: not ready, the reason suggests TLS: $(http GET /readyz)"
 else
     fail "(h) plain TCP to a TLS port: /readyz: $(readyz_now)"
     recent
@@ -148,6 +151,19 @@ wait_for 15 reconnects $((n + 2)) || fail "(h) no reconnects"
 readyz_down && ok "(h) still not ready after two more attempts" || fail "(h) /readyz: $(http GET /readyz)"
 expect "(h) the consumer was kept" "$(consumers)" "$before"
 kill -0 "$PCS_PID" 2>/dev/null && ok "(h) the daemon is running" || fail "(h) the daemon exited"
+stop_pcs
+stop_redis
+
+# --- (j) TLS against a plain port: Redis reads the ClientHello as the
+# start of a command and waits; the connect timeout names the handshake.
+start_redis
+pcs REDIS_HOST=127.0.0.1 REDIS_TLS=true "REDIS_TLS_CA_FILE=$CERTS/ca.crt"
+if wait_for 15 readyz_like "503 *\"reason\":\"redis: TLS: no handshake within *(is the server speaking TLS on this port?); connecting to 127.0.0.1:$REDIS_PORT\"*"; then
+    ok "(j) TLS to a plain port: not ready, the handshake named: $(http GET /readyz)"
+else
+    fail "(j) TLS to a plain port: /readyz: $(readyz_now)"
+    recent
+fi
 stop_pcs
 stop_redis
 
@@ -229,9 +245,44 @@ out=$(tcheck "${KEYS[@]}" "REDIS_TLS_KEY_PASSPHRASE=wrong-$PASS"); rc=$?
 expect "(i) -t with a wrong passphrase: exit status ($out)" "$rc" 78
 case "$out" in
 *"$PASS"*) fail "(i) -t shows the passphrase" ;;
-*"$CERTS/client-enc.key"*) ok "(i) a wrong passphrase names the key file, not the passphrase: $out" ;;
-*) fail "(i) a wrong passphrase does not name $CERTS/client-enc.key: $out" ;;
+*"$CERTS/client-enc.key: bad decrypt"*) ok "(i) a wrong passphrase names the key file and OpenSSL's reason, not the passphrase: $out" ;;
+*) fail "(i) a wrong passphrase does not name $CERTS/client-enc.key and 'bad decrypt': $out" ;;
 esac
+# No passphrase for the encrypted key, and a key that is not the
+# certificate's: OpenSSL's reason, and what to do.
+out=$(tcheck "${KEYS[@]}"); rc=$?
+expect "(i) -t without the passphrase: exit status ($out)" "$rc" 78
+case "$out" in
+*"bad decrypt (an encrypted key: set redis_tls_key_passphrase)"*) ok "(i) no passphrase: $out" ;;
+*) fail "(i) no passphrase: the line does not say so: $out" ;;
+esac
+out=$(tcheck "REDIS_TLS_CERT_FILE=$CERTS/client.crt" "REDIS_TLS_KEY_FILE=$CERTS/server.key"); rc=$?
+expect "(i) -t with another certificate's key: exit status ($out)" "$rc" 78
+case "$out" in
+*"$CERTS/server.key: key values mismatch"*) ok "(i) another certificate's key: $out" ;;
+*) fail "(i) another certificate's key: the line does not say so: $out" ;;
+esac
+
+# --- (k) A reload whose TLS file cannot be used is refused as a whole,
+# and the consumers go on with the configuration they have.
+start_redis_tls "$CERTS/server.crt" "$CERTS/server.key"
+printf 'redis_tls = true;\nredis_tls_ca_file = "%s";\n' "$CERTS/ca.crt" >"$WORK/tls.conf"
+FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+CONSUMERS=1 REDIS_HOST=localhost start_pcs -c "$WORK/tls.conf"
+wait_for 15 ready_with 1 && ok "(k) TLS from the file: UP" || fail "(k) TLS from the file: $(readyz_now)"
+before=$(consumers)
+printf 'redis_tls = true;\nredis_tls_ca_file = "%s";\n' "$WORK/gone-ca.crt" >"$WORK/tls.conf"
+kill -HUP "$PCS_PID"
+if wait_for 10 eval 'since | grep -Fq "reload: redis_tls_ca_file (REDIS_TLS_CA_FILE) $WORK/gone-ca.crt: No such file or directory; keeping the current configuration"'; then
+    ok "(k) the reload is refused, naming the file"
+else
+    fail "(k) no refusal of the reload"
+    recent
+fi
+ready_with 1 && ok "(k) still UP" || fail "(k) after the reload: $(readyz_now)"
+expect "(k) the consumer was kept" "$(consumers)" "$before"
+stop_pcs
+stop_redis
 
 # --- Nothing crashed or restarted, at any step.
 expect "no consumer crashed or was restarted" \
