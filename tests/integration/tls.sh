@@ -19,6 +19,7 @@
 # (j) TLS against a plain port: not ready, the handshake named;
 # (k) a reload with a TLS file that cannot be used: refused, and the
 #     consumers keep the configuration they have;
+# (l) Sentinel over TLS: the sentinel asked over TLS, then the primary;
 # (i) -t: a CA file that does not exist, a wrong passphrase: configuration
 #     errors that name the file (and never the passphrase).
 # No consumer ever crashes or restarts for any of it.
@@ -281,6 +282,40 @@ else
 fi
 ready_with 1 && ok "(k) still UP" || fail "(k) after the reload: $(readyz_now)"
 expect "(k) the consumer was kept" "$(consumers)" "$before"
+stop_pcs
+stop_redis
+
+# --- (l) Sentinel over TLS: a sentinel on a TLS port only, watching the
+# TLS primary over TLS; the daemon asks it over TLS (its certificate
+# checked against its host, 127.0.0.1) and connects to the primary it
+# names, the certificate checked against that address.
+start_redis_tls "$CERTS/server.crt" "$CERTS/server.key"
+SP=$(free_port)
+mkdir -p "$WORK/sentinel"
+cat >"$WORK/sentinel/sentinel.conf" <<EOF
+port 0
+tls-port $SP
+bind 127.0.0.1
+dir $WORK/sentinel
+logfile $WORK/sentinel.log
+tls-cert-file $CERTS/server.crt
+tls-key-file $CERTS/server.key
+tls-ca-cert-file $CERTS/ca.crt
+tls-auth-clients no
+tls-replication yes
+sentinel monitor m 127.0.0.1 $REDIS_PORT 1
+EOF
+redis-server "$WORK/sentinel/sentinel.conf" --sentinel &
+HELPER_PIDS="$HELPER_PIDS $!"
+sentinel_pong() { [ "$(redis-cli -p "$SP" "${REDIS_CLI_TLS[@]}" ping 2>/dev/null)" = PONG ]; }
+wait_for 10 sentinel_pong || die "(l) the TLS sentinel did not start on $SP"
+redis-cli -p "$SP" ping >/dev/null 2>&1 && fail "(l) the sentinel answers plain TCP"
+PCS_WRAP="env -u REDIS_HOST -u REDIS_PORT" up "(l) Sentinel over TLS" \
+    "REDIS_SENTINELS=127.0.0.1:$SP" REDIS_SENTINEL_MASTER=m REDIS_TLS=true \
+    "REDIS_TLS_CA_FILE=$CERTS/ca.crt"
+since | grep -q "redis: connected to 127.0.0.1:$REDIS_PORT db 0 (master 'm')" \
+    && ok "(l) connected to the primary the sentinel named" \
+    || { fail "(l) not connected to the primary at $REDIS_PORT"; recent; }
 stop_pcs
 stop_redis
 
