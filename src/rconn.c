@@ -127,22 +127,76 @@ ssl_reason(void)
 	return r != NULL ? r : "";
 }
 
-/* A file that cannot be read says so plainly, before OpenSSL's words. */
+
+/* The loaders of the TLS files, one signature for the table below. */
 static int
-file_fails(const char *setting, const char *path, char *err, size_t errlen)
+load_ca_file(SSL_CTX *ctx, const char *path)
 {
-	if (access(path, R_OK) == 0)
+	return SSL_CTX_load_verify_locations(ctx, path, NULL);
+}
+
+static int
+load_ca_dir(SSL_CTX *ctx, const char *path)
+{
+	return SSL_CTX_load_verify_locations(ctx, NULL, path);
+}
+
+static int
+load_key(SSL_CTX *ctx, const char *path)
+{
+	return SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM);
+}
+
+/*
+ * Load one file (path NULL: not set) with fn: 0, or -1 with err naming
+ * the setting, the file and OpenSSL's reason ("bad decrypt", "key values
+ * mismatch", "no certificate or crl found": never the passphrase).
+ */
+static int
+load_file(SSL_CTX *ctx, const struct config *cfg, const char *what,
+    const char *path, int (*fn)(SSL_CTX *, const char *), char *err,
+    size_t errlen)
+{
+	const char *reason;
+
+	if (path == NULL)
 		return 0;
-	snprintf(err, errlen, "%s %s: %s", setting, path, strerror(errno));
-	return 1;
+	if (access(path, R_OK) == -1) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (fn(ctx, path) == 1)
+		return 0;
+	reason = ssl_reason();
+	snprintf(err, errlen, "%s %s: %s%s", what, path,
+	    reason[0] ? reason : "cannot be used",
+	    strcmp(reason, "bad decrypt") == 0 &&
+	    cfg->redis_tls_key_passphrase == NULL ? " (an encrypted key: "
+	    "set redis_tls_key_passphrase)" : "");
+	return -1;
 }
 
 struct rconn_tls *
 rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 {
+	const struct {
+		const char	*what;
+		const char	*path;
+		int		(*fn)(SSL_CTX *, const char *);
+	} files[] = {
+		{ "redis_tls_ca_file (REDIS_TLS_CA_FILE)",
+		    cfg->redis_tls_ca_file, load_ca_file },
+		{ "redis_tls_ca_dir (REDIS_TLS_CA_DIR)",
+		    cfg->redis_tls_ca_dir, load_ca_dir },
+		{ "redis_tls_cert_file (REDIS_TLS_CERT_FILE)",
+		    cfg->redis_tls_cert_file, SSL_CTX_use_certificate_chain_file },
+		{ "redis_tls_key_file (REDIS_TLS_KEY_FILE)",
+		    cfg->redis_tls_key_file, load_key }
+	};
 	struct rconn_tls *t;
 	SSL_CTX *ctx;
-	const char *what = NULL, *path = NULL, *reason;
+	size_t i;
+	int rc = 0;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		snprintf(err, errlen, "redis: TLS: out of memory");
@@ -169,76 +223,36 @@ rconn_tls_new(const struct config *cfg, char *err, size_t errlen)
 #endif
 	SSL_CTX_set_verify(ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
 	    NULL);
-	if (cfg->redis_tls_ca_file != NULL) {
-		what = "redis_tls_ca_file (REDIS_TLS_CA_FILE)";
-		path = cfg->redis_tls_ca_file;
-		if (file_fails(what, path, err, errlen))
-			goto fail_quiet;
-		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1)
-			goto fail;
-	}
-	if (cfg->redis_tls_ca_dir != NULL) {
-		what = "redis_tls_ca_dir (REDIS_TLS_CA_DIR)";
-		path = cfg->redis_tls_ca_dir;
-		if (file_fails(what, path, err, errlen))
-			goto fail_quiet;
-		if (SSL_CTX_load_verify_locations(ctx, NULL, path) != 1)
-			goto fail;
-	}
-	if (cfg->redis_tls_ca_file == NULL && cfg->redis_tls_ca_dir == NULL &&
+	/* The key's passphrase is handed over only while the files load. */
+	SSL_CTX_set_default_passwd_cb(ctx, passphrase_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx,
+	    cfg->redis_tls_key_passphrase);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]) && rc == 0; i++)
+		rc = load_file(ctx, cfg, files[i].what, files[i].path,
+		    files[i].fn, err, errlen);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	if (rc == 0 && cfg->redis_tls_ca_file == NULL &&
+	    cfg->redis_tls_ca_dir == NULL &&
 	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		what = "redis: TLS: the system trust store";
-		path = "";
-		goto fail;
+		snprintf(err, errlen, "redis: TLS: the system trust store: %s",
+		    ssl_reason());
+		rc = -1;
 	}
-	if (cfg->redis_tls_cert_file != NULL) {
-		what = "redis_tls_cert_file (REDIS_TLS_CERT_FILE)";
-		path = cfg->redis_tls_cert_file;
-		if (file_fails(what, path, err, errlen))
-			goto fail_quiet;
-		if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1)
-			goto fail;
+	/* OpenSSL 1.1.1 may take a key that is not the certificate's. */
+	if (rc == 0 && cfg->redis_tls_key_file != NULL &&
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "redis_tls_key_file (REDIS_TLS_KEY_FILE) "
+		    "%s: does not match redis_tls_cert_file %s",
+		    cfg->redis_tls_key_file, cfg->redis_tls_cert_file != NULL ?
+		    cfg->redis_tls_cert_file : "(none)");
+		rc = -1;
 	}
-	if (cfg->redis_tls_key_file != NULL) {
-		what = "redis_tls_key_file (REDIS_TLS_KEY_FILE)";
-		path = cfg->redis_tls_key_file;
-		if (file_fails(what, path, err, errlen))
-			goto fail_quiet;
-		SSL_CTX_set_default_passwd_cb(ctx, passphrase_cb);
-		SSL_CTX_set_default_passwd_cb_userdata(ctx,
-		    cfg->redis_tls_key_passphrase);
-		if (SSL_CTX_use_PrivateKey_file(ctx, path,
-		    SSL_FILETYPE_PEM) != 1) {
-			SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
-			goto fail;
-		}
-		/* The context keeps no reference to the secret. */
-		SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
-		if (SSL_CTX_check_private_key(ctx) != 1) {
-			ERR_clear_error();
-			snprintf(err, errlen, "redis_tls_key_file (REDIS_TLS_KEY_"
-			    "FILE) %s: does not match redis_tls_cert_file %s", path,
-			    cfg->redis_tls_cert_file != NULL ?
-			    cfg->redis_tls_cert_file : "(none)");
-			goto fail_quiet;
-		}
+	ERR_clear_error();
+	if (rc == -1) {
+		rconn_tls_free(t);
+		return NULL;
 	}
 	return t;
-fail:
-	/*
-	 * OpenSSL's reasons ("bad decrypt", "key values mismatch", "no
-	 * certificate or crl found") never include the passphrase.
-	 */
-	reason = ssl_reason();
-	snprintf(err, errlen, "%s%s%s: %s%s", what, path[0] ? " " : "", path,
-	    reason[0] ? reason : "cannot be used",
-	    strcmp(reason, "bad decrypt") == 0 &&
-	    cfg->redis_tls_key_passphrase == NULL ? " (an encrypted key: "
-	    "set redis_tls_key_passphrase)" : "");
-fail_quiet:
-	ERR_clear_error();
-	rconn_tls_free(t);
-	return NULL;
 }
 
 int
