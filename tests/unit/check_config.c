@@ -1648,15 +1648,21 @@ END_TEST
 	"at most 253 characters, without blanks, control characters, '/', " \
 	"'@', brackets or a port"
 
-/* A fresh load: the required settings, REDIS_TLS=true and name=value. */
+/* A fresh load: the required settings and REDIS_TLS=true. */
 static void
-env_tls(const char *name, const char *value)
+env_tls_on(void)
 {
 	setup();
 	env_required();
 	env_set("REDIS_TLS", "true");
-	if (name != NULL)
-		env_set(name, value);
+}
+
+/* The same, and name=value. */
+static void
+env_tls(const char *name, const char *value)
+{
+	env_tls_on();
+	env_set(name, value);
 }
 
 START_TEST(test_tls_defaults)
