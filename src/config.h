@@ -51,6 +51,31 @@ struct config {
 	char	*aws_access_key_id;	/* secret */
 	char	*aws_secret_access_key;	/* secret */
 	char	*aws_session_token;	/* secret */
+	/*
+	 * The rest of the AWS credential chain (creds.c), after the three
+	 * explicit settings above, in the AWS SDKs' order: web identity, the
+	 * shared files' profile, container credentials, instance metadata.
+	 * The environment names are the AWS SDKs'.
+	 */
+	char	*aws_profile;		/* AWS_PROFILE; NULL: "default" */
+	char	*aws_shared_credentials_file; /* NULL: $HOME/.aws/credentials */
+	char	*aws_config_file;	/* NULL: $HOME/.aws/config */
+	char	*aws_web_identity_token_file;
+	char	*aws_role_arn;		/* with the token file: web identity;
+					   without: assumed on top of the
+					   chain's credentials */
+	char	*aws_role_session_name;	/* NULL: persistent-cache-service-<host> */
+	char	*aws_role_external_id;	/* AWS_ROLE_EXTERNAL_ID (ours) */
+	char	*aws_container_credentials_relative_uri;
+	char	*aws_container_credentials_full_uri;
+	char	*aws_container_authorization_token;	/* secret */
+	char	*aws_container_authorization_token_file;
+	int	 aws_ec2_metadata_disabled;	/* 0 */
+	char	*aws_endpoint_url_sts;	/* NULL: https://sts.<region>.amazonaws.com */
+	char	*aws_ec2_metadata_service_endpoint; /* NULL: http://169.254.169.254 */
+	int	 aws_no_sign_request;	/* 1: unsigned (an emulator), no chain */
+	char	*aws_ca_bundle;		/* AWS_CA_BUNDLE: SQS, STS, Edge API */
+	int	 aws_region_from_url;	/* 1: aws_region taken from queue_url */
 	char	*server_api_key;	/* secret */
 	char	*environment_prefix;	/* "production" */
 	char	*redis_host;		/* "localhost" */
