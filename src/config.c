@@ -96,6 +96,7 @@ static int	check_queue_url(const char *);
 static int	check_region(const char *);
 static int	check_token(const char *);
 static int	check_abspath(const char *);
+static int	check_readable(const char *);
 static int	check_server_name(const char *);
 static int	verify_redis_url(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
@@ -140,7 +141,8 @@ static const struct setting settings[] = {
 	STR("queue_url", "QUEUE_URL", NULL, F_REQUIRED | F_URL, queue_url, NULL,
 	    check_queue_url, "must be an http:// or https:// queue URL with a "
 	    "host and a path, without user name, query or fragment"),
-	STR("aws_region", "AWS_REGION", NULL, F_REQUIRED, aws_region, NULL,
+	/* Required unless the queue URL names it (resolve_region). */
+	STR("aws_region", "AWS_REGION", NULL, 0, aws_region, NULL,
 	    check_region, "must be 1 to 32 lowercase letters, digits and '-'"),
 	SECRET("aws_access_key_id", "AWS_ACCESS_KEY_ID", aws_access_key_id),
 	SECRET("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY",
@@ -200,6 +202,10 @@ static const struct setting settings[] = {
 	    .why = "must be positive, or negative for no expiry" },
 	STR("edge_api_url", "EDGE_API_URL", NULL, F_URL, edge_api_url,
 	    "https://edge.api.stigg.io", check_url, WHY_URL),
+	/* The AWS SDKs' trust store override: SQS, STS and the Edge API. */
+	STR("aws_ca_bundle", "AWS_CA_BUNDLE", NULL, 0, aws_ca_bundle, NULL,
+	    check_readable, "must be an absolute path to a readable file of "
+	    "PEM certificates"),
 	SECRET("sentry_dsn", "SENTRY_DSN", sentry_dsn),
 	NUM("disable_sentry", "DISABLE_SENTRY", NULL, K_BOOL, disable_sentry,
 	    0, 1, 0),
@@ -413,6 +419,23 @@ check_abspath(const char *v)
 	return v[0] == '/' ? 0 : -1;
 }
 
+/* An absolute path to a file that can be read now (a CA bundle). */
+static int
+check_readable(const char *v)
+{
+	return v[0] == '/' && access(v, R_OK) == 0 ? 0 : -1;
+}
+
+/* A control character: a secret with one cannot go into a header. */
+static int
+has_control(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* A character a host name or address may hold (a sentinel's, a TLS name). */
 static int
 host_char(char c)
@@ -609,6 +632,14 @@ set_str(struct load *ld, const struct setting *s, const struct origin *o,
 
 	/* An empty optional string without a default just means unset. */
 	if (*v != '\0' || s->def != NULL || (s->flags & F_REQUIRED)) {
+		/*
+		 * A secret goes into a header or a command: a line break
+		 * (a file saved with one, a value pasted with one) or
+		 * another control character would cut the request.
+		 */
+		if ((s->flags & F_SECRET) && has_control(v))
+			return bad(ld, s, o, shown, "contains a control "
+			    "character (a line break?); it is not shown");
 		if (s->check != NULL && s->check(v) != 0)
 			return bad(ld, s, o, shown, "is invalid: %s", s->why);
 		if (s->verify != NULL && s->verify(ld, s, o, v, shown) != 0)
@@ -1306,6 +1337,114 @@ resolve_tls(struct load *ld)
 }
 
 /* What the settings must satisfy together, once all sources are read. */
+/* A region name: lowercase letters, digits and '-', with a digit in it. */
+static int
+region_like(const char *p, size_t n)
+{
+	size_t i, digits = 0;
+
+	if (n < 4 || n > 32)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (isdigit((unsigned char)p[i]))
+			digits++;
+		else if (!islower((unsigned char)p[i]) && p[i] != '-')
+			return 0;
+	}
+	return digits > 0 && p[0] != '-' && p[n - 1] != '-';
+}
+
+int
+config_region_from_host(const char *host, char *out, size_t len)
+{
+	static const char *const suffixes[] = {
+		".amazonaws.com", ".amazonaws.com.cn", ".api.aws"
+	};
+	char h[256], *lab[8], *p;
+	const char *r = NULL;
+	size_t n = 0, i, hl = strlen(host), sl;
+
+	if (hl == 0 || hl >= sizeof(h))
+		return -1;
+	/* Case does not matter in a host name; a trailing dot neither. */
+	for (i = 0; i < hl; i++)
+		h[i] = (char)tolower((unsigned char)host[i]);
+	h[hl] = '\0';
+	if (h[hl - 1] == '.')
+		h[--hl] = '\0';
+	for (i = 0, sl = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		sl = strlen(suffixes[i]);
+		if (hl > sl && strcmp(h + hl - sl, suffixes[i]) == 0)
+			break;
+	}
+	if (i == sizeof(suffixes) / sizeof(suffixes[0]))
+		return -1;
+	h[hl - sl] = '\0';
+	/* The labels before the suffix, left to right. */
+	for (p = h; n < sizeof(lab) / sizeof(lab[0]); p++) {
+		lab[n++] = p;
+		if ((p = strchr(p, '.')) == NULL)
+			break;
+		*p = '\0';
+	}
+	if (p != NULL)
+		return -1;	/* too many labels for an endpoint */
+	/* <vpce-id>.sqs.<region>.vpce: the interface endpoint's name. */
+	if (n >= 3 && strcmp(lab[n - 1], "vpce") == 0)
+		n--;
+	if (n >= 2 && (strcmp(lab[n - 2], "sqs") == 0 ||
+	    strcmp(lab[n - 2], "sqs-fips") == 0))
+		r = lab[n - 1];
+	else if (n == 2 && strcmp(lab[1], "queue") == 0)
+		r = lab[0];
+	else if (n == 1 && (strcmp(lab[0], "queue") == 0 ||
+	    strcmp(lab[0], "sqs") == 0))
+		r = "us-east-1";
+	if (r == NULL || !region_like(r, strlen(r)) || strlen(r) + 1 > len)
+		return -1;
+	memcpy(out, r, strlen(r) + 1);
+	return 0;
+}
+
+/*
+ * aws_region: required unless the queue URL's host names it; when both
+ * do and disagree, an error naming both (SQS refuses a signature scoped
+ * to the wrong region with a 403 that reads as a credentials problem).
+ */
+static int
+resolve_region(struct load *ld)
+{
+	struct config *cfg = &ld->cfg;
+	const struct setting *rs = find_setting("aws_region");
+	const char *renv = ld->envsrc[rs - settings];
+	struct url u;
+	char why[128], found[40];
+	int has;
+
+	if (cfg->queue_url == NULL ||
+	    url_parse(cfg->queue_url, URL_QUEUE, &u, why, sizeof(why)) == -1)
+		return 0;	/* queue_url's own check has spoken */
+	has = config_region_from_host(u.host, found, sizeof(found)) == 0;
+	url_free(&u);
+	if (cfg->aws_region == NULL) {
+		if (!has)
+			return fail(ld, "aws_region: required setting is "
+			    "missing, and the queue URL's host names no region "
+			    "(set aws_region in the file or AWS_REGION)");
+		if ((cfg->aws_region = strdup(found)) == NULL)
+			return fail(ld, "aws_region: out of memory");
+		cfg->aws_region_from_url = 1;
+		return 0;
+	}
+	if (has && strcmp(found, cfg->aws_region) != 0)
+		return fail(ld, "%s %s does not match the queue URL's region "
+		    "%s (%s); SQS would refuse the signature", renv != NULL ?
+		    renv : "aws_region", cfg->aws_region, found,
+		    ld->envsrc[find_setting("queue_url") - settings] != NULL ?
+		    "QUEUE_URL" : "queue_url");
+	return 0;
+}
+
 static int
 finish(struct load *ld)
 {
@@ -1322,7 +1461,7 @@ finish(struct load *ld)
 			    "(set %s in the file or %s)", s->name, s->name,
 			    s->env[0]);
 	if (resolve_sentinels(ld) == -1 || resolve_redis_url(ld) == -1 ||
-	    resolve_tls(ld) == -1)
+	    resolve_tls(ld) == -1 || resolve_region(ld) == -1)
 		return -1;
 	min = find_setting("restart_backoff_min_ms");
 	max = find_setting("restart_backoff_max_ms");

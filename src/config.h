@@ -163,6 +163,15 @@ void	config_free(struct config *cfg);
 int	config_parse_sentinels(const char *v, struct config_hostport *out,
 	    size_t max, char *why, size_t whylen);
 
+/*
+ * The region an SQS endpoint host names: sqs.<region>.amazonaws.com,
+ * sqs-fips.<region>.amazonaws.com, <vpce-id>.sqs.<region>.vpce.amazonaws.com,
+ * <region>.queue.amazonaws.com, sqs.<region>.api.aws, the .amazonaws.com.cn
+ * forms, and queue.amazonaws.com (us-east-1).  0 with out, or -1 when the
+ * host is none of those (an emulator, a proxy).  Pure.
+ */
+int	config_region_from_host(const char *host, char *out, size_t len);
+
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);
 const char *config_poison_name(enum config_poison);

@@ -1122,7 +1122,8 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	backoff_init(&c.edge_backoff, EDGE_PROBE_MIN_MS, EDGE_PROBE_MAX_MS);
 
 	/* One connection per long poll, plus batches and the Edge API. */
-	if ((c.http = httpc_new(c.loop, k->receives_in_flight + 4)) == NULL) {
+	if ((c.http = httpc_new(c.loop, k->receives_in_flight + 4)) == NULL ||
+	    httpc_set_ca_bundle(c.http, k->aws_ca_bundle) == -1) {
 		log_error("httpc: %s", strerror(errno));
 		_exit(CONSUMER_EXIT_FAILURE);
 	}

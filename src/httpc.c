@@ -93,6 +93,7 @@ struct httpc {
 	struct httpc_calls	 running;
 	struct httpc_calls	 done;
 	LIST_HEAD(, httpc_sock)	 socks;
+	char			*ca_bundle;	/* NULL: the system's store */
 };
 
 static void
@@ -474,8 +475,22 @@ httpc_free(struct httpc *h)
 	curl_share_cleanup(h->share);
 	h->share = NULL;
 	curl_global_cleanup();
+	free(h->ca_bundle);
+	h->ca_bundle = NULL;
 	if (util_release(&h->re))
 		free(h);
+}
+
+int
+httpc_set_ca_bundle(struct httpc *h, const char *path)
+{
+	char *copy = NULL;
+
+	if (path != NULL && (copy = strdup(path)) == NULL)
+		return -1;
+	free(h->ca_bundle);
+	h->ca_bundle = copy;
+	return 0;
 }
 
 size_t
@@ -537,6 +552,8 @@ setup(struct httpc *h, struct httpc_call *c, const struct httpc_request *req)
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, (void *)c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	if (h->ca_bundle != NULL)
+		SET(CURLOPT_CAINFO, h->ca_bundle);
 	if (strcmp(req->method, "GET") == 0)
 		SET(CURLOPT_HTTPGET, 1L);
 	else {

@@ -58,6 +58,12 @@ struct httpc_call;
 struct httpc	*httpc_new(struct ev_loop *loop, int max_connections);
 /* Cancel every call (no callbacks) and close every connection. */
 void		 httpc_free(struct httpc *h);
+/*
+ * Verify HTTPS servers against the PEM certificates of path (AWS_CA_BUNDLE)
+ * instead of the system's store, for the requests started from now on.
+ * 0, or -1 with errno.
+ */
+int		 httpc_set_ca_bundle(struct httpc *h, const char *path);
 
 /*
  * Start a request; done runs once, from the loop, never from inside this

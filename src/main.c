@@ -80,9 +80,11 @@ main(int argc, char *argv[])
 		return MASTER_EXIT_CONFIG;
 	}
 	if (test) {
-		printf("persistent-cache-service: configuration OK (%s)\n",
-		    cfg->path != NULL ? cfg->path :
-		    "no file, environment only");
+		/* One line, for scripts: what was read, and what it means. */
+		printf("persistent-cache-service: configuration OK (%s); "
+		    "region %s%s\n", cfg->path != NULL ? cfg->path :
+		    "no file, environment only", cfg->aws_region,
+		    cfg->aws_region_from_url ? " (from the queue URL)" : "");
 		config_free(cfg);
 		free(cfg);
 		return 0;

@@ -329,8 +329,9 @@ START_TEST(test_missing_required)
 {
 	const char *path = conf("queue_url = \"https://sqs.example/1/q\";\n");
 
-	expect_err(path, "aws_region: required setting is missing "
-	    "(set aws_region in the file or AWS_REGION)");
+	expect_err(path, "aws_region: required setting is missing, and the "
+	    "queue URL's host names no region (set aws_region in the file or "
+	    "AWS_REGION)");
 }
 END_TEST
 
@@ -2357,6 +2358,140 @@ START_TEST(test_example_config)
 }
 END_TEST
 
+/* The region an SQS endpoint's host names, and hosts that name none. */
+START_TEST(test_region_from_host)
+{
+	static const struct {
+		const char *host, *region;
+	} cases[] = {
+		{ "sqs.us-east-1.amazonaws.com", "us-east-1" },
+		{ "SQS.EU-WEST-1.AMAZONAWS.COM.", "eu-west-1" },
+		{ "sqs-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1" },
+		{ "vpce-0a1b2c3d-4e5f.sqs.eu-central-1.vpce.amazonaws.com",
+		    "eu-central-1" },
+		{ "ap-south-1.queue.amazonaws.com", "ap-south-1" },
+		{ "queue.amazonaws.com", "us-east-1" },
+		{ "sqs.amazonaws.com", "us-east-1" },
+		{ "sqs.cn-north-1.amazonaws.com.cn", "cn-north-1" },
+		{ "sqs.us-west-2.api.aws", "us-west-2" },
+		{ "127.0.0.1", NULL },
+		{ "localhost", NULL },
+		{ "sqs.example.com", NULL },
+		{ "sqs.us-east-1.amazonaws.com.example.com", NULL },
+		{ "s3.us-east-1.amazonaws.com", NULL },
+		{ "sqs.notaregion.amazonaws.com", NULL },
+		{ "amazonaws.com", NULL },
+		{ "a.b.c.d.e.f.g.h.i.sqs.us-east-1.amazonaws.com", NULL },
+	};
+	char out[40];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = config_region_from_host(cases[i].host, out,
+		    sizeof(out));
+
+		if (cases[i].region == NULL) {
+			ck_assert_msg(rc == -1, "%s: %s", cases[i].host, out);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%s: no region", cases[i].host);
+		ck_assert_str_eq(out, cases[i].region);
+	}
+	ck_assert_int_eq(config_region_from_host("sqs.us-east-1.amazonaws.com",
+	    out, 9), -1);	/* no room */
+}
+END_TEST
+
+/* AWS_REGION may be left out when the queue URL names it. */
+START_TEST(test_region_from_queue_url)
+{
+	const char *path = conf("");
+
+	env_set("QUEUE_URL",
+	    "https://sqs.eu-west-3.amazonaws.com/123456789012/events");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_region, "eu-west-3");
+	ck_assert_int_eq(cfg.aws_region_from_url, 1);
+	config_free(&cfg);
+	env_set("AWS_REGION", "eu-west-3");
+	expect_ok(path);
+	ck_assert_int_eq(cfg.aws_region_from_url, 0);
+	config_free(&cfg);
+	/* An emulator's URL names none: the region is required. */
+	setup();
+	env_set("QUEUE_URL", "http://127.0.0.1:4566/000000000000/events");
+	expect_err(path, "aws_region: required setting is missing, and the "
+	    "queue URL's host names no region (set aws_region in the file or "
+	    "AWS_REGION)");
+	ntmp = 1;
+}
+END_TEST
+
+/* Both given and disagreeing: one line naming both. */
+START_TEST(test_region_mismatch)
+{
+	const char *path = conf(""), *file = conf("aws_region = \"us-west-2\";\n"
+	    "queue_url = \"https://sqs.us-east-1.amazonaws.com/1/q\";\n");
+
+	env_set("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q");
+	env_set("AWS_REGION", "eu-west-1");
+	expect_err(path, "AWS_REGION eu-west-1 does not match the queue URL's "
+	    "region us-east-1 (QUEUE_URL); SQS would refuse the signature");
+	setup();
+	expect_err(file, "aws_region us-west-2 does not match the queue URL's "
+	    "region us-east-1 (queue_url); SQS would refuse the signature");
+	ntmp = 2;
+}
+END_TEST
+
+/* A secret with a control character is refused, never shown. */
+START_TEST(test_secret_control_characters)
+{
+	static const char *const names[] = {
+		"AWS_SECRET_ACCESS_KEY", "SERVER_API_KEY", "REDIS_PASSWORD",
+		"AWS_SESSION_TOKEN"
+	};
+	static const char *const values[] = {
+		"abc\ndef", "abc\r", "a\tb", "x\x7fy", "\x1b[31m"
+	};
+	const char *path = conf("");
+	size_t i, j;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		for (j = 0; j < sizeof(values) / sizeof(values[0]); j++) {
+			setup();
+			env_required();
+			env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+			env_set("AWS_SECRET_ACCESS_KEY", "s");
+			env_set(names[i], values[j]);
+			expect_err(path, "%s: value contains a control "
+			    "character (a line break?); it is not shown",
+			    names[i]);
+		}
+	ntmp = 1;
+}
+END_TEST
+
+/* AWS_CA_BUNDLE: an absolute path to a file that can be read. */
+START_TEST(test_ca_bundle)
+{
+	const char *path = conf(""), *bundle = conf("-----BEGIN CERT");
+
+	env_required();
+	env_set("AWS_CA_BUNDLE", bundle);
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_ca_bundle, bundle);
+	config_free(&cfg);
+	env_set("AWS_CA_BUNDLE", "/nonexistent/ca.pem");
+	expect_err(path, "AWS_CA_BUNDLE: '/nonexistent/ca.pem' is invalid: "
+	    "must be an absolute path to a readable file of PEM certificates");
+	env_set("AWS_CA_BUNDLE", "ca.pem");
+	expect_err(path, "AWS_CA_BUNDLE: 'ca.pem' is invalid: must be an "
+	    "absolute path to a readable file of PEM certificates");
+	ntmp = 2;
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_str_eq(config_policy_name(CONFIG_POLICY_UPSERT), "UPSERT");
@@ -2433,6 +2568,9 @@ config_suite(void)
 		T(test_queue_url_password_file),
 		T(test_edge_api_url_invalid),
 		T(test_aws_region_invalid),
+		T(test_region_from_host), T(test_region_from_queue_url),
+		T(test_region_mismatch), T(test_secret_control_characters),
+		T(test_ca_bundle),
 		T(test_environment_prefix_whitespace),
 		T(test_environment_prefix_empty_in_file),
 		T(test_listen_address_empty_in_file),
