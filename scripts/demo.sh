@@ -36,7 +36,9 @@ wait_for() {
         sleep 0.1
     done
 }
-sqs() { node "$SUPPORT/sqs.js" "$@"; }
+# The emulator checks every request's signature: the demo's key, for the
+# service and for sqs.js alike.
+sqs() { PCS_SQS_KEY=demo:demo-secret node "$SUPPORT/sqs.js" "$@"; }
 
 echo "== redis-server on 127.0.0.1:$REDIS_PORT"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
@@ -45,7 +47,7 @@ pids+=($!)
 wait_for 10 redis-cli -p "$REDIS_PORT" ping || { echo "redis-server did not start"; exit 1; }
 
 echo "== SQS emulator on 127.0.0.1:$SQS_PORT with queue stigg-demo"
-node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" --queue stigg-demo >"$WORK/sqs.out" 2>&1 &
+node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" --key demo:demo-secret --queue stigg-demo >"$WORK/sqs.out" 2>&1 &
 pids+=($!)
 wait_for 15 grep -qx ready "$WORK/sqs.out" || { echo "the SQS emulator did not start"; cat "$WORK/sqs.out"; exit 1; }
 QUEUE=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/sqs.out" | head -n 1)

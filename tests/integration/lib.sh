@@ -18,6 +18,10 @@ SQS_URL=
 HTTP_PORT=
 ALL_PIDS=
 HELPER_PIDS=	# other servers a test starts (fake Edge API...): stopped at exit
+# The AWS keys the SQS emulator and fake-aws.js share: fake-aws appends
+# each credential it issues, "AKID SECRET TOKEN EXPIRES_EPOCH_MS" a line,
+# and the emulator accepts it until it expires (a test may append too).
+KEYS_FILE=$WORK/aws-keys
 
 command -v redis-server >/dev/null || { echo "SKIP: redis-server missing"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
@@ -114,13 +118,17 @@ redis_pong() { case "$(redis_cli "$@" ping 2>/dev/null)" in PONG|NOAUTH*) return
 
 # start_sqs [QUEUE-SPEC...]: the SQS emulator on a free port; SQS_URL is the
 # last queue's URL (default: one queue "events"); a dead-letter queue is
-# named first, before the queue that redrives to it.
+# named first, before the queue that redrives to it.  It checks every
+# request's signature: the key test:test, and those of $KEYS_FILE; each
+# refusal is a line "sigv4: rejected REASON AKID" of sqs.err (SQS_ARGS, when
+# set, are more options: --region, --key, --clock-offset...).
 start_sqs() {
     local spec
     [ $# -gt 0 ] || set -- events
     SQS_PORT=$(free_port)
     set -- $(for spec in "$@"; do printf -- '--queue %s ' "$spec"; done)
-    node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" "$@" >"$WORK/sqs.out" 2>"$WORK/sqs.err" &
+    node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" --keys-file "$KEYS_FILE" ${SQS_ARGS-} "$@" \
+        >"$WORK/sqs.out" 2>"$WORK/sqs.err" &
     SQS_PID=$!
     wait_for 15 grep -qx ready "$WORK/sqs.out" || die "SQS emulator did not start: $(cat "$WORK/sqs.err")"
     SQS_URL=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/sqs.out" | tail -n 1)
@@ -134,6 +142,8 @@ stop_sqs() {
 }
 
 sqs() { node "$SUPPORT/sqs.js" "$@"; }
+# The emulator's signature refusals so far, one a line (see start_sqs).
+sigv4_rejections() { grep '^sigv4: rejected ' "$WORK/sqs.err" 2>/dev/null; }
 
 # start_pcs [ARGS...]: run the daemon with the test's environment (and,
 # without ARGS, no configuration file: the machine's own is never read).

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /*
  * SQS for the tests: the local-aws-sqs emulator (pinned in package.json) on
- * 127.0.0.1, speaking the AWS JSON protocol (and the query protocol), with
- * no signature checks.
+ * 127.0.0.1, speaking the AWS JSON protocol (and the query protocol), behind
+ * a front that checks every request's AWS Signature Version 4.
  *
  *   node tests/support/sqs-emulator.js --port N [--account ID] [--verbose]
- *        [--raw] [--queue NAME[:ATTR=VALUE...]]...
+ *        [--raw] [--queue NAME[:ATTR=VALUE...]]... [--region REGION]
+ *        [--key AKID:SECRET]... [--keys-file FILE] [--allow-unsigned]
+ *        [--clock-offset SECONDS]
  *
  * --port 0 picks a free port.  Each --queue is created in the order given
  * (name a dead-letter queue before the queue that redrives to it); ATTRs
@@ -16,11 +18,51 @@
  *
  * Prints "ready <QueueUrl>" per queue, e.g.
  * "ready http://127.0.0.1:N/000000000000/events", then "ready" once it
- * serves.  Runs until SIGTERM or SIGINT (exit 0).  --verbose logs each
- * request's action to stderr.
+ * serves.  Runs until SIGTERM or SIGINT (exit 0; a summary line of the
+ * signature checks on stderr).  --verbose logs each request's action, and
+ * each accepted signature, to stderr.
+ *
+ * Signatures (aws-sigv4.js: @smithy/signature-v4, independent of the
+ * daemon's curl).  Every request must carry a valid
+ * "Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/sqs/aws4_request,
+ * SignedHeaders=..., Signature=..." with X-Amz-Date (and Host) among the
+ * signed headers, by a key this front knows: --key AKID:SECRET (repeatable;
+ * none given: test:test, what lib.sh's start_pcs uses) or a line
+ * "AKID SECRET TOKEN EXPIRES_EPOCH_MS" of --keys-file (re-read when it
+ * changed; fake-aws.js appends each credential it issues).  A key with a
+ * TOKEN wants it in a signed X-Amz-Security-Token header.  The request is
+ * rebuilt from the signed headers alone, the exact path, query and body,
+ * and signed again at its X-Amz-Date for the scope's region and service.
+ * Refusals, answered as SQS does (HTTP 403; JSON protocol: header
+ * "x-amzn-query-error: CODE;Sender" and body
+ * {"__type":"com.amazon.coral.service#CODE","message":"..."}; query
+ * protocol: an XML ErrorResponse):
+ *   no Authorization (without --allow-unsigned)   MissingAuthenticationToken
+ *   malformed header, Host/X-Amz-Date not signed  IncompleteSignature
+ *   unknown access key, wrong or missing token    InvalidClientTokenId
+ *   a temporary key past its expiry               ExpiredToken
+ *   another signature (body, a signed header,
+ *   the secret...)                                SignatureDoesNotMatch, with
+ *                                                 the canonical request and
+ *                                                 string to sign it wanted
+ *   a scope region other than --region (default
+ *   us-east-1)                                    SignatureDoesNotMatch "Credential
+ *                                                 should be scoped to a valid region."
+ *   X-Amz-Date more than 5 minutes from this
+ *   front's clock                                 SignatureDoesNotMatch "Signature
+ *                                                 expired: ... (... - 5 min.)" (or
+ *                                                 "Signature not yet current: ...")
+ * Each refusal prints "sigv4: rejected REASON AKID" on stderr (REASON one
+ * of unsigned malformed presigned scope-date region service terminator
+ * host-unsigned date-unsigned unknown-key bad-token token-unsigned
+ * expired-token content-sha256 signature skewed; AKID "-" when none).
+ * Every answer carries a Date header (RFC 1123) from this front's clock:
+ * the real one plus --clock-offset SECONDS (may be negative), the clock the
+ * 5 minutes and the expiries are measured against.
  *
  * Where local-aws-sqs 2.0.2 strays from SQS in ways that would mislead the
- * daemon's tests, this front end puts it right (--raw turns that off):
+ * daemon's tests, this front end puts it right (--raw turns that off; the
+ * signature checks stay):
  * - ReceiveMessage with WaitTimeSeconds > 0 answers as soon as at least one
  *   message is there, as SQS does (the emulator alone waits until it has
  *   MaxNumberOfMessages or the whole wait is over);
@@ -47,30 +89,51 @@
  */
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
 const { PassThrough } = require('stream');
 const { createRequestHandler } = require('local-aws-sqs');
+const sigv4 = require('./aws-sigv4');
 
 function usage(msg) {
   if (msg) console.error(`sqs-emulator: ${msg}`);
-  console.error('usage: sqs-emulator.js --port N [--account ID] [--verbose] [--raw] [--queue NAME[:ATTR=VALUE...]]...');
+  console.error('usage: sqs-emulator.js --port N [--account ID] [--region REGION] [--verbose] [--raw] ' +
+    '[--queue NAME[:ATTR=VALUE...]]... [--key AKID:SECRET]... [--keys-file FILE] [--allow-unsigned] ' +
+    '[--clock-offset SECONDS]');
   process.exit(64);
 }
 
-const opts = { port: null, account: '000000000000', region: 'us-east-1', queues: [], verbose: false, raw: false };
+const opts = {
+  port: null, account: '000000000000', region: 'us-east-1', queues: [], verbose: false, raw: false,
+  keys: [], keysFile: null, allowUnsigned: false, clockOffset: 0,
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   const val = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
   if (a === '--port') opts.port = val();
   else if (a === '--account') opts.account = val();
+  else if (a === '--region') opts.region = val();
   else if (a === '--queue') opts.queues.push(val());
   else if (a === '--verbose') opts.verbose = true;
   else if (a === '--raw') opts.raw = true;
-  else usage(`unknown argument ${a}`);
+  else if (a === '--key') {
+    try { opts.keys.push(sigv4.parseKey(val())); } catch (e) { usage(e.message); }
+  } else if (a === '--keys-file') opts.keysFile = val();
+  else if (a === '--allow-unsigned') opts.allowUnsigned = true;
+  else if (a === '--clock-offset') {
+    opts.clockOffset = Number(val());
+    if (!Number.isFinite(opts.clockOffset)) usage('--clock-offset takes seconds');
+  } else usage(`unknown argument ${a}`);
 }
 if (opts.port === null || !/^\d+$/.test(opts.port) || +opts.port > 65535) usage('--port N is required');
 if (!/^\d{12}$/.test(opts.account)) usage('--account must be 12 digits');
+if (!/^[a-z0-9-]{1,32}$/.test(opts.region)) usage('--region: a region name like us-east-1');
+if (!opts.keys.length) opts.keys.push(sigv4.parseKey('test:test'));
+
+const store = new sigv4.KeyStore({ keys: opts.keys, file: opts.keysFile });
+const now = () => Date.now() + opts.clockOffset * 1000;
+const counts = { verified: 0, unsigned: 0, rejected: {} };
 
 // "events:VisibilityTimeout=2:dlq=dead" -> CreateQueue input.
 function queueInput(spec) {
@@ -166,36 +229,99 @@ function queueOf(url) {
   return service.Queues.find((q) => q.QueueName === name);
 }
 
+// A refusal of the signature checks, as SQS answers it in the request's
+// protocol (JSON: x-amzn-query-error and __type; query: XML).
+function refuse(req, res, r) {
+  const id = crypto.randomUUID();
+  res.statusCode = r.status;
+  res.setHeader('x-amzn-RequestId', id);
+  if (/json/.test(req.headers['content-type'] || '')) {
+    res.setHeader('Content-Type', 'application/x-amz-json-1.0');
+    res.setHeader('x-amzn-query-error', `${r.code};Sender`);
+    res.end(JSON.stringify({ __type: `com.amazon.coral.service#${r.code}`, message: r.message }));
+  } else {
+    const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    res.setHeader('Content-Type', 'text/xml');
+    res.end('<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">' +
+      `<Error><Type>Sender</Type><Code>${r.code}</Code><Message>${esc(r.message)}</Message><Detail/></Error>` +
+      `<RequestId>${id}</RequestId></ErrorResponse>`);
+  }
+}
+
+// The request again, its body already read, for the emulator to read.
+function replay(req, body) {
+  const r = new PassThrough();
+  r.headers = req.headers;
+  r.method = req.method;
+  r.url = req.url;
+  r.end(body);
+  return r;
+}
+
+const MAX_BODY = 16 * 1024 * 1024;
+
 const server = http.createServer((req, res) => {
+  res.setHeader('Date', sigv4.httpDate(now()));
+  const chunks = [];
+  let size = 0;
+  req.on('data', (c) => {
+    size += c.length;
+    if (size <= MAX_BODY) chunks.push(c);
+  });
+  req.on('end', () => {
+    if (size > MAX_BODY) {
+      res.statusCode = 413;
+      return res.end();
+    }
+    const body = Buffer.concat(chunks);
+    return sigv4.verify(req, body, {
+      store, region: opts.region, service: 'sqs', now, allowUnsigned: opts.allowUnsigned,
+    }).then((v) => {
+      if (!v.ok) {
+        counts.rejected[v.reason] = (counts.rejected[v.reason] || 0) + 1;
+        console.error(`sigv4: rejected ${v.reason} ${v.akid}`);
+        return refuse(req, res, v);
+      }
+      if (v.akid === null) counts.unsigned++;
+      else counts.verified++;
+      if (opts.verbose) {
+        const signed = /SignedHeaders=([^,\s]*)/.exec(req.headers.authorization || '');
+        console.error(`sigv4: accepted ${v.akid === null ? '(unsigned)' : `${v.akid} SignedHeaders=${signed[1]}`}`);
+      }
+      return serve(req, res, body);
+    }).catch((e) => {
+      console.error(`sqs-emulator: ${e.stack || e.message}`);
+      res.statusCode = 500;
+      res.end(JSON.stringify({ __type: 'InternalError', message: e.message }));
+    });
+  });
+});
+
+// A request whose signature passed: to the emulator, or put right first.
+function serve(req, res, raw) {
   const target = req.headers['x-amz-target'] || '';
   if (opts.verbose) console.error(`sqs-emulator: ${req.method} ${req.url} ${target || '(query protocol)'}`);
   const action = target.split('.')[1];
   if (opts.raw || !/json/.test(req.headers['content-type'] || '') ||
       (action !== 'ReceiveMessage' && action !== 'PurgeQueue')) {
-    return requestHandler(req, res);
+    return requestHandler(replay(req, raw), res);
   }
-  let text = '';
-  req.setEncoding('utf8');
-  req.on('data', (c) => { text += c; });
-  req.on('end', () => {
-    let body = {};
-    try { body = JSON.parse(text); } catch (e) { /* the emulator reports it */ }
-    const q = queueOf(body.QueueUrl);
-    if (action === 'PurgeQueue' && q) {
-      q.clearRecords();
-      res.setHeader('Content-Type', 'application/x-amz-json-1.0');
-      return res.end('{}');
-    }
-    if (action === 'ReceiveMessage' && q) {
-      return receive(req, body, res).catch((e) => {
-        res.statusCode = 500;
-        res.end(JSON.stringify({ __type: 'InternalError', message: e.message }));
-      });
-    }
-    return inner(req.headers, body).then((r) => reply(res, r));
-  });
-  return undefined;
-});
+  let body = {};
+  try { body = JSON.parse(raw.toString('utf8')); } catch (e) { /* the emulator reports it */ }
+  const q = queueOf(body.QueueUrl);
+  if (action === 'PurgeQueue' && q) {
+    q.clearRecords();
+    res.setHeader('Content-Type', 'application/x-amz-json-1.0');
+    return res.end('{}');
+  }
+  if (action === 'ReceiveMessage' && q) {
+    return receive(req, body, res).catch((e) => {
+      res.statusCode = 500;
+      res.end(JSON.stringify({ __type: 'InternalError', message: e.message }));
+    });
+  }
+  return inner(req.headers, body).then((r) => reply(res, r));
+}
 
 // ChangeMessageVisibility is not a receive.  The emulator counts one in
 // the same private step as a receive; its records are made by the queue
@@ -245,7 +371,11 @@ async function main() {
   }
   if (!opts.raw && service.Queues.length) keepReceiveCount(service.Queues[0].constructor);
   console.log('ready');
-  const stop = () => process.exit(0);
+  const stop = () => {
+    const r = Object.entries(counts.rejected).map(([k, v]) => `${k}=${v}`).join(' ');
+    console.error(`sigv4: verified ${counts.verified}, unsigned ${counts.unsigned}, rejected ${r || 'none'}`);
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

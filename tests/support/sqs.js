@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /*
  * A tiny SQS client for the tests: the AWS JSON protocol (x-amz-json-1.0)
- * over node's http, unsigned, for the emulator (sqs-emulator.js) on
- * 127.0.0.1.  No AWS SDK.
+ * over node's http, for the emulator (sqs-emulator.js) on 127.0.0.1,
+ * every request signed (AWS Signature V4 by @smithy/signature-v4, see
+ * aws-sigv4.js) with the key PCS_SQS_KEY=AKID:SECRET[:TOKEN] (default
+ * test:test, the emulator's default key) for region PCS_SQS_REGION
+ * (default us-east-1).  Not the AWS_* variables: a test sets those for the
+ * daemon, wrong ones included.  No AWS SDK.
  *
  *   sqs.js send QUEUE_URL [--shuffle] [--repeat N] FILE...
  *       one SendMessage per message; a FILE's whole content is one message,
@@ -33,11 +37,16 @@
 
 const fs = require('fs');
 const http = require('http');
+const sigv4 = require('./aws-sigv4');
 
 function die(msg, code) {
   console.error(`sqs: ${msg}`);
   process.exit(code || 1);
 }
+let KEY;
+try { KEY = sigv4.parseKey(process.env.PCS_SQS_KEY || 'test:test'); } catch (e) { die(`PCS_SQS_KEY: ${e.message}`, 64); }
+const REGION = process.env.PCS_SQS_REGION || 'us-east-1';
+
 function usage(msg) {
   die(`${msg}\nusage: sqs.js send|send-batch QUEUE_URL [--shuffle] [--repeat N] FILE...\n` +
       '       sqs.js count QUEUE_URL [--raw] | attributes QUEUE_URL | receive QUEUE_URL [--max N] [--json] | purge QUEUE_URL', 64);
@@ -49,15 +58,17 @@ function call(queueUrl, action, body) {
   try { url = new URL(queueUrl); } catch (e) { usage(`not a URL: ${queueUrl}`); }
   if (url.protocol !== 'http:') usage(`only http:// queue URLs (the emulator): ${queueUrl}`);
   const data = JSON.stringify({ QueueUrl: queueUrl, ...body });
-  return new Promise((resolve, reject) => {
+  return sigv4.sign({
+    method: 'POST',
+    host: url.host,
+    path: '/',
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` },
+    body: data,
+  }, KEY, REGION, 'sqs').then((headers) => new Promise((resolve, reject) => {
     const req = http.request({
       host: url.hostname, port: url.port || 80, method: 'POST', path: '/',
       agent: keepAlive,
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.0',
-        'X-Amz-Target': `AmazonSQS.${action}`,
-        'Content-Length': Buffer.byteLength(data),
-      },
+      headers: { ...headers, 'Content-Length': Buffer.byteLength(data) },
       timeout: 30000,
     }, (res) => {
       let text = '';
@@ -75,7 +86,7 @@ function call(queueUrl, action, body) {
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
     req.on('error', (e) => reject(new Error(`${action} ${queueUrl}: ${e.code || ''} ${e.message}`)));
     req.end(data);
-  });
+  }));
 }
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
