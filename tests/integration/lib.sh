@@ -22,6 +22,10 @@ HELPER_PIDS=	# other servers a test starts (fake Edge API...): stopped at exit
 # each credential it issues, "AKID SECRET TOKEN EXPIRES_EPOCH_MS" a line,
 # and the emulator accepts it until it expires (a test may append too).
 KEYS_FILE=$WORK/aws-keys
+FAKE_AWS_PORT=
+FAKE_AWS_URL=
+PROXY_PORT=
+PROXY_URL=
 
 command -v redis-server >/dev/null || { echo "SKIP: redis-server missing"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
@@ -144,6 +148,42 @@ stop_sqs() {
 sqs() { node "$SUPPORT/sqs.js" "$@"; }
 # The emulator's signature refusals so far, one a line (see start_sqs).
 sigv4_rejections() { grep '^sigv4: rejected ' "$WORK/sqs.err" 2>/dev/null; }
+
+# start_fake_aws [ARGS...]: tests/support/fake-aws.js (fake STS, container
+# credentials and EC2 IMDSv2; ARGS are its options: --ttl, --key,
+# --container-token, --web-identity-token, --require-external-id...) on a
+# free port, issuing credentials into $KEYS_FILE, which the SQS emulator
+# reads.  FAKE_AWS_URL is its base URL (http://127.0.0.1:N): STS at
+# $FAKE_AWS_URL/, container credentials under $FAKE_AWS_URL/container/,
+# IMDS under $FAKE_AWS_URL/latest/.  fake_aws_stats prints its counts
+# (JSON); fake_aws_fail ENDPOINT N fails the next N requests to sts,
+# container or imds with a 500; fake_aws_ttl SECONDS sets the lifetime of
+# the credentials it issues next.
+start_fake_aws() {
+    FAKE_AWS_PORT=$(free_port)
+    node "$SUPPORT/fake-aws.js" --port "$FAKE_AWS_PORT" --keys-file "$KEYS_FILE" "$@" \
+        >"$WORK/fake-aws.out" 2>"$WORK/fake-aws.err" &
+    HELPER_PIDS="$HELPER_PIDS $!"
+    wait_for 10 grep -q '^ready http' "$WORK/fake-aws.out" \
+        || die "fake-aws did not start: $(cat "$WORK/fake-aws.err")"
+    FAKE_AWS_URL=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/fake-aws.out" | tail -n 1)
+}
+fake_aws_stats() { curl -s -m 5 "$FAKE_AWS_URL/_stats"; }
+fake_aws_fail() { curl -s -m 5 -X POST "$FAKE_AWS_URL/_fail?endpoint=$1&count=$2"; }
+fake_aws_ttl() { curl -s -m 5 -X POST "$FAKE_AWS_URL/_ttl?seconds=$1"; }
+
+# start_proxy [ARGS...]: tests/support/connect-proxy.js (HTTP CONNECT and
+# absolute-URI proxying to loopback targets only; ARGS: --auth USER:PASS)
+# on a free port; PROXY_URL is http://127.0.0.1:N, and proxy.out has one
+# line per request ("CONNECT 127.0.0.1:1234", "POST http://127.0.0.1:1234/").
+start_proxy() {
+    PROXY_PORT=$(free_port)
+    node "$SUPPORT/connect-proxy.js" --port "$PROXY_PORT" "$@" >"$WORK/proxy.out" 2>"$WORK/proxy.err" &
+    HELPER_PIDS="$HELPER_PIDS $!"
+    wait_for 10 grep -q '^ready http' "$WORK/proxy.out" \
+        || die "connect-proxy did not start: $(cat "$WORK/proxy.err")"
+    PROXY_URL=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/proxy.out" | tail -n 1)
+}
 
 # start_pcs [ARGS...]: run the daemon with the test's environment (and,
 # without ARGS, no configuration file: the machine's own is never read).
