@@ -193,6 +193,8 @@ CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
 wait_for 10 ready_with 1 || die "not ready with the test keys: $(http GET /readyz)"
 sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null || die "cannot send"
 wait_for 15 landed && ok "the daemon (test:test) received and wrote a message" || fail "nothing written"
+# Settled: the daemon's DeleteMessageBatch went through too.
+wait_for 15 queue_is "0 0" || fail "the queue did not settle: $(sqs count "$SQS_URL")"
 expect "no request of the daemon refused" "$(new_rejections)" ""
 stop_pcs
 
@@ -204,6 +206,7 @@ AWS_ACCESS_KEY_ID=ASIAPROBEVALID AWS_SECRET_ACCESS_KEY=valid-secret AWS_SESSION_
 wait_for 10 ready_with 1 || die "not ready with a temporary credential: $(http GET /readyz)"
 sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null || die "cannot send"
 wait_for 15 landed && ok "the daemon (a session token) received and wrote a message" || fail "nothing written"
+wait_for 15 queue_is "0 0" || fail "the queue did not settle: $(sqs count "$SQS_URL")"
 expect "no request of the daemon refused (session token)" "$(new_rejections)" ""
 stop_pcs
 
