@@ -33,7 +33,9 @@ command -v node >/dev/null || { echo "SKIP: node missing"; exit 77; }
 # The npm packages the tests use (package.json): from the source tree, or
 # from PCS_NODE_MODULES when the tree is a release tarball (make distcheck).
 export NODE_PATH="${PCS_NODE_MODULES:-$PCS_SRCDIR/node_modules}"
-[ -d "$NODE_PATH/local-aws-sqs" ] || { echo "SKIP: npm packages missing (run npm ci)"; exit 77; }
+for npm_pkg in local-aws-sqs @smithy/signature-v4 @smithy/hash-node; do
+    [ -d "$NODE_PATH/$npm_pkg" ] || { echo "SKIP: npm package $npm_pkg missing (run npm ci)"; exit 77; }
+done
 SUPPORT=$PCS_SRCDIR/tests/support
 
 show_log() { [ -f "$PCS_LOG" ] && { echo "---- daemon log"; tail -n 80 "$PCS_LOG"; echo "----"; }; }
