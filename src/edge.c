@@ -64,38 +64,6 @@ struct edge {
 };
 
 static int
-is_unreserved(unsigned char ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-	    ch == '~';
-}
-
-/* Append s percent-encoded at buf[*off]; -1 when it does not fit. */
-static int
-append_encoded(char *buf, size_t len, size_t *off, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (is_unreserved(*p)) {
-			if (*off + 1 >= len)
-				return -1;
-			buf[(*off)++] = (char)*p;
-		} else {
-			if (*off + 3 >= len)
-				return -1;
-			buf[(*off)++] = '%';
-			buf[(*off)++] = hex[*p >> 4];
-			buf[(*off)++] = hex[*p & 0x0f];
-		}
-	}
-	buf[*off] = '\0';
-	return 0;
-}
-
-static int
 append_raw(char *buf, size_t len, size_t *off, const char *s, size_t n)
 {
 	if (n >= len - *off)
@@ -121,12 +89,14 @@ edge_url(const char *base, const char *customer, const char *resource,
 		;
 	if (append_raw(buf, len, &off, base, blen) == -1 ||
 	    append_raw(buf, len, &off, "/v1/c/", 6) == -1 ||
-	    append_encoded(buf, len, &off, customer) == -1 ||
+	    util_pct_encode(buf, len, &off, customer,
+	    strlen(customer)) == -1 ||
 	    append_raw(buf, len, &off, "/entitlements.json", 18) == -1)
 		return -1;
 	if (resource != NULL && *resource != '\0' &&
 	    (append_raw(buf, len, &off, "?resourceId=", 12) == -1 ||
-	    append_encoded(buf, len, &off, resource) == -1))
+	    util_pct_encode(buf, len, &off, resource,
+	    strlen(resource)) == -1))
 		return -1;
 	return 0;
 }

@@ -128,12 +128,8 @@ hex_value(unsigned char c)
 	return -1;
 }
 
-/*
- * The n bytes at s percent-decoded into *out (allocated; NULL when n is
- * 0), what names the part in err ("user name", "password"); -1 with err.
- */
-static int
-decode(const char *s, size_t n, const char *what, char **out, char *err,
+int
+url_decode(const char *s, size_t n, const char *what, char **out, char *err,
     size_t errlen)
 {
 	char *d;
@@ -187,9 +183,9 @@ parse_userinfo(const char *a, size_t alen, struct url *u, char *err,
 	const char *colon = memchr(a, ':', alen);
 	size_t ulen = colon != NULL ? (size_t)(colon - a) : alen;
 
-	if (decode(a, ulen, "user name", &u->user, err, errlen) == -1)
+	if (url_decode(a, ulen, "user name", &u->user, err, errlen) == -1)
 		return -1;
-	if (colon != NULL && decode(colon + 1, alen - ulen - 1, "password",
+	if (colon != NULL && url_decode(colon + 1, alen - ulen - 1, "password",
 	    &u->password, err, errlen) == -1)
 		return -1;
 	return 0;

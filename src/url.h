@@ -70,6 +70,14 @@ struct url {
  */
 int	url_parse(const char *s, int flags, struct url *u, char *err,
 	    size_t errlen);
+/*
+ * The n bytes at s percent-decoded into *out (allocated, NUL-terminated;
+ * NULL when n is 0), what naming the part in err ("user name",
+ * "password"); -1 with err for a '%' not followed by two hex digits or
+ * a %00.  A '+' stays a '+'.
+ */
+int	url_decode(const char *s, size_t n, const char *what, char **out,
+	    char *err, size_t errlen);
 /* Frees u's user and password (the password zeroed first); idempotent. */
 void	url_free(struct url *u);
 /* 0 when s passes url_parse with flags, else -1: for check functions. */

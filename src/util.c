@@ -6,7 +6,9 @@
  * Also the one copy of a foreign string for a log line (util_clean) and
  * the one redactor (util_redact): every module that quotes a value, a
  * message or an answer goes through them, so that no two modules disagree
- * on what reaches a log line.
+ * on what reaches a log line.  And the one percent-encoder
+ * (util_pct_encode), for the Edge API's paths and SigV4's canonical
+ * requests alike.
  */
 #include "autoconf.h"
 
@@ -324,6 +326,40 @@ replace(char *buf, size_t size, size_t *blen, size_t i, size_t n, int *cut)
 	*blen = i + rlen + tail;
 	buf[*blen] = '\0';
 	return i + rlen;
+}
+
+static int
+is_unreserved(unsigned char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+	    ch == '~';
+}
+
+int
+util_pct_encode(char *buf, size_t len, size_t *off, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (is_unreserved(p[i])) {
+			if (*off + 1 >= len)
+				return -1;
+			buf[(*off)++] = (char)p[i];
+		} else {
+			if (*off + 3 >= len)
+				return -1;
+			buf[(*off)++] = '%';
+			buf[(*off)++] = hex[p[i] >> 4];
+			buf[(*off)++] = hex[p[i] & 0x0f];
+		}
+	}
+	if (*off >= len)
+		return -1;
+	buf[*off] = '\0';
+	return 0;
 }
 
 int

@@ -59,6 +59,15 @@ void	util_wait_status(int status, char *buf, size_t len);
 int	util_clean(char *dst, size_t size, const char *src, size_t len,
 	    size_t max, int flags);
 
+/*
+ * Append the n bytes at s percent-encoded (RFC 3986, as AWS SigV4 wants
+ * it: every byte but the unreserved A-Z a-z 0-9 - . _ ~ as %XX, hex in
+ * uppercase) at buf[*off], buf being len bytes, and NUL-terminate; -1
+ * when it does not fit.
+ */
+int	util_pct_encode(char *buf, size_t len, size_t *off, const char *s,
+	    size_t n);
+
 #define UTIL_REDACTED		"[redacted]"
 /* Shorter secrets are not redacted: they would match everywhere. */
 #define UTIL_SECRET_MIN		4
