@@ -15,9 +15,15 @@
  * called it (struct util_reentry).  No user code ever runs inside a
  * curl callback.
  *
- * Secrets (SigV4 secret, session token header) go to curl and nowhere
- * else: nothing here logs a request, and errors are curl's own messages,
- * which name hosts and ports but never headers or credentials.
+ * Signing is curl's (CURLOPT_AWS_SIGV4, at our X-Amz-Date) or
+ * sigv4_sign's, decided once per client from the libcurl loaded (see
+ * httpc.h).  Each response's Date header is kept, from curl's header
+ * callback (curl_easy_header would need 7.83), for the signing clock's
+ * correction.
+ *
+ * Secrets (SigV4 secret, session token) go to curl and sigv4_sign and
+ * nowhere else: nothing here logs a request, and errors are curl's own
+ * messages, which name hosts and ports but never headers or credentials.
  */
 
 #include "autoconf.h"
@@ -31,11 +37,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <ev.h>
 
 #include "httpc.h"
+#include "sigv4.h"
 #include "util.h"
 
 /*
@@ -48,6 +57,11 @@
 #define HTTPC_BODY_CHUNK		4096
 /* Descriptors below this are checked for CLOEXEC after curl_multi_init. */
 #define HTTPC_FD_SCAN			4096
+/*
+ * The first libcurl whose aws-sigv4 signs at a caller's X-Amz-Date and
+ * sends that header once (8.3.0; see httpc.h).
+ */
+#define HTTPC_CURL_SIGV4_DATE		0x080300
 
 enum call_state {
 	CALL_RUNNING,	/* in curl, on h->running */
@@ -78,6 +92,8 @@ struct httpc_call {
 	int			 nomem;
 	CURLcode		 code;
 	long			 status;
+	int			 curl_signs;	/* CURLOPT_AWS_SIGV4 */
+	char			 date[HTTPC_DATE_MAX + 1];	/* "": none */
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -90,6 +106,7 @@ struct httpc {
 	ev_timer		 timer;
 	struct util_reentry	 re;		/* delivering completions */
 	size_t			 nactive;
+	int			 curl_signs;	/* at our X-Amz-Date */
 	struct httpc_calls	 running;
 	struct httpc_calls	 done;
 	LIST_HEAD(, httpc_sock)	 socks;
@@ -193,6 +210,7 @@ dispatch(struct httpc *h)
 		r.status = c->status;
 		r.body = c->buf != NULL ? c->buf : "";
 		r.body_len = c->len;
+		r.date = c->date[0] != '\0' ? c->date : NULL;
 		if (!r.ok)
 			fill_error(c, r.error, sizeof(r.error));
 		c->done(c->arg, &r);
@@ -331,6 +349,35 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 /*
+ * CURLOPT_HEADERFUNCTION: keep the Date of the last response (a status
+ * line starts each, 1xx ones included), trimmed; "" when too long.
+ */
+static size_t
+header_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct httpc_call *c = arg;
+	size_t n = size * nitems, len;
+	const char *v;
+
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+		c->date[0] = '\0';
+	else if (n >= 5 && strncasecmp(buf, "date:", 5) == 0) {
+		for (v = buf + 5, len = n - 5; len > 0 && (*v == ' ' ||
+		    *v == '\t'); v++, len--)
+			;
+		while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+		    v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		if (len < sizeof(c->date)) {
+			memcpy(c->date, v, len);
+			c->date[len] = '\0';
+		} else
+			c->date[0] = '\0';
+	}
+	return n;
+}
+
+/*
  * The open descriptors below HTTPC_FD_SCAN, as a bitmap, from Linux'
  * /proc/self/fd.  NULL without /proc (or memory): then nothing is marked.
  */
@@ -408,6 +455,8 @@ httpc_new(struct ev_loop *loop, int max_connections)
 		return NULL;
 	}
 	h->loop = loop;
+	h->curl_signs = curl_version_info(CURLVERSION_NOW)->version_num >=
+	    HTTPC_CURL_SIGV4_DATE;
 	TAILQ_INIT(&h->running);
 	TAILQ_INIT(&h->done);
 	LIST_INIT(&h->socks);
@@ -500,16 +549,22 @@ httpc_active(const struct httpc *h)
 }
 
 static int
-add_headers(struct httpc_call *c, const struct httpc_request *req)
+add_header(struct httpc_call *c, const char *line)
 {
-	const char *const *hp;
 	struct curl_slist *l;
 
-	for (hp = req->headers; hp != NULL && *hp != NULL; hp++) {
-		if ((l = curl_slist_append(c->headers, *hp)) == NULL)
+	if ((l = curl_slist_append(c->headers, line)) == NULL)
+		return -1;
+	c->headers = l;
+	return 0;
+}
+
+static int
+add_headers(struct httpc_call *c, const char *const *lines)
+{
+	for (; lines != NULL && *lines != NULL; lines++)
+		if (add_header(c, *lines) == -1)
 			return -1;
-		c->headers = l;
-	}
 	/*
 	 * No "Expect:" here to suppress 100-continue: curl 7.88 would sign
 	 * that empty header and AWS would reject the signature.  Curl only
@@ -518,12 +573,65 @@ add_headers(struct httpc_call *c, const struct httpc_request *req)
 	return 0;
 }
 
+/*
+ * The signing headers of a signed request, at sigv4_now(): the date (and
+ * token) for curl to sign, or all of sigv4_sign's lines.  -1 with errno.
+ */
+static int
+sign(struct httpc_call *c, const struct httpc_request *req)
+{
+	struct sigv4_request sr;
+	struct sigv4_signature sig;
+	char date[SIGV4_DATE_SIZE], line[sizeof("X-Amz-Date: ") +
+	    SIGV4_DATE_SIZE], *tok;
+	time_t now = sigv4_now();
+	int rc;
+
+	if (c->curl_signs) {
+		if (sigv4_amz_date(now, date) == -1) {
+			errno = EINVAL;
+			return -1;
+		}
+		snprintf(line, sizeof(line), "X-Amz-Date: %s", date);
+		if (add_header(c, line) == -1)
+			return -1;
+		if (req->session_token == NULL || *req->session_token == '\0')
+			return 0;
+		if (asprintf(&tok, "X-Amz-Security-Token: %s",
+		    req->session_token) == -1)
+			return -1;
+		rc = add_header(c, tok);
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+		return rc;
+	}
+	memset(&sr, 0, sizeof(sr));
+	sr.method = req->method;
+	sr.url = req->url;
+	sr.headers = req->headers;
+	sr.body = req->body;
+	sr.body_len = req->body_len;
+	sr.region = req->sigv4_region;
+	sr.service = req->sigv4_service;
+	sr.access_key_id = req->access_key_id;
+	sr.secret_key = req->secret_key;
+	sr.session_token = req->session_token;
+	sr.when = now;
+	/* Its message names the request's fault; errno says enough here. */
+	if (sigv4_sign(&sr, &sig, NULL, 0) == -1)
+		return -1;
+	rc = add_headers(c, (const char *const *)sig.lines);
+	sigv4_signature_free(&sig);
+	return rc;
+}
+
 static int
 setup(struct httpc *h, struct httpc_call *c, const struct httpc_request *req)
 {
 	CURL *e = c->easy;
 	CURLcode rc = CURLE_OK;
 	long connect_ms;
+	char sigv4[128];
 
 #define SET(opt, val) do {						\
 	if (rc == CURLE_OK)						\
@@ -551,6 +659,8 @@ setup(struct httpc *h, struct httpc_call *c, const struct httpc_request *req)
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, (void *)c);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, (void *)c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	if (h->ca_bundle != NULL)
 		SET(CURLOPT_CAINFO, h->ca_bundle);
@@ -570,12 +680,12 @@ setup(struct httpc *h, struct httpc_call *c, const struct httpc_request *req)
 			SET(CURLOPT_COPYPOSTFIELDS, "");
 		}
 	}
-	if (req->sigv4 != NULL) {
-		SET(CURLOPT_AWS_SIGV4, req->sigv4);
-		if (req->user != NULL)
-			SET(CURLOPT_USERNAME, req->user);
-		if (req->password != NULL)
-			SET(CURLOPT_PASSWORD, req->password);
+	if (c->curl_signs) {
+		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s",
+		    req->sigv4_region, req->sigv4_service);
+		SET(CURLOPT_AWS_SIGV4, sigv4);
+		SET(CURLOPT_USERNAME, req->access_key_id);
+		SET(CURLOPT_PASSWORD, req->secret_key);
 	}
 	if (c->headers != NULL)
 		SET(CURLOPT_HTTPHEADER, c->headers);
@@ -588,6 +698,7 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
     httpc_done_fn done, void *arg)
 {
 	struct httpc_call *c;
+	int saved;
 
 	/*
 	 * Credentials only go out signed: without SigV4 curl would send
@@ -596,8 +707,10 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
 	if (h == NULL || util_dying(&h->re) || req == NULL ||
 	    req->method == NULL || req->url == NULL || done == NULL ||
 	    req->timeout_ms <= 0 ||
-	    (req->sigv4 == NULL && (req->user != NULL ||
-	    req->password != NULL))) {
+	    (req->sigv4_region == NULL && (req->access_key_id != NULL ||
+	    req->secret_key != NULL || req->session_token != NULL)) ||
+	    (req->sigv4_region != NULL && (req->sigv4_service == NULL ||
+	    req->access_key_id == NULL || req->secret_key == NULL))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -607,10 +720,16 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
 	c->done = done;
 	c->arg = arg;
 	c->max_body = req->max_body > 0 ? req->max_body : HTTPC_MAX_BODY;
+	c->curl_signs = req->sigv4_region != NULL && h->curl_signs &&
+	    !req->own_signer;
+	errno = ENOMEM;
 	if ((c->easy = curl_easy_init()) == NULL ||
-	    add_headers(c, req) == -1 || setup(h, c, req) == -1) {
+	    add_headers(c, req->headers) == -1 ||
+	    (req->sigv4_region != NULL && sign(c, req) == -1) ||
+	    setup(h, c, req) == -1) {
+		saved = errno == EINVAL ? EINVAL : ENOMEM;
 		call_free(c);
-		errno = ENOMEM;
+		errno = saved;
 		return NULL;
 	}
 	if (curl_multi_add_handle(h->multi, c->easy) != CURLM_OK) {

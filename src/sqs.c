@@ -7,8 +7,8 @@
  * Every request is a POST to the queue URL's endpoint (scheme://host/,
  * the path stripped; the body names the queue in "QueueUrl") with
  * "Content-Type: application/x-amz-json-1.0" and "X-Amz-Target:
- * AmazonSQS.<Action>", signed by curl (CURLOPT_AWS_SIGV4
- * "aws:amz:<region>:sqs"; temporary credentials add the signed
+ * AmazonSQS.<Action>", signed with SigV4 for service "sqs" by httpc
+ * (curl or sigv4_sign; temporary credentials add the signed
  * X-Amz-Security-Token header).  Without an access key requests go
  * unsigned: emulators accept that, and real SQS answers 403
  * MissingAuthenticationToken, which is classified SQS_AUTH like any other
@@ -100,11 +100,10 @@ struct sqs {
 	struct httpc		*hc;
 	char			*queue_url;
 	char			*endpoint;
-	char			*sigv4;		/* NULL: unsigned */
-	char			*access_key_id;
+	char			*region;
+	char			*access_key_id;	/* NULL: unsigned */
 	char			*secret;
-	char			*session_token;
-	char			*token_header;	/* NULL without a token */
+	char			*session_token;	/* NULL: none */
 	/* secret, session_token, access_key_id: what util_redact hides. */
 	const char		*secrets[SQS_NSECRETS];
 	struct util_reentry	 re;		/* callbacks running */
@@ -628,11 +627,10 @@ destroy(struct sqs *s)
 {
 	free(s->queue_url);
 	free(s->endpoint);
-	free(s->sigv4);
+	free(s->region);
 	free(s->access_key_id);
 	free(s->secret);
 	free(s->session_token);
-	free(s->token_header);
 	free(s);
 }
 
@@ -650,7 +648,6 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 	struct sqs *s;
 	struct url u;
 	char endpoint[URL_MAX + 1], why[128];
-	int n;
 
 	if (hc == NULL) {
 		util_set_err(err, errlen, "sqs: no HTTP client");
@@ -686,28 +683,16 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 	s->hc = hc;
 	LIST_INIT(&s->calls);
 	if ((s->queue_url = strdup(queue_url)) == NULL ||
-	    (s->endpoint = strdup(endpoint)) == NULL)
+	    (s->endpoint = strdup(endpoint)) == NULL ||
+	    (s->region = strdup(region)) == NULL)
 		goto nomem;
-	if (is_set(access_key_id)) {
-		if ((s->access_key_id = strdup(access_key_id)) == NULL ||
-		    (s->secret = strdup(secret)) == NULL)
-			goto nomem;
-		n = asprintf(&s->sigv4, "aws:amz:%s:sqs", region);
-		if (n == -1) {
-			s->sigv4 = NULL;
-			goto nomem;
-		}
-	}
-	if (is_set(session_token)) {
-		if ((s->session_token = strdup(session_token)) == NULL)
-			goto nomem;
-		n = asprintf(&s->token_header, "X-Amz-Security-Token: %s",
-		    session_token);
-		if (n == -1) {
-			s->token_header = NULL;
-			goto nomem;
-		}
-	}
+	if (is_set(access_key_id) &&
+	    ((s->access_key_id = strdup(access_key_id)) == NULL ||
+	    (s->secret = strdup(secret)) == NULL))
+		goto nomem;
+	if (is_set(session_token) &&
+	    (s->session_token = strdup(session_token)) == NULL)
+		goto nomem;
 	s->secrets[0] = s->secret;
 	s->secrets[1] = s->session_token;
 	s->secrets[2] = s->access_key_id;
@@ -844,8 +829,7 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 {
 	struct httpc_request hr;
 	struct sqs_call *c;
-	const char *headers[4], *body;
-	size_t nh = 0;
+	const char *headers[3], *body;
 
 	if ((body = json_object_to_json_string_ext(req,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL ||
@@ -854,11 +838,9 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 		    action_names[action]);
 		return NULL;
 	}
-	headers[nh++] = "Content-Type: application/x-amz-json-1.0";
-	headers[nh++] = target_headers[action];
-	if (s->token_header != NULL)
-		headers[nh++] = s->token_header;
-	headers[nh] = NULL;
+	headers[0] = "Content-Type: application/x-amz-json-1.0";
+	headers[1] = target_headers[action];
+	headers[2] = NULL;
 	memset(&hr, 0, sizeof(hr));
 	hr.method = "POST";
 	hr.url = s->endpoint;
@@ -867,9 +849,13 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	hr.body_len = strlen(body);
 	hr.timeout_ms = timeout_ms;
 	hr.max_body = max_body;
-	hr.sigv4 = s->sigv4;
-	hr.user = s->sigv4 != NULL ? s->access_key_id : NULL;
-	hr.password = s->sigv4 != NULL ? s->secret : NULL;
+	if (s->access_key_id != NULL) {
+		hr.sigv4_region = s->region;
+		hr.sigv4_service = "sqs";
+		hr.access_key_id = s->access_key_id;
+		hr.secret_key = s->secret;
+		hr.session_token = s->session_token;
+	}
 	c->s = s;
 	c->action = action;
 	if ((c->hc = httpc_start(s->hc, &hr, on_http_done, c)) == NULL) {

@@ -1,7 +1,7 @@
 /*
  * sqs: the three SQS actions a consumer needs (ReceiveMessage,
  * DeleteMessageBatch, ChangeMessageVisibilityBatch) over the AWS JSON
- * protocol, signed with SigV4 by curl, on an httpc client.  The request
+ * protocol, signed with SigV4 by httpc, on an httpc client.  The request
  * building and answer parsing are pure and exported for the unit tests.
  */
 #ifndef PCS_SQS_H

@@ -2,7 +2,9 @@
  * Unit tests for the SQS and Edge API clients: the pure parts (answer
  * parsing, batch results, error classification, endpoint and URL
  * building) directly, plus argument checks and the network error paths
- * against a closed loopback port on a private libev loop.
+ * against a closed loopback port on a private libev loop.  And httpc's
+ * signing and Date, against a child process answering one request on a
+ * loopback port.
  */
 #include "autoconf.h"
 
@@ -13,14 +15,18 @@
 
 #include <check.h>
 #include <ev.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 #include "edge.h"
 #include "httpc.h"
+#include "sigv4.h"
 #include "sqs.h"
 
 static enum sqs_status
@@ -898,17 +904,52 @@ START_TEST(edge_network_error_retried)
 }
 END_TEST
 
+/* What a one-request server answers. */
+struct answer {
+	const char	*status;	/* "400 Bad Request" */
+	const char	*headers;	/* more "Name: value\r\n" lines */
+	const char	*body;
+	int		 date_ahead;	/* a Date so many seconds ahead; 0: none */
+	int		 capture;	/* where the request goes, or -1 */
+};
+
+/* Read a request whole: its head, then Content-Length bytes. */
+static size_t
+read_request(int c, char *req, size_t size)
+{
+	const char *end, *cl;
+	size_t len = 0, want = 0;
+	ssize_t n;
+
+	while (len + 1 < size && (n = read(c, req + len, size - 1 - len)) > 0) {
+		len += (size_t)n;
+		req[len] = '\0';
+		if ((end = strstr(req, "\r\n\r\n")) == NULL)
+			continue;
+		if (want == 0) {
+			cl = strcasestr(req, "\r\nContent-Length:");
+			want = (size_t)(end + 4 - req) + (cl != NULL && cl < end ?
+			    strtoul(cl + 17, NULL, 10) : 0);
+		}
+		if (len >= want)
+			break;
+	}
+	req[len] = '\0';
+	return len;
+}
+
 /*
- * A child process answering one HTTP request on a loopback port with
- * status 400 and body; the port is returned, the child reaped by the
- * caller.
+ * A child process answering one HTTP request on a loopback port as a
+ * says; the port is returned, the child reaped by the caller.
  */
 static int
-one_answer(const char *body, pid_t *pid)
+serve(const struct answer *a, pid_t *pid)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
-	char req[4096], head[128];
+	char req[8192], head[512], date[64];
+	time_t t;
+	size_t n;
 	int fd, c;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -924,19 +965,36 @@ one_answer(const char *body, pid_t *pid)
 	if (*pid == 0) {
 		if ((c = accept(fd, NULL, NULL)) == -1)
 			_exit(1);
-		/* The request is small: its head comes in one read. */
-		(void)read(c, req, sizeof(req));
-		snprintf(head, sizeof(head), "HTTP/1.1 400 Bad Request\r\n"
+		n = read_request(c, req, sizeof(req));
+		if (a->capture != -1 && write(a->capture, req, n) == -1)
+			_exit(1);
+		date[0] = '\0';
+		if (a->date_ahead != 0) {
+			t = time(NULL) + a->date_ahead;
+			strftime(date, sizeof(date), "Date: %a, %d %b %Y "
+			    "%H:%M:%S GMT\r\n", gmtime(&t));
+		}
+		snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n%s%s"
 		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-		    strlen(body));
+		    a->status, date, a->headers != NULL ? a->headers : "",
+		    strlen(a->body));
 		if (write(c, head, strlen(head)) == -1 ||
-		    write(c, body, strlen(body)) == -1)
+		    write(c, a->body, strlen(a->body)) == -1)
 			_exit(1);
 		close(c);
 		_exit(0);
 	}
 	close(fd);
 	return ntohs(sin.sin_port);
+}
+
+/* A status 400 with body, the request not kept. */
+static int
+one_answer(const char *body, pid_t *pid)
+{
+	struct answer a = { "400 Bad Request", NULL, body, 0, -1 };
+
+	return serve(&a, pid);
 }
 
 /*
@@ -979,6 +1037,248 @@ START_TEST(edge_body_redacted)
 }
 END_TEST
 
+/* Read all of fd (closed) into buf, NUL-terminated. */
+static void
+read_all(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+}
+
+/*
+ * The head lines of the request req called name: how many, and the
+ * first one's value in val.
+ */
+static int
+header_lines(const char *req, const char *name, char *val, size_t len)
+{
+	const char *p = req, *v, *eol;
+	size_t nlen = strlen(name);
+	int count = 0;
+
+	val[0] = '\0';
+	while ((p = strstr(p, "\r\n")) != NULL && strncmp(p, "\r\n\r\n", 4)) {
+		p += 2;
+		if (strncasecmp(p, name, nlen) != 0 || p[nlen] != ':' ||
+		    count++ > 0)
+			continue;
+		for (v = p + nlen + 1; *v == ' '; v++)
+			;
+		eol = strstr(v, "\r\n");
+		snprintf(val, len, "%.*s", (int)(eol - v), v);
+	}
+	return count;
+}
+
+/* An X-Amz-Date value as a time. */
+static time_t
+amz_time(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	ck_assert_msg(strptime(s, "%Y%m%dT%H%M%SZ", &tm) != NULL, "%s", s);
+	return timegm(&tm);
+}
+
+static void
+on_http(void *arg, const struct httpc_result *r)
+{
+	struct fixture *f = arg;
+
+	f->done = 1;
+	f->status = (int)r->status;
+	snprintf(f->err, sizeof(f->err), "%s", r->date != NULL ? r->date :
+	    "(none)");
+}
+
+/*
+ * A request signed by httpc (by curl, or with own_signer by sigv4_sign)
+ * with the signing clock offset seconds ahead: each signing header once,
+ * the time the signing clock's, the signature sigv4_sign's for the
+ * request as it came, the answer's Date passed on.
+ */
+static void
+check_signed_request(int own_signer, long offset)
+{
+	static const char *const headers[] = {
+		"Content-Type: application/x-amz-json-1.0",
+		"X-Amz-Target: AmazonSQS.ReceiveMessage", NULL
+	};
+	struct answer a = { "200 OK", "Date: Fri, 14 Nov 2025 20:05:12 GMT\r\n",
+	    "{}", 0, -1 };
+	struct httpc_request hr;
+	struct sigv4_request sr;
+	struct sigv4_signature sig;
+	struct fixture f;
+	const char *sh[4];
+	char url[64], req[8192], date[32], auth[512], tok[64], host[64];
+	char hostline[80], err[256];
+	time_t before, after, t;
+	pid_t pid;
+	int p[2], status;
+
+	ck_assert_int_eq(pipe(p), 0);
+	a.capture = p[1];
+	fixture_init(&f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", serve(&a, &pid));
+	close(p[1]);
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "POST";
+	hr.url = url;
+	hr.headers = headers;
+	hr.body = "{}";
+	hr.body_len = 2;
+	hr.timeout_ms = 5000;
+	hr.sigv4_region = "us-east-1";
+	hr.sigv4_service = "sqs";
+	hr.access_key_id = "AKIDEXAMPLE";
+	hr.secret_key = "s3cr3t-key";
+	hr.session_token = "tok-s3cr3t-0123";
+	hr.own_signer = own_signer;
+	sigv4_set_offset(offset);
+	before = time(NULL);
+	ck_assert_ptr_nonnull(httpc_start(f.hc, &hr, on_http, &f));
+	after = time(NULL);
+	fixture_run(&f);
+	read_all(p[0], req, sizeof(req));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	fixture_free(&f);
+	sigv4_set_offset(0);
+
+	ck_assert_int_eq(f.status, 200);
+	ck_assert_str_eq(f.err, "Fri, 14 Nov 2025 20:05:12 GMT");
+	/* One each: libcurl 7.86 to 8.2 would send a second X-Amz-Date. */
+	ck_assert_int_eq(header_lines(req, "X-Amz-Date", date, sizeof(date)),
+	    1);
+	ck_assert_int_eq(header_lines(req, "Authorization", auth, sizeof(auth)),
+	    1);
+	ck_assert_int_eq(header_lines(req, "X-Amz-Security-Token", tok,
+	    sizeof(tok)), 1);
+	ck_assert_str_eq(tok, "tok-s3cr3t-0123");
+	ck_assert_int_eq(header_lines(req, "Host", host, sizeof(host)), 1);
+	/* "127.0.0.1:<port>", from between "http://" and the last '/'. */
+	ck_assert_int_eq(strlen(host), strlen(url) - 8);
+	ck_assert_int_eq(strncmp(host, url + 7, strlen(host)), 0);
+	ck_assert_ptr_null(strstr(req, "s3cr3t-key"));
+	t = amz_time(date);
+	ck_assert_msg(t >= before + offset && t <= after + offset,
+	    "X-Amz-Date %s, offset %ld", date, offset);
+
+	snprintf(hostline, sizeof(hostline), "Host: %s", host);
+	sh[0] = headers[0];
+	sh[1] = headers[1];
+	sh[2] = hostline;
+	sh[3] = NULL;
+	memset(&sr, 0, sizeof(sr));
+	sr.method = "POST";
+	sr.url = "http://127.0.0.1/";
+	sr.headers = sh;
+	sr.body = "{}";
+	sr.body_len = 2;
+	sr.region = "us-east-1";
+	sr.service = "sqs";
+	sr.access_key_id = "AKIDEXAMPLE";
+	sr.secret_key = "s3cr3t-key";
+	sr.session_token = "tok-s3cr3t-0123";
+	sr.when = t;
+	ck_assert_msg(sigv4_sign(&sr, &sig, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(auth, sig.lines[2] + strlen("Authorization: "));
+	ck_assert_ptr_nonnull(strstr(auth, "SignedHeaders=content-type;host;"
+	    "x-amz-date;x-amz-security-token;x-amz-target, "));
+	sigv4_signature_free(&sig);
+}
+
+START_TEST(httpc_signs_at_the_signing_clock)
+{
+	check_signed_request(1, 0);
+	check_signed_request(1, 3600);
+	check_signed_request(1, -312);
+	/* Whichever signer the libcurl loaded gets: the same request. */
+	check_signed_request(0, 0);
+	check_signed_request(0, 3600);
+}
+END_TEST
+
+/* No Date, or one too long to be IMF-fixdate: none passed on. */
+START_TEST(httpc_date_absent)
+{
+	static const char *const heads[] = {
+		"", "Date: Fri, 14 Nov 2025 20:05:12 GMT, and then a great deal "
+		"more than any date needs\r\n", NULL
+	};
+	struct answer a = { "200 OK", NULL, "", 0, -1 };
+	struct httpc_request hr;
+	struct fixture f;
+	char url[64];
+	pid_t pid;
+	int i, status;
+
+	for (i = 0; heads[i] != NULL; i++) {
+		a.headers = heads[i];
+		fixture_init(&f);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/",
+		    serve(&a, &pid));
+		memset(&hr, 0, sizeof(hr));
+		hr.method = "GET";
+		hr.url = url;
+		hr.timeout_ms = 5000;
+		ck_assert_ptr_nonnull(httpc_start(f.hc, &hr, on_http, &f));
+		fixture_run(&f);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_int_eq(f.status, 200);
+		ck_assert_str_eq(f.err, "(none)");
+		fixture_free(&f);
+	}
+}
+END_TEST
+
+/* Credentials only with a region, a region only with credentials. */
+START_TEST(httpc_signing_arguments)
+{
+	struct httpc_request hr;
+	struct fixture f;
+
+	fixture_init(&f);
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "GET";
+	hr.url = "http://127.0.0.1:1/";
+	hr.timeout_ms = 5000;
+	hr.access_key_id = "AKIDEXAMPLE";
+	hr.secret_key = "s3cr3t-key";
+	errno = 0;
+	ck_assert_ptr_null(httpc_start(f.hc, &hr, on_http, &f));
+	ck_assert_int_eq(errno, EINVAL);
+	hr.access_key_id = hr.secret_key = NULL;
+	hr.session_token = "tok";
+	ck_assert_ptr_null(httpc_start(f.hc, &hr, on_http, &f));
+	ck_assert_int_eq(errno, EINVAL);
+	hr.session_token = NULL;
+	hr.sigv4_region = "us-east-1";
+	hr.sigv4_service = "sqs";
+	hr.access_key_id = "AKIDEXAMPLE";
+	ck_assert_ptr_null(httpc_start(f.hc, &hr, on_http, &f));
+	ck_assert_int_eq(errno, EINVAL);
+	/* A request sigv4_sign refuses (a header of its own). */
+	{
+		static const char *const own[] = { "X-Amz-Date: 1", NULL };
+
+		hr.secret_key = "s3cr3t-key";
+		hr.headers = own;
+		hr.own_signer = 1;
+		ck_assert_ptr_null(httpc_start(f.hc, &hr, on_http, &f));
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	ck_assert_int_eq(f.done, 0);
+	fixture_free(&f);
+}
+END_TEST
+
 static Suite *
 sqs_suite(void)
 {
@@ -1012,6 +1312,9 @@ sqs_suite(void)
 	tcase_add_test(tc, edge_without_key);
 	tcase_add_test(tc, edge_network_error_retried);
 	tcase_add_test(tc, edge_body_redacted);
+	tcase_add_test(tc, httpc_signs_at_the_signing_clock);
+	tcase_add_test(tc, httpc_date_absent);
+	tcase_add_test(tc, httpc_signing_arguments);
 	suite_add_tcase(s, tc);
 	return s;
 }
