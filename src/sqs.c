@@ -14,6 +14,12 @@
  * MissingAuthenticationToken, which is classified SQS_AUTH like any other
  * credential problem, so the operator sees what is wrong.
  *
+ * A clock-skew error (sigv4_is_skew_error: "Signature expired", ...)
+ * that comes with a Date header sets the process' signing clock to SQS'
+ * time (sigv4_set_offset), logged when the offset moves by more than
+ * SQS_SKEW_LOG_S, and is classified SQS_SERVER: retried soon, and the
+ * next request is signed right.  Without a Date it stays SQS_AUTH.
+ *
  * Secrets never reach an error line: AWS messages are cut at their first
  * line break (SignatureDoesNotMatch may append the canonical request,
  * which holds the signed headers), and any secret, session token or access
@@ -34,10 +40,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "httpc.h"
+#include "log.h"
+#include "sigv4.h"
 #include "sqs.h"
 #include "url.h"
 #include "util.h"
@@ -65,6 +74,12 @@
 #define SQS_CLEAN		(UTIL_CLEAN_LINE | UTIL_CLEAN_SPACE)
 /* The secrets redacted from what reaches a callback. */
 #define SQS_NSECRETS		3
+/*
+ * A new offset of the signing clock is logged when it moves by more than
+ * this: Date has a resolution of one second, and an answer takes some
+ * time to come, so corrections a second or two apart are the same one.
+ */
+#define SQS_SKEW_LOG_S		5
 
 enum sqs_action {
 	SQS_RECEIVE,
@@ -507,17 +522,21 @@ matches(const char *code, const char *const *list)
 	return 0;
 }
 
-/* sqs_classify, the AWS message redacted of the n secrets before its cut. */
+/*
+ * sqs_classify_skew (sk NULL: sqs_classify), the AWS message redacted of
+ * the n secrets before its cut.
+ */
 static enum sqs_status
-classify(long status, const char *body, size_t len, char *err, size_t errlen,
-    const char *action, const char *const *secrets, size_t n)
+classify(long status, const char *body, size_t len, struct sqs_skew *sk,
+    char *err, size_t errlen, const char *action, const char *const *secrets,
+    size_t n)
 {
 	struct json_object *root = NULL;
 	const char *type = NULL, *msg = NULL, *p;
 	char code[64], message[SQS_MESSAGE_MAX + 1];
 	enum sqs_status st;
 	size_t i;
-	int cut;
+	int cut, skewed;
 
 	if (status >= 200 && status <= 299)
 		return SQS_OK;
@@ -547,10 +566,21 @@ classify(long status, const char *body, size_t len, char *err, size_t errlen,
 	}
 	cut = copy_clean(message, sizeof(message), msg, SQS_MESSAGE_MAX);
 	(void)util_redact(message, sizeof(message), secrets, n, cut);
+	skewed = sigv4_is_skew_error(status, code, msg);
 	json_object_put(root);
 
-	/* The code first: it says more than the status (see throttle_codes). */
-	if (matches(code, throttle_codes))
+	/*
+	 * A clock that SQS' Date can correct first: retried at once, it
+	 * works.  The code next: it says more than the status (see
+	 * throttle_codes).
+	 */
+	if (skewed && sk != NULL && sk->date != NULL &&
+	    sigv4_skew(sk->date, sk->now, &sk->offset) == 0) {
+		sk->corrected = 1;
+		st = SQS_SERVER;
+	} else if (skewed)
+		st = SQS_AUTH;
+	else if (matches(code, throttle_codes))
 		st = SQS_THROTTLED;
 	else if (matches(code, auth_codes))
 		st = SQS_AUTH;
@@ -577,7 +607,35 @@ enum sqs_status
 sqs_classify(long status, const char *body, size_t len, char *err,
     size_t errlen, const char *action)
 {
-	return classify(status, body, len, err, errlen, action, NULL, 0);
+	return classify(status, body, len, NULL, err, errlen, action, NULL, 0);
+}
+
+enum sqs_status
+sqs_classify_skew(long status, const char *body, size_t len,
+    struct sqs_skew *sk, char *err, size_t errlen, const char *action)
+{
+	sk->corrected = 0;
+	return classify(status, body, len, sk, err, errlen, action, NULL, 0);
+}
+
+/*
+ * Sign with SQS' time from now on; say so when it moves the clock by
+ * more than SQS_SKEW_LOG_S.
+ */
+static void
+follow_clock(long offset)
+{
+	long old = sigv4_offset();
+
+	sigv4_set_offset(offset);
+	if (labs(offset - old) <= SQS_SKEW_LOG_S)
+		return;
+	if (labs(offset) <= SQS_SKEW_LOG_S)
+		log_warn("aws: the clock agrees with SQS's again; signing with "
+		    "it");
+	else
+		log_warn("aws: the clock is %lds %s SQS's; signing with SQS's "
+		    "time", labs(offset), offset > 0 ? "behind" : "ahead of");
 }
 
 int
@@ -734,16 +792,22 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 	struct sqs_message *msgs = NULL;
 	const char *name = action_names[c->action];
 	char err[SQS_ERROR_MAX], perr[256];
+	struct sqs_skew sk;
 	enum sqs_status st;
 	size_t n = 0;
 
 	err[0] = '\0';
+	memset(&sk, 0, sizeof(sk));
+	sk.date = r->date;
+	sk.now = time(NULL);
 	if (!r->ok) {
 		st = SQS_NETWORK;
 		snprintf(err, sizeof(err), "sqs: %s: %s", name, r->error);
 	} else
-		st = classify(r->status, r->body, r->body_len, err,
+		st = classify(r->status, r->body, r->body_len, &sk, err,
 		    sizeof(err), name, s->secrets, SQS_NSECRETS);
+	if (sk.corrected)
+		follow_clock(sk.offset);
 	if (st == SQS_OK && (c->action == SQS_RECEIVE ?
 	    sqs_parse_receive(r->body, r->body_len, &msgs, &n, perr,
 	    sizeof(perr)) : sqs_parse_batch(r->body, r->body_len, res, c->n,

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct httpc;
 
@@ -131,6 +132,25 @@ int		 sqs_parse_batch(const char *body, size_t len,
  */
 enum sqs_status	 sqs_classify(long status, const char *body, size_t len,
 		    char *err, size_t errlen, const char *action);
+
+/* What an answer's Date says of our clock. */
+struct sqs_skew {
+	const char	*date;		/* in: its Date header; NULL: none */
+	time_t		 now;		/* in: our clock when it came */
+	int		 corrected;	/* out: offset holds SQS' time */
+	long		 offset;	/* out: for sigv4_set_offset */
+};
+
+/*
+ * sqs_classify for an answer with a Date: a clock-skew error
+ * (sigv4_is_skew_error on the status, code and message) is SQS_SERVER
+ * when the Date is readable (sigv4_skew), with sk->corrected and
+ * sk->offset, so that it is retried with the clock corrected; without a
+ * readable Date it is SQS_AUTH.  The error line is sqs_classify's.
+ */
+enum sqs_status	 sqs_classify_skew(long status, const char *body, size_t len,
+		    struct sqs_skew *sk, char *err, size_t errlen,
+		    const char *action);
 /*
  * "scheme://host[:port]/" of a queue URL: 0, or -1 if it is no http(s)
  * URL to url_parse (a query is allowed here) or buf is too small.

@@ -3,8 +3,8 @@
  * parsing, batch results, error classification, endpoint and URL
  * building) directly, plus argument checks and the network error paths
  * against a closed loopback port on a private libev loop.  And httpc's
- * signing and Date, against a child process answering one request on a
- * loopback port.
+ * signing and Date, and the clock-skew correction, against a child
+ * process answering one request on a loopback port.
  */
 #include "autoconf.h"
 
@@ -26,6 +26,7 @@
 #include "testutil.h"
 #include "edge.h"
 #include "httpc.h"
+#include "log.h"
 #include "sigv4.h"
 #include "sqs.h"
 
@@ -1279,6 +1280,192 @@ START_TEST(httpc_signing_arguments)
 }
 END_TEST
 
+#define SKEW_EXPIRED	"{\"__type\":\"com.amazon.coral.service" \
+	"#SignatureDoesNotMatch\",\"message\":\"Signature expired: " \
+	"20251114T200000Z is now earlier than 20251114T200512Z " \
+	"(20251114T201012Z - 5 min.)\"}"
+/* 2025-11-14T20:05:12Z, SQS' time in SKEW_DATE. */
+#define SKEW_SERVER	((time_t)1763150712)
+#define SKEW_DATE	"Fri, 14 Nov 2025 20:05:12 GMT"
+
+START_TEST(classify_skew)
+{
+	static const struct {
+		long status;
+		const char *body, *date;
+		time_t now;
+		enum sqs_status want;
+		long offset;		/* when corrected */
+		int corrected;
+	} cases[] = {
+		/* Our clock 312 s behind SQS', then 312 s ahead. */
+		{ 403, SKEW_EXPIRED, SKEW_DATE, SKEW_SERVER - 312, SQS_SERVER,
+		  312, 1 },
+		{ 400, "{\"__type\":\"InvalidSignatureException\",\"message\":"
+		  "\"Signature not yet current: 20251114T201024Z is still later "
+		  "than 20251114T201012Z (20251114T200512Z + 5 min.)\"}",
+		  SKEW_DATE, SKEW_SERVER + 312, SQS_SERVER, -312, 1 },
+		/* 400 RequestExpired was a client error; now it is retried. */
+		{ 400, "{\"__type\":\"RequestExpired\"}", SKEW_DATE,
+		  SKEW_SERVER - 900, SQS_SERVER, 900, 1 },
+		{ 403, "{\"Code\":\"RequestTimeTooSkewed\"}", SKEW_DATE,
+		  SKEW_SERVER, SQS_SERVER, 0, 1 },
+		/* No Date, or none to read: the clock cannot be helped. */
+		{ 403, SKEW_EXPIRED, NULL, SKEW_SERVER, SQS_AUTH, 0, 0 },
+		{ 403, SKEW_EXPIRED, "Fri, 14 Nov 2025 20:05:12 UTC",
+		  SKEW_SERVER, SQS_AUTH, 0, 0 },
+		{ 400, "{\"__type\":\"RequestExpired\"}", NULL, SKEW_SERVER,
+		  SQS_AUTH, 0, 0 },
+		/* Not a clock: classified as ever, the Date left alone. */
+		{ 403, "{\"__type\":\"SignatureDoesNotMatch\",\"message\":\"The "
+		  "request signature we calculated does not match.\"}",
+		  SKEW_DATE, SKEW_SERVER - 312, SQS_AUTH, 0, 0 },
+		{ 403, "{\"__type\":\"OverLimit\"}", SKEW_DATE,
+		  SKEW_SERVER - 312, SQS_THROTTLED, 0, 0 },
+		{ 200, "{}", SKEW_DATE, SKEW_SERVER - 312, SQS_OK, 0, 0 },
+		{ 500, "{\"__type\":\"RequestTimeTooSkewed\"}", SKEW_DATE,
+		  SKEW_SERVER - 312, SQS_SERVER, 0, 0 },
+	};
+	struct sqs_skew sk;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&sk, 0, sizeof(sk));
+		sk.date = cases[i].date;
+		sk.now = cases[i].now;
+		sk.offset = 99;
+		sk.corrected = 7;
+		ck_assert_msg(sqs_classify_skew(cases[i].status, cases[i].body,
+		    strlen(cases[i].body), &sk, err, sizeof(err),
+		    "ReceiveMessage") == cases[i].want, "%zu: %s", i, err);
+		ck_assert_msg(sk.corrected == cases[i].corrected, "%zu", i);
+		ck_assert_int_eq(sk.offset, cases[i].corrected ?
+		    cases[i].offset : 99);
+	}
+	/* The error line is sqs_classify's. */
+	memset(&sk, 0, sizeof(sk));
+	sk.date = SKEW_DATE;
+	sk.now = SKEW_SERVER - 312;
+	ck_assert_int_eq(sqs_classify_skew(403, SKEW_EXPIRED,
+	    strlen(SKEW_EXPIRED), &sk, err, sizeof(err), "DeleteMessageBatch"),
+	    SQS_SERVER);
+	ck_assert_str_eq(err, "sqs: DeleteMessageBatch: HTTP 403 "
+	    "SignatureDoesNotMatch: Signature expired: 20251114T200000Z is now "
+	    "earlier than 20251114T200512Z (20251114T201012Z - 5 min.)");
+	/* Without a Date to go by, sqs_classify says auth. */
+	ck_assert_int_eq(classify(403, SKEW_EXPIRED, err, sizeof(err)),
+	    SQS_AUTH);
+}
+END_TEST
+
+/* A ReceiveMessage answered by a; the request in req when capture. */
+static void
+receive_once(struct answer *a, char *req, size_t reqlen, struct fixture *f)
+{
+	struct sqs *s;
+	char url[128], err[256];
+	pid_t pid;
+	int p[2] = { -1, -1 }, status;
+
+	if (req != NULL) {
+		ck_assert_int_eq(pipe(p), 0);
+		a->capture = p[1];
+	}
+	fixture_init(f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
+	    serve(a, &pid));
+	if (req != NULL)
+		close(p[1]);
+	s = sqs_new(f->hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
+	    NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(sqs_receive(s, 10, 0, 30, on_receive, f, err,
+	    sizeof(err)));
+	fixture_run(f);
+	if (req != NULL)
+		read_all(p[0], req, reqlen);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	sqs_free(s);
+	fixture_free(f);
+}
+
+/* Count the lines of the file at path that hold s. */
+static int
+count_in_file(const char *path, const char *s)
+{
+	char line[1024];
+	FILE *fp;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, s) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * SQS says "Signature expired" with its Date 312 s ahead of ours: the
+ * answer is retried (SQS_SERVER), the signing clock follows SQS', that
+ * is logged once, and the next request is signed at SQS' time.
+ */
+START_TEST(sqs_follows_the_clock_of_sqs)
+{
+	struct answer skew = { "403 Forbidden", NULL, SKEW_EXPIRED, 312, -1 };
+	struct answer ok = { "200 OK", NULL, "{}", 0, -1 };
+	struct fixture f;
+	char logpath[] = "/tmp/check_sqs.log.XXXXXX", req[8192], date[32];
+	time_t before, t;
+	long off;
+	int fd;
+
+	ck_assert_int_ge(fd = mkstemp(logpath), 0);
+	close(fd);
+	ck_assert_int_eq(log_open(logpath), 0);
+	ck_assert_int_eq(sigv4_offset(), 0);
+
+	receive_once(&skew, NULL, 0, &f);
+	ck_assert_int_eq(f.status, SQS_SERVER);
+	ck_assert_msg(strncmp(f.err, "sqs: ReceiveMessage: HTTP 403 "
+	    "SignatureDoesNotMatch: Signature expired: ", 71) == 0, "%s",
+	    f.err);
+	/* Date's second, and ours when the answer came: 311 or 312. */
+	off = sigv4_offset();
+	ck_assert_msg(off >= 310 && off <= 312, "offset %ld", off);
+	ck_assert_int_eq(count_in_file(logpath, "s behind SQS's; signing "
+	    "with SQS's time"), 1);
+
+	before = time(NULL);
+	receive_once(&ok, req, sizeof(req), &f);
+	ck_assert_int_eq(f.status, SQS_OK);
+	ck_assert_int_eq(header_lines(req, "X-Amz-Date", date, sizeof(date)),
+	    1);
+	t = amz_time(date);
+	ck_assert_msg(t >= before + off && t <= time(NULL) + off, "%s", date);
+
+	/* The same correction again: applied, not logged again. */
+	receive_once(&skew, NULL, 0, &f);
+	ck_assert_int_eq(f.status, SQS_SERVER);
+	ck_assert_int_eq(count_in_file(logpath, "behind SQS's"), 1);
+
+	/* NTP fixed our clock: SQS' Date agrees with ours again. */
+	skew.date_ahead = 1;
+	sigv4_set_offset(600);
+	skew.body = "{\"__type\":\"SignatureDoesNotMatch\",\"message\":"
+	    "\"Signature not yet current: x\"}";
+	receive_once(&skew, NULL, 0, &f);
+	ck_assert_int_eq(f.status, SQS_SERVER);
+	ck_assert_msg(labs(sigv4_offset()) <= 1, "%ld", sigv4_offset());
+	ck_assert_int_eq(count_in_file(logpath, "aws: the clock agrees with "
+	    "SQS's again; signing with it"), 1);
+	ck_assert_int_eq(log_open(NULL), 0);
+	unlink(logpath);
+	sigv4_set_offset(0);
+}
+END_TEST
+
 static Suite *
 sqs_suite(void)
 {
@@ -1315,6 +1502,8 @@ sqs_suite(void)
 	tcase_add_test(tc, httpc_signs_at_the_signing_clock);
 	tcase_add_test(tc, httpc_date_absent);
 	tcase_add_test(tc, httpc_signing_arguments);
+	tcase_add_test(tc, classify_skew);
+	tcase_add_test(tc, sqs_follows_the_clock_of_sqs);
 	suite_add_tcase(s, tc);
 	return s;
 }
