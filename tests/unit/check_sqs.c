@@ -1113,13 +1113,25 @@ check_signed_request(int own_signer, long offset)
 	};
 	struct answer a = { "200 OK", "Date: Fri, 14 Nov 2025 20:05:12 GMT\r\n",
 	    "{}", 0, -1 };
-	struct httpc_request hr;
-	struct sigv4_request sr;
-	struct sigv4_signature sig;
-	struct fixture f;
-	const char *sh[4];
 	char url[64], req[8192], date[32], auth[512], tok[64], host[64];
 	char hostline[80], err[256];
+	const char *sh[] = { headers[0], headers[1], hostline, NULL };
+	struct httpc_request hr = {
+		.method = "POST", .url = url, .headers = headers,
+		.body = "{}", .body_len = 2, .timeout_ms = 5000,
+		.sigv4_region = "us-east-1", .sigv4_service = "sqs",
+		.access_key_id = "AKIDEXAMPLE", .secret_key = "s3cr3t-key",
+		.session_token = "tok-s3cr3t-0123", .own_signer = own_signer
+	};
+	/* The same request as it came, to be signed again. */
+	struct sigv4_request sr = {
+		.method = "POST", .url = "http://127.0.0.1/", .headers = sh,
+		.body = "{}", .body_len = 2, .region = "us-east-1",
+		.service = "sqs", .access_key_id = "AKIDEXAMPLE",
+		.secret_key = "s3cr3t-key", .session_token = "tok-s3cr3t-0123"
+	};
+	struct sigv4_signature sig;
+	struct fixture f;
 	time_t before, after, t;
 	pid_t pid;
 	int p[2], status;
@@ -1129,19 +1141,6 @@ check_signed_request(int own_signer, long offset)
 	fixture_init(&f);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", serve(&a, &pid));
 	close(p[1]);
-	memset(&hr, 0, sizeof(hr));
-	hr.method = "POST";
-	hr.url = url;
-	hr.headers = headers;
-	hr.body = "{}";
-	hr.body_len = 2;
-	hr.timeout_ms = 5000;
-	hr.sigv4_region = "us-east-1";
-	hr.sigv4_service = "sqs";
-	hr.access_key_id = "AKIDEXAMPLE";
-	hr.secret_key = "s3cr3t-key";
-	hr.session_token = "tok-s3cr3t-0123";
-	hr.own_signer = own_signer;
 	sigv4_set_offset(offset);
 	before = time(NULL);
 	ck_assert_ptr_nonnull(httpc_start(f.hc, &hr, on_http, &f));
@@ -1172,21 +1171,6 @@ check_signed_request(int own_signer, long offset)
 	    "X-Amz-Date %s, offset %ld", date, offset);
 
 	snprintf(hostline, sizeof(hostline), "Host: %s", host);
-	sh[0] = headers[0];
-	sh[1] = headers[1];
-	sh[2] = hostline;
-	sh[3] = NULL;
-	memset(&sr, 0, sizeof(sr));
-	sr.method = "POST";
-	sr.url = "http://127.0.0.1/";
-	sr.headers = sh;
-	sr.body = "{}";
-	sr.body_len = 2;
-	sr.region = "us-east-1";
-	sr.service = "sqs";
-	sr.access_key_id = "AKIDEXAMPLE";
-	sr.secret_key = "s3cr3t-key";
-	sr.session_token = "tok-s3cr3t-0123";
 	sr.when = t;
 	ck_assert_msg(sigv4_sign(&sr, &sig, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(auth, sig.lines[2] + strlen("Authorization: "));
