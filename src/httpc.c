@@ -597,6 +597,11 @@ sign(struct httpc_call *c, const struct httpc_request *req)
 			return -1;
 		if (req->session_token == NULL || *req->session_token == '\0')
 			return 0;
+		/* A line break would end the header and start another. */
+		if (strpbrk(req->session_token, "\r\n") != NULL) {
+			errno = EINVAL;
+			return -1;
+		}
 		if (asprintf(&tok, "X-Amz-Security-Token: %s",
 		    req->session_token) == -1)
 			return -1;

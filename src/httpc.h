@@ -53,7 +53,7 @@ struct httpc_request {
 	const char		*sigv4_service;	/* "sqs"; signed only */
 	const char		*access_key_id;	/* signed only, required */
 	const char		*secret_key;	/* signed only, required */
-	const char		*session_token;	/* signed only; NULL, "": none */
+	const char		*session_token;	/* signed only, optional */
 	/* Sign with sigv4_sign even where libcurl could (the tests). */
 	int			 own_signer;
 };

@@ -779,7 +779,8 @@ sigv4_sign(const struct sigv4_request *r, struct sigv4_signature *sig,
 	struct url u;
 	struct hdr *h = NULL;
 	char date[SIGV4_DATE_SIZE], host[URL_HOST_MAX + 16], why[128];
-	char payload[SIGV4_HEX_SIZE], creq[SIGV4_HEX_SIZE], sigx[SIGV4_HEX_SIZE];
+	char payload[SIGV4_HEX_SIZE], creq[SIGV4_HEX_SIZE];
+	char sigx[SIGV4_HEX_SIZE];
 	char *path = NULL, *query = NULL, *names = NULL, *sts = NULL;
 	const char *token;
 	size_t nlines = 0, nh = 0, nsig = 0;

@@ -42,12 +42,13 @@
 #define EX_WHEN		((time_t)1440938160)
 #define EX_SCOPE	"Credential=AKIDEXAMPLE/20150830/us-east-1/service/" \
 			"aws4_request, "
-#define EX_TOKEN	"AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4" \
-	"HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/" \
-	"qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ" \
-	"0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0i" \
-	"PPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJab" \
-	"IQwj2ICCR/oLxBA=="
+#define EX_TOKEN \
+	"AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQ" \
+	"WLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMc" \
+	"GdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp7" \
+	"5YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZb" \
+	"qBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/o" \
+	"LxBA=="
 
 /* A request of the suite: its credentials, region, service and time. */
 static struct sigv4_request
@@ -105,7 +106,8 @@ START_TEST(kat_get_vanilla)
 		r.headers = h;
 		ck_assert_int_eq(sigv4_sign(&r, &sig, err, sizeof(err)), 0);
 		ck_assert_str_eq(sig.lines[0], "X-Amz-Date: 20150830T123600Z");
-		ck_assert_ptr_nonnull(strstr(sig.lines[1], "Signature=5fa00fa3"));
+		ck_assert_ptr_nonnull(strstr(sig.lines[1],
+		    "Signature=5fa00fa3"));
 		ck_assert_ptr_null(sig.lines[2]);
 		sigv4_signature_free(&sig);
 	}
@@ -327,7 +329,8 @@ START_TEST(sign_refusals)
 		const char *const *headers;
 		const char *url, *err;
 	} cases[] = {
-		{ no_colon, NULL, "sigv4: header line 1 is not \"Name: value\"" },
+		{ no_colon, NULL, "sigv4: header line 1 is not \"Name: "
+		  "value\"" },
 		{ space_name, NULL, "sigv4: header line 1 is not \"Name: "
 		  "value\"" },
 		{ ctl, NULL, "sigv4: header X-Foo has a control character" },
@@ -534,11 +537,11 @@ START_TEST(skew_errors)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ck_assert_msg(sigv4_is_skew_error(cases[i].status, cases[i].code,
-		    cases[i].message) == cases[i].want, "%ld %s %s",
-		    cases[i].status, cases[i].code != NULL ? cases[i].code :
-		    "(none)", cases[i].message != NULL ? cases[i].message :
-		    "(none)");
+		ck_assert_msg(sigv4_is_skew_error(cases[i].status,
+		    cases[i].code, cases[i].message) == cases[i].want,
+		    "%ld %s %s", cases[i].status, cases[i].code != NULL ?
+		    cases[i].code : "(none)", cases[i].message != NULL ?
+		    cases[i].message : "(none)");
 }
 END_TEST
 

@@ -910,7 +910,7 @@ struct answer {
 	const char	*status;	/* "400 Bad Request" */
 	const char	*headers;	/* more "Name: value\r\n" lines */
 	const char	*body;
-	int		 date_ahead;	/* a Date so many seconds ahead; 0: none */
+	int		 date_ahead;	/* Date so many s ahead; 0: none */
 	int		 capture;	/* where the request goes, or -1 */
 };
 
@@ -929,8 +929,8 @@ read_request(int c, char *req, size_t size)
 			continue;
 		if (want == 0) {
 			cl = strcasestr(req, "\r\nContent-Length:");
-			want = (size_t)(end + 4 - req) + (cl != NULL && cl < end ?
-			    strtoul(cl + 17, NULL, 10) : 0);
+			want = (size_t)(end + 4 - req) + (cl != NULL &&
+			    cl < end ? strtoul(cl + 17, NULL, 10) : 0);
 		}
 		if (len >= want)
 			break;
@@ -1194,8 +1194,8 @@ END_TEST
 START_TEST(httpc_date_absent)
 {
 	static const char *const heads[] = {
-		"", "Date: Fri, 14 Nov 2025 20:05:12 GMT, and then a great deal "
-		"more than any date needs\r\n", NULL
+		"", "Date: Fri, 14 Nov 2025 20:05:12 GMT, and then a great "
+		"deal more than any date needs\r\n", NULL
 	};
 	struct answer a = { "200 OK", NULL, "", 0, -1 };
 	struct httpc_request hr;
@@ -1286,8 +1286,8 @@ START_TEST(classify_skew)
 		{ 403, SKEW_EXPIRED, SKEW_DATE, SKEW_SERVER - 312, SQS_SERVER,
 		  312, 1 },
 		{ 400, "{\"__type\":\"InvalidSignatureException\",\"message\":"
-		  "\"Signature not yet current: 20251114T201024Z is still later "
-		  "than 20251114T201012Z (20251114T200512Z + 5 min.)\"}",
+		  "\"Signature not yet current: 20251114T201024Z is still "
+		  "later than 20251114T201012Z (20251114T200512Z + 5 min.)\"}",
 		  SKEW_DATE, SKEW_SERVER + 312, SQS_SERVER, -312, 1 },
 		/* 400 RequestExpired was a client error; now it is retried. */
 		{ 400, "{\"__type\":\"RequestExpired\"}", SKEW_DATE,
@@ -1301,8 +1301,8 @@ START_TEST(classify_skew)
 		{ 400, "{\"__type\":\"RequestExpired\"}", NULL, SKEW_SERVER,
 		  SQS_AUTH, 0, 0 },
 		/* Not a clock: classified as ever, the Date left alone. */
-		{ 403, "{\"__type\":\"SignatureDoesNotMatch\",\"message\":\"The "
-		  "request signature we calculated does not match.\"}",
+		{ 403, "{\"__type\":\"SignatureDoesNotMatch\",\"message\":"
+		  "\"The request signature we calculated does not match.\"}",
 		  SKEW_DATE, SKEW_SERVER - 312, SQS_AUTH, 0, 0 },
 		{ 403, "{\"__type\":\"OverLimit\"}", SKEW_DATE,
 		  SKEW_SERVER - 312, SQS_THROTTLED, 0, 0 },
