@@ -66,11 +66,11 @@ struct sigv4_request {
 	 */
 	const char		*url;
 	/*
-	 * "Name: value" lines, NULL-terminated (NULL: none), all of them
-	 * signed: give only what goes out as given.  A Host line is used
-	 * as it is; without one the host comes from the URL.  No
-	 * Authorization, X-Amz-Date or X-Amz-Security-Token: those are the
-	 * signer's.
+	 * "Name: value" lines, NULL-terminated (NULL: none), each with a
+	 * value (curl drops a "Name:" line), all of them signed: give only
+	 * what goes out as given.  A Host line is used as it is; without
+	 * one the host comes from the URL.  No Authorization, X-Amz-Date
+	 * or X-Amz-Security-Token: those are the signer's.
 	 */
 	const char *const	*headers;
 	const char		*body;		/* NULL: none */
