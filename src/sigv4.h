@@ -38,7 +38,7 @@ void	sigv4_set_offset(long offset);
  * day name matching the date, the date and time in range (second 60, a
  * leap second, counts into the next minute), the year 1970 or later.
  * 0 with *offset, or -1 (nothing read, *offset untouched).  RFC 7231's
- * obsolete forms are refused: a server has sent IMF-fixdate since 2014.
+ * obsolete forms are refused: it has senders generate IMF-fixdate only.
  */
 int	sigv4_skew(const char *date, time_t local_now, long *offset);
 
