@@ -12,7 +12,8 @@ set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
 libcurl4-openssl-dev libhiredis-dev libjson-c-dev libssl-dev libconfig-dev
-libev-dev check redis-server redis-tools openssl curl procps ca-certificates"
+libev-dev check redis-server redis-tools openssl curl procps ca-certificates
+faketime"
 
 case "${1-}" in
 -*) echo "usage: $0 [DEBIAN-PACKAGE...]" >&2; exit 64 ;;

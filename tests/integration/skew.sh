@@ -1,0 +1,59 @@
+#!/bin/bash
+# A host whose clock is wrong: the daemon runs under libfaketime, ten minutes
+# behind (and then ahead of) the SQS emulator, which refuses a signature
+# dated more than five minutes off as SQS does ("Signature expired",
+# "Signature not yet current", with its Date).  Each consumer corrects its
+# signing clock from that answer, logs it once, and from then on every
+# request is accepted: messages are applied, and only the requests already
+# in flight when the first answer came were refused.
+. "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
+
+# libfaketime itself, preloaded: the faketime command would run the
+# daemon as its child, and the test's signals would reach faketime.
+FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1)
+[ -n "$FAKETIME_LIB" ] || { echo "SKIP: libfaketime missing (Debian: faketime)"; exit 77; }
+EX=$PCS_SRCDIR/tests/data/examples
+start_redis
+start_sqs
+FROM=1
+since() { tail -n +"$FROM" "$PCS_LOG"; }
+stop_pcs() { kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
+rejections() { sigv4_rejections | grep -c "$1"; }
+
+# skewed NAME OFFSET DIRECTION REASON: the daemon's clock OFFSET away.
+skewed() {
+    local name=$1 offset=$2 direction=$3 reason=$4 before n
+    before=$(rejections "$reason")
+    [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+    # libev's timers run on the monotonic clock: only the wall clock moves.
+    PCS_WRAP="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=$offset FAKETIME_DONT_FAKE_MONOTONIC=1" \
+        CONSUMERS=2 WAIT_TIME_SECONDS=1 start_pcs
+    redis_cli FLUSHALL >/dev/null
+    sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null || die "$name: cannot send"
+    if wait_for 30 eval '[ -n "$(redis_cli GET production:c_acme#timestamp)" ]'; then
+        ok "$name: the message was applied"
+    else
+        fail "$name: the message was not applied"
+        since | tail -n 8
+    fi
+    if wait_for 10 eval "[ \"\$(since | grep -c 'aws: the clock is [0-9]*s $direction SQS.s; signing with SQS.s time')\" = 2 ]"; then
+        ok "$name: each consumer logged the correction once: $(since | grep -m1 'aws: the clock is')"
+    else
+        fail "$name: the correction was not logged once per consumer: $(since | grep 'aws: the clock' | head -n 3)"
+    fi
+    wait_for 20 ready_with 2 && ok "$name: ready" || fail "$name: $(http GET /readyz)"
+    n=$(( $(rejections "$reason") - before ))
+    # The long polls already sent when the first answer came (4 per
+    # consumer, RECEIVES_IN_FLIGHT's default), and none after.
+    [ "$n" -ge 1 ] && [ "$n" -le 8 ] && ok "$name: $n request(s) refused, those in flight at first" \
+        || fail "$name: $n requests refused as '$reason'"
+    # Another message, received and deleted: nothing refused now.
+    n=$(rejections .)
+    sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null
+    wait_for 20 queue_is "0 0" || fail "$name: the queue did not settle: $(sqs count "$SQS_URL")"
+    expect "$name: no refusal after the correction" "$(rejections .)" "$n"
+    stop_pcs
+}
+
+skewed "10 minutes behind" -10m behind skewed
+skewed "10 minutes ahead" +10m "ahead of" skewed
