@@ -167,76 +167,6 @@ sqs_status_name(enum sqs_status st)
 }
 
 /*
- * Parse exactly body[0..len) as one JSON value (trailing white space
- * allowed).  NULL with err otherwise.
- */
-static struct json_object *
-parse_json(const char *body, size_t len, char *err, size_t errlen)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error je;
-	size_t end;
-
-	if (body == NULL || len == 0) {
-		util_set_err(err, errlen, "empty answer");
-		return NULL;
-	}
-	if (len > INT_MAX) {
-		util_set_err(err, errlen, "answer too large");
-		return NULL;
-	}
-	if ((tok = json_tokener_new()) == NULL) {
-		util_set_err(err, errlen, "out of memory");
-		return NULL;
-	}
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	je = json_tokener_get_error(tok);
-#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
-	end = json_tokener_get_parse_end(tok);
-#else
-	end = (size_t)tok->char_offset;
-#endif
-	json_tokener_free(tok);
-	if (o == NULL || je != json_tokener_success) {
-		json_object_put(o);
-		util_set_err(err, errlen, "malformed JSON: %s",
-		    je == json_tokener_continue ? "unexpected end" :
-		    json_tokener_error_desc(je));
-		return NULL;
-	}
-	for (; end < len; end++) {
-		if (!isspace((unsigned char)body[end])) {
-			json_object_put(o);
-			util_set_err(err, errlen, "malformed JSON: data after the "
-			    "value");
-			return NULL;
-		}
-	}
-	return o;
-}
-
-/* 1: key present and a string; 0: absent or null; -1: another type. */
-static int
-get_string(struct json_object *obj, const char *key, const char **out,
-    size_t *lenp)
-{
-	struct json_object *v;
-
-	*out = NULL;
-	if (lenp != NULL)
-		*lenp = 0;
-	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	*out = json_object_get_string(v);
-	if (lenp != NULL)
-		*lenp = (size_t)json_object_get_string_len(v);
-	return 1;
-}
-
-/*
  * A numeric attribute: SQS sends strings of digits; a JSON integer is
  * accepted too.  Anything else reads as missing (0): attributes inform,
  * they do not decide whether a message is processed.
@@ -307,17 +237,18 @@ parse_message(struct json_object *m, size_t i, struct sqs_message *out,
 		util_set_err(err, errlen, "Messages[%zu] is not an object", i);
 		return -1;
 	}
-	if (get_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
+	if (util_json_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
 		util_set_err(err, errlen, "Messages[%zu]: MessageId is missing or "
 		    "not a string", i);
 		return -1;
 	}
-	if (get_string(m, "ReceiptHandle", &rh, &rhlen) != 1 || rhlen == 0) {
+	if (util_json_string(m, "ReceiptHandle", &rh, &rhlen) != 1 ||
+	    rhlen == 0) {
 		util_set_err(err, errlen, "Messages[%zu]: ReceiptHandle is missing "
 		    "or not a string", i);
 		return -1;
 	}
-	if (get_string(m, "Body", &body, &bodylen) != 1) {
+	if (util_json_string(m, "Body", &body, &bodylen) != 1) {
 		util_set_err(err, errlen, "Messages[%zu]: Body is missing or not a "
 		    "string", i);
 		return -1;
@@ -360,7 +291,7 @@ sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
 		;
 	if (i == len)
 		return 0;
-	if ((root = parse_json(body, len, err, errlen)) == NULL)
+	if ((root = util_json_parse(body, len, err, errlen)) == NULL)
 		return -1;
 	if (!json_object_is_type(root, json_type_object)) {
 		util_set_err(err, errlen, "answer is not a JSON object");
@@ -450,7 +381,7 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 			    i);
 			return -1;
 		}
-		if (get_string(e, "Id", &id, NULL) != 1 ||
+		if (util_json_string(e, "Id", &id, NULL) != 1 ||
 		    parse_id(id, n, &idx) == -1) {
 			util_set_err(err, errlen, "%s[%zu]: Id is missing or not "
 			    "one we sent", key, i);
@@ -461,8 +392,8 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 			res[idx].ok = 1;
 			continue;
 		}
-		if (get_string(e, "Code", &code, NULL) == -1 ||
-		    get_string(e, "Message", &msg, NULL) == -1) {
+		if (util_json_string(e, "Code", &code, NULL) == -1 ||
+		    util_json_string(e, "Message", &msg, NULL) == -1) {
 			util_set_err(err, errlen, "%s[%zu]: Code or Message is not "
 			    "a string", key, i);
 			return -1;
@@ -493,7 +424,7 @@ sqs_parse_batch(const char *body, size_t len, struct sqs_entry_result *res,
 		snprintf(res[i].message, sizeof(res[i].message),
 		    "no result for this entry in the answer");
 	}
-	if ((root = parse_json(body, len, err, errlen)) == NULL)
+	if ((root = util_json_parse(body, len, err, errlen)) == NULL)
 		return -1;
 	if (!json_object_is_type(root, json_type_object)) {
 		util_set_err(err, errlen, "answer is not a JSON object");
@@ -542,13 +473,13 @@ classify(long status, const char *body, size_t len, struct sqs_skew *sk,
 		return SQS_OK;
 	code[0] = message[0] = '\0';
 	if (body != NULL && len > 0 &&
-	    (root = parse_json(body, len, NULL, 0)) != NULL &&
+	    (root = util_json_parse(body, len, NULL, 0)) != NULL &&
 	    json_object_is_type(root, json_type_object)) {
-		if (get_string(root, "__type", &type, NULL) != 1 &&
-		    get_string(root, "code", &type, NULL) != 1)
-			get_string(root, "Code", &type, NULL);
-		if (get_string(root, "message", &msg, NULL) != 1)
-			get_string(root, "Message", &msg, NULL);
+		if (util_json_string(root, "__type", &type, NULL) != 1 &&
+		    util_json_string(root, "code", &type, NULL) != 1)
+			util_json_string(root, "Code", &type, NULL);
+		if (util_json_string(root, "message", &msg, NULL) != 1)
+			util_json_string(root, "Message", &msg, NULL);
 	}
 	if (type != NULL) {
 		/* "com.amazonaws.sqs#QueueDoesNotExist": after the '#'. */

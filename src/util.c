@@ -9,15 +9,21 @@
  * on what reaches a log line.  And the one percent-encoder
  * (util_pct_encode), for the Edge API's paths and SigV4's canonical
  * requests alike.
+ *
+ * And the strict parse of a JSON answer (util_json_parse) and the read of
+ * a string member: SQS' answers and the credential sources' (creds.c)
+ * are read the same way.
  */
 #include "autoconf.h"
 
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "util.h"
 
@@ -398,4 +406,69 @@ util_redact(char *buf, size_t size, const char *const *secrets,
 		i++;
 	}
 	return count;
+}
+
+struct json_object *
+util_json_parse(const char *body, size_t len, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error je;
+	size_t end;
+
+	if (body == NULL || len == 0) {
+		util_set_err(err, errlen, "empty answer");
+		return NULL;
+	}
+	if (len > INT_MAX) {
+		util_set_err(err, errlen, "answer too large");
+		return NULL;
+	}
+	if ((tok = json_tokener_new()) == NULL) {
+		util_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	je = json_tokener_get_error(tok);
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
+	end = json_tokener_get_parse_end(tok);
+#else
+	end = (size_t)tok->char_offset;
+#endif
+	json_tokener_free(tok);
+	if (o == NULL || je != json_tokener_success) {
+		json_object_put(o);
+		util_set_err(err, errlen, "malformed JSON: %s",
+		    je == json_tokener_continue ? "unexpected end" :
+		    json_tokener_error_desc(je));
+		return NULL;
+	}
+	for (; end < len; end++) {
+		if (!isspace((unsigned char)body[end])) {
+			json_object_put(o);
+			util_set_err(err, errlen, "malformed JSON: data after the "
+			    "value");
+			return NULL;
+		}
+	}
+	return o;
+}
+
+int
+util_json_string(struct json_object *obj, const char *key, const char **out,
+    size_t *lenp)
+{
+	struct json_object *v;
+
+	*out = NULL;
+	if (lenp != NULL)
+		*lenp = 0;
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*out = json_object_get_string(v);
+	if (lenp != NULL)
+		*lenp = (size_t)json_object_get_string_len(v);
+	return 1;
 }

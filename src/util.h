@@ -68,6 +68,24 @@ int	util_clean(char *dst, size_t size, const char *src, size_t len,
 int	util_pct_encode(char *buf, size_t len, size_t *off, const char *s,
 	    size_t n);
 
+struct json_object;
+
+/*
+ * Parse exactly text[0..len) as one JSON value, white space after it
+ * allowed (an AWS answer, a credential_process' output).  NULL with err
+ * ("empty answer", "malformed JSON: ...") otherwise; json_object_put
+ * the result.
+ */
+struct json_object *util_json_parse(const char *text, size_t len, char *err,
+	    size_t errlen);
+/*
+ * obj's member key as a string in *out (and its length in *lenp unless
+ * NULL), valid as long as obj: 1 when it is a string, 0 when absent or
+ * null (*out NULL), -1 when of another type.
+ */
+int	util_json_string(struct json_object *obj, const char *key,
+	    const char **out, size_t *lenp);
+
 #define UTIL_REDACTED		"[redacted]"
 /* Shorter secrets are not redacted: they would match everywhere. */
 #define UTIL_SECRET_MIN		4
