@@ -98,6 +98,9 @@ static int	check_token(const char *);
 static int	check_abspath(const char *);
 static int	check_readable(const char *);
 static int	check_server_name(const char *);
+static int	check_aws_file(const char *);
+static int	check_relative_uri(const char *);
+static int	check_container_uri(const char *);
 static int	verify_redis_url(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
 static int	verify_sentinels(struct load *, const struct setting *,
@@ -135,6 +138,13 @@ static const char *const package_names[] = {
 /* An optional absolute path. */
 #define ABSPATH(n, e, f)						\
 	STR(n, e, NULL, 0, f, NULL, check_abspath, WHY_ABSPATH)
+/* The shared files: absolute, or under $HOME (resolve_aws). */
+#define AWSFILE(n, e, f)						\
+	STR(n, e, NULL, 0, f, NULL, check_aws_file,			\
+	    "must be an absolute path, or one starting with ~/ (under $HOME)")
+/* An optional http(s) URL without user name, query or fragment. */
+#define BASEURL(n, e, f)						\
+	STR(n, e, NULL, F_URL, f, NULL, check_url, WHY_URL)
 
 static const struct setting settings[] = {
 	/* Stigg's container settings, spelled as in its image and chart. */
@@ -148,6 +158,53 @@ static const struct setting settings[] = {
 	SECRET("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY",
 	    aws_secret_access_key),
 	SECRET("aws_session_token", "AWS_SESSION_TOKEN", aws_session_token),
+	/*
+	 * The rest of the AWS credential chain (creds.c), spelled as the
+	 * AWS SDKs spell them; AWS_ROLE_EXTERNAL_ID and AWS_NO_SIGN_REQUEST
+	 * are ours (the SDKs take an external id from a profile only, and
+	 * the CLI's --no-sign-request from its command line).
+	 */
+	STR("aws_profile", "AWS_PROFILE", NULL, 0, aws_profile, NULL,
+	    check_token, WHY_TOKEN),
+	AWSFILE("aws_shared_credentials_file", "AWS_SHARED_CREDENTIALS_FILE",
+	    aws_shared_credentials_file),
+	AWSFILE("aws_config_file", "AWS_CONFIG_FILE", aws_config_file),
+	ABSPATH("aws_web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE",
+	    aws_web_identity_token_file),
+	STR("aws_role_arn", "AWS_ROLE_ARN", NULL, 0, aws_role_arn, NULL,
+	    config_check_role_arn, CONFIG_WHY_ROLE_ARN),
+	STR("aws_role_session_name", "AWS_ROLE_SESSION_NAME", NULL, 0,
+	    aws_role_session_name, NULL, config_check_session_name,
+	    CONFIG_WHY_SESSION_NAME),
+	STR("aws_role_external_id", "AWS_ROLE_EXTERNAL_ID", NULL, 0,
+	    aws_role_external_id, NULL, config_check_external_id,
+	    CONFIG_WHY_EXTERNAL_ID),
+	STR("aws_container_credentials_relative_uri",
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", NULL, 0,
+	    aws_container_credentials_relative_uri, NULL, check_relative_uri,
+	    "must be a path starting with '/', printable ASCII without "
+	    "spaces"),
+	STR("aws_container_credentials_full_uri",
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, F_URL,
+	    aws_container_credentials_full_uri, NULL, check_container_uri,
+	    "must be an https:// URL, or an http:// one to a loopback "
+	    "address, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23], "
+	    "without user name"),
+	SECRET("aws_container_authorization_token",
+	    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	    aws_container_authorization_token),
+	ABSPATH("aws_container_authorization_token_file",
+	    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	    aws_container_authorization_token_file),
+	NUM("aws_ec2_metadata_disabled", "AWS_EC2_METADATA_DISABLED", NULL,
+	    K_BOOL, aws_ec2_metadata_disabled, 0, 1, 0),
+	BASEURL("aws_endpoint_url_sts", "AWS_ENDPOINT_URL_STS",
+	    aws_endpoint_url_sts),
+	BASEURL("aws_ec2_metadata_service_endpoint",
+	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	    aws_ec2_metadata_service_endpoint),
+	NUM("aws_no_sign_request", "AWS_NO_SIGN_REQUEST", NULL, K_BOOL,
+	    aws_no_sign_request, 0, 1, 0),
 	SECRET("server_api_key", "SERVER_API_KEY", server_api_key),
 	STR("environment_prefix", "ENVIRONMENT_PREFIX",
 	    "REDIS_ENVIRONMENT_PREFIX", 0, environment_prefix, "production",
@@ -280,6 +337,7 @@ struct load {
 	struct config	 cfg;
 	const char	*envsrc[NSETTINGS];	/* variable that set it */
 	enum source	 src[NSETTINGS];	/* source that set it */
+	config_getenv_fn get;		/* HOME, for the shared files */
 	char		*err;
 	size_t		 errlen;
 };
@@ -301,11 +359,9 @@ fail(struct load *ld, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (ld->err != NULL && ld->errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(ld->err, ld->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	util_vset_err(ld->err, ld->errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -434,6 +490,106 @@ has_control(const char *v)
 		if ((unsigned char)*v < 0x20 || *v == 0x7f)
 			return 1;
 	return 0;
+}
+
+/* The AWS SDKs expand a leading ~/ in the shared files' paths. */
+static int
+check_aws_file(const char *v)
+{
+	return v[0] == '/' || (v[0] == '~' && v[1] == '/' && v[2] != '\0') ?
+	    0 : -1;
+}
+
+/* Each of v's bytes is in set, and there are lo to hi of them. */
+static int
+only(const char *v, const char *set, size_t lo, size_t hi)
+{
+	size_t n = strlen(v), i;
+
+	if (n < lo || n > hi)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && strchr(set, v[i]) == NULL)
+			return -1;
+	return 0;
+}
+
+/*
+ * arn:<partition>:iam::<account>:role/<path/name>: the partition "aws"
+ * or one of its kin (aws-cn, aws-us-gov, aws-iso...), twelve digits, and
+ * IAM's characters in the name.
+ */
+int
+config_check_role_arn(const char *v)
+{
+	const char *p;
+	size_t i;
+
+	if (strncmp(v, "arn:aws", 7) != 0)
+		return -1;
+	for (p = v + 7; islower((unsigned char)*p) || *p == '-'; p++)
+		;
+	if (strncmp(p, ":iam::", 6) != 0)
+		return -1;
+	for (p += 6, i = 0; i < 12; i++)
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+	p += 12;
+	if (strncmp(p, ":role/", 6) != 0)
+		return -1;
+	return only(p + 6, "+=,.@_-/", 1, 512);
+}
+
+/* STS' RoleSessionName: [\w+=,.@-]{2,64}. */
+int
+config_check_session_name(const char *v)
+{
+	return only(v, "+=,.@_-", 2, 64);
+}
+
+/* STS' ExternalId: [\w+=,.@:\/-]{2,1224}. */
+int
+config_check_external_id(const char *v)
+{
+	return only(v, "+=,.@:/_-", 2, 1224);
+}
+
+/* Appended to http://169.254.170.2, as the ECS agent hands it out. */
+static int
+check_relative_uri(const char *v)
+{
+	return v[0] == '/' ? check_token(v) : -1;
+}
+
+/*
+ * The container credentials' URL the SDKs accept: https://, or plain
+ * http:// only where the traffic stays on the host or goes to the ECS
+ * agent (169.254.170.2) or EKS Pod Identity (169.254.170.23,
+ * fd00:ec2::23), since the answer is credentials.
+ */
+static int
+check_container_uri(const char *v)
+{
+	static const unsigned char eks6[16] = {
+		0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x23
+	};
+	struct in_addr a4;
+	struct in6_addr a6;
+	struct url u;
+	int ok;
+
+	if (url_parse(v, URL_HTTP, &u, NULL, 0) == -1)
+		return -1;
+	ok = u.tls || strcasecmp(u.host, "localhost") == 0 ||
+	    strcmp(u.host, "169.254.170.2") == 0 ||
+	    strcmp(u.host, "169.254.170.23") == 0;
+	if (!ok && inet_pton(AF_INET, u.host, &a4) == 1)
+		ok = (ntohl(a4.s_addr) >> 24) == 127;
+	if (!ok && inet_pton(AF_INET6, u.host, &a6) == 1)
+		ok = IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    memcmp(&a6, eks6, sizeof(eks6)) == 0;
+	url_free(&u);
+	return ok ? 0 : -1;
 }
 
 /* A character a host name or address may hold (a sentinel's, a TLS name). */
@@ -1336,6 +1492,121 @@ resolve_tls(struct load *ld)
 	return 0;
 }
 
+/*
+ * A shared file's path: $HOME's file dflt when unset (nothing without an
+ * absolute HOME: the chain then has no shared files), a leading ~/
+ * replaced by HOME, as the AWS SDKs do.
+ */
+static int
+home_file(struct load *ld, const char *name, const char *dflt)
+{
+	const struct setting *s = find_setting(name);
+	const char *home = ld->get("HOME");
+	char **p = field(&ld->cfg, s), *v, a[512], b[MAX_SHOWN + 8];
+	size_t hlen;
+	int n;
+
+	if (*p != NULL && (*p)[0] != '~')
+		return 0;
+	if (home == NULL || home[0] != '/') {
+		if (*p == NULL)
+			return 0;
+		return fail(ld, "%s: %s starts with ~/, and HOME is %s",
+		    setter(ld, (size_t)(s - settings), a, sizeof(a)),
+		    quote(b, sizeof(b), *p), home == NULL ? "unset" :
+		    "not an absolute path");
+	}
+	for (hlen = strlen(home); hlen > 0 && home[hlen - 1] == '/'; hlen--)
+		;
+	n = *p == NULL ? asprintf(&v, "%.*s/%s", (int)hlen, home, dflt) :
+	    asprintf(&v, "%.*s%s", (int)hlen, home, *p + 1);
+	if (n == -1)
+		return fail(ld, "%s: out of memory", name);
+	free(*p);
+	*p = v;
+	return 0;
+}
+
+/*
+ * The AWS credential chain's settings together; which source signs is
+ * creds.c's to decide (creds_plan), this only refuses what cannot mean
+ * anything.  SigV4 needs both halves of a key, and a session token the
+ * key; unsigned requests (aws_no_sign_request) with a key or a role is a
+ * conflict; a web identity token needs its role, and a session name or
+ * an external id a role to be given to; the container credentials have
+ * one URL, and one token (or none) that needs it.
+ */
+static int
+resolve_aws(struct load *ld)
+{
+	static const char *const signing[] = {
+		"aws_access_key_id", "aws_role_arn"
+	};
+	static const char *const role_parts[] = {
+		"aws_role_session_name", "aws_role_external_id"
+	};
+	static const char *const tokens[] = {
+		"aws_container_authorization_token",
+		"aws_container_authorization_token_file"
+	};
+	const struct setting *role = find_setting("aws_role_arn"),
+	    *rel = find_setting("aws_container_credentials_relative_uri"),
+	    *full = find_setting("aws_container_credentials_full_uri"), *s;
+	struct config *cfg = &ld->cfg;
+	char a[512];
+	size_t k, i, n;
+
+	if (home_file(ld, "aws_shared_credentials_file",
+	    ".aws/credentials") == -1 ||
+	    home_file(ld, "aws_config_file", ".aws/config") == -1)
+		return -1;
+	if ((cfg->aws_access_key_id == NULL) !=
+	    (cfg->aws_secret_access_key == NULL))
+		return fail(ld, "%s: required with %s (%s and %s go together)",
+		    cfg->aws_access_key_id == NULL ? "aws_access_key_id" :
+		    "aws_secret_access_key",
+		    cfg->aws_access_key_id == NULL ? "aws_secret_access_key" :
+		    "aws_access_key_id", "AWS_ACCESS_KEY_ID",
+		    "AWS_SECRET_ACCESS_KEY");
+	if (cfg->aws_session_token != NULL && cfg->aws_access_key_id == NULL)
+		return fail(ld, "aws_session_token: needs aws_access_key_id and "
+		    "aws_secret_access_key (AWS_ACCESS_KEY_ID, "
+		    "AWS_SECRET_ACCESS_KEY)");
+	if (cfg->aws_no_sign_request) {
+		k = (size_t)(find_setting("aws_no_sign_request") - settings);
+		for (n = 0; n < sizeof(signing) / sizeof(signing[0]); n++) {
+			s = find_setting(signing[n]);
+			if (given(ld, s))
+				return conflict(ld, k, (size_t)(s - settings),
+				    BOTH_SET);
+		}
+	}
+	if (cfg->aws_web_identity_token_file != NULL &&
+	    cfg->aws_role_arn == NULL)
+		return required_with(ld, role,
+		    find_setting("aws_web_identity_token_file"));
+	if (cfg->aws_role_arn == NULL && needs(ld, role_parts,
+	    sizeof(role_parts) / sizeof(role_parts[0]), role) == -1)
+		return -1;
+	if (given(ld, rel) && given(ld, full))
+		return conflict(ld, (size_t)(rel - settings),
+		    (size_t)(full - settings), BOTH_SET);
+	k = (size_t)(find_setting(tokens[0]) - settings);
+	i = (size_t)(find_setting(tokens[1]) - settings);
+	if (given(ld, &settings[k]) && given(ld, &settings[i]))
+		return conflict(ld, k, i, BOTH_SET);
+	if (!given(ld, rel) && !given(ld, full))
+		for (n = 0; n < 2; n++) {
+			s = find_setting(tokens[n]);
+			if (given(ld, s))
+				return fail(ld, "%s: needs %s or %s (%s, %s)",
+				    setter(ld, (size_t)(s - settings), a,
+				    sizeof(a)), full->name, rel->name,
+				    full->env[0], rel->env[0]);
+		}
+	return 0;
+}
+
 /* What the settings must satisfy together, once all sources are read. */
 /* A region name: lowercase letters, digits and '-', with a digit in it. */
 static int
@@ -1473,19 +1744,8 @@ finish(struct load *ld)
 		    "is less than %s (%d)", min->name,
 		    cfg->restart_backoff_min_ms);
 	}
-	/* SigV4 needs both halves of a key; a session token needs the key. */
-	if ((cfg->aws_access_key_id == NULL) !=
-	    (cfg->aws_secret_access_key == NULL))
-		return fail(ld, "%s: required with %s (%s and %s go together)",
-		    cfg->aws_access_key_id == NULL ? "aws_access_key_id" :
-		    "aws_secret_access_key",
-		    cfg->aws_access_key_id == NULL ? "aws_secret_access_key" :
-		    "aws_access_key_id", "AWS_ACCESS_KEY_ID",
-		    "AWS_SECRET_ACCESS_KEY");
-	if (cfg->aws_session_token != NULL && cfg->aws_access_key_id == NULL)
-		return fail(ld, "aws_session_token: needs aws_access_key_id and "
-		    "aws_secret_access_key (AWS_ACCESS_KEY_ID, "
-		    "AWS_SECRET_ACCESS_KEY)");
+	if (resolve_aws(ld) == -1)
+		return -1;
 	if (cfg->consumers_auto) {
 		/* Two at least, so one crashing consumer never stops all. */
 		n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1516,6 +1776,7 @@ config_load(struct config *cfg, const char *path, config_getenv_fn getenv_fn,
 	ld->errlen = errlen;
 	if (getenv_fn == NULL)
 		getenv_fn = default_getenv;
+	ld->get = getenv_fn;
 	if (set_defaults(ld) == -1 ||
 	    read_file(ld, path != NULL ? path : CONFIG_DEFAULT_PATH,
 	    path != NULL) == -1 ||

@@ -58,8 +58,12 @@ struct config {
 	 * The environment names are the AWS SDKs'.
 	 */
 	char	*aws_profile;		/* AWS_PROFILE; NULL: "default" */
-	char	*aws_shared_credentials_file; /* NULL: $HOME/.aws/credentials */
-	char	*aws_config_file;	/* NULL: $HOME/.aws/config */
+	/*
+	 * Absolute: config_load expands a leading ~/ and, when unset, puts
+	 * $HOME/.aws/credentials and $HOME/.aws/config; NULL without HOME.
+	 */
+	char	*aws_shared_credentials_file;
+	char	*aws_config_file;
 	char	*aws_web_identity_token_file;
 	char	*aws_role_arn;		/* with the token file: web identity;
 					   without: assumed on top of the
@@ -171,6 +175,20 @@ int	config_parse_sentinels(const char *v, struct config_hostport *out,
  * host is none of those (an emulator, a proxy).  Pure.
  */
 int	config_region_from_host(const char *host, char *out, size_t len);
+
+/*
+ * The AWS identifiers a setting or a shared file's profile gives (creds.c
+ * checks the profiles' with these): 0 when v is valid, else -1; the
+ * CONFIG_WHY_ strings say what is wanted.  Pure.
+ */
+int	config_check_role_arn(const char *v);
+int	config_check_session_name(const char *v);
+int	config_check_external_id(const char *v);
+#define CONFIG_WHY_ROLE_ARN	"must be a role's ARN, " \
+				"arn:aws:iam::<12 digits>:role/<name>"
+#define CONFIG_WHY_SESSION_NAME	"must be 2 to 64 letters, digits and +=,.@_-"
+#define CONFIG_WHY_EXTERNAL_ID	"must be 2 to 1224 letters, digits and " \
+				"+=,.@:/_-"
 
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);

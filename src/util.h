@@ -7,6 +7,7 @@
 #ifndef PCS_UTIL_H
 #define PCS_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,9 @@ void	util_close_fds_except(const int *keep, size_t nkeep);
  */
 void	util_set_err(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* The same, for a caller with its own variadic arguments. */
+void	util_vset_err(char *err, size_t errlen, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
 
 /* Describe a wait(2) status: "exited with status 3", "killed by signal 9 (Killed)". */
 void	util_wait_status(int status, char *buf, size_t len);

@@ -1099,6 +1099,290 @@ START_TEST(test_aws_keys_go_together)
 }
 END_TEST
 
+/* The credential chain's settings: defaults, the file, the environment. */
+START_TEST(test_aws_chain_values)
+{
+	const char *path = conf(
+	    "aws_profile = \"ci\";\n"
+	    "aws_shared_credentials_file = \"/etc/pcs/aws-credentials\";\n"
+	    "aws_config_file = \"/etc/pcs/aws-config\";\n"
+	    "aws_role_arn = \"arn:aws:iam::123456789012:role/pcs\";\n"
+	    "aws_role_external_id = \"ext-1\";\n"
+	    "aws_role_session_name = \"pcs@host-1\";\n"
+	    "aws_ec2_metadata_disabled = true;\n"
+	    "aws_endpoint_url_sts = \"http://127.0.0.1:9000\";\n"
+	    "aws_ec2_metadata_service_endpoint = \"http://[::1]:9001/\";\n");
+	const char *empty = conf("");
+
+	env_required();
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_profile, "ci");
+	ck_assert_str_eq(cfg.aws_shared_credentials_file,
+	    "/etc/pcs/aws-credentials");
+	ck_assert_str_eq(cfg.aws_config_file, "/etc/pcs/aws-config");
+	ck_assert_str_eq(cfg.aws_role_arn,
+	    "arn:aws:iam::123456789012:role/pcs");
+	ck_assert_str_eq(cfg.aws_role_external_id, "ext-1");
+	ck_assert_str_eq(cfg.aws_role_session_name, "pcs@host-1");
+	ck_assert_int_eq(cfg.aws_ec2_metadata_disabled, 1);
+	ck_assert_int_eq(cfg.aws_no_sign_request, 0);
+	ck_assert_str_eq(cfg.aws_endpoint_url_sts, "http://127.0.0.1:9000");
+	ck_assert_str_eq(cfg.aws_ec2_metadata_service_endpoint,
+	    "http://[::1]:9001/");
+	config_free(&cfg);
+
+	setup();
+	env_required();
+	env_set("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token");
+	env_set("AWS_ROLE_ARN", "arn:aws-us-gov:iam::123456789012:role/a/b");
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	    "http://169.254.170.23/v1/credentials");
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/ct");
+	env_set("AWS_NO_SIGN_REQUEST", "false");
+	expect_ok(empty);
+	ck_assert_ptr_null(cfg.aws_profile);
+	ck_assert_str_eq(cfg.aws_web_identity_token_file, "/var/run/token");
+	ck_assert_str_eq(cfg.aws_container_credentials_full_uri,
+	    "http://169.254.170.23/v1/credentials");
+	ck_assert_str_eq(cfg.aws_container_authorization_token_file,
+	    "/var/run/ct");
+	ck_assert_int_eq(cfg.aws_ec2_metadata_disabled, 0);
+	/* Without HOME, no shared files. */
+	ck_assert_ptr_null(cfg.aws_shared_credentials_file);
+	ck_assert_ptr_null(cfg.aws_config_file);
+	ck_assert_ptr_null(cfg.aws_endpoint_url_sts);
+	config_free(&cfg);
+
+	setup();
+	env_required();
+	env_set("AWS_NO_SIGN_REQUEST", "true");
+	env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/x");
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Bearer t0k3n");
+	expect_ok(empty);
+	ck_assert_int_eq(cfg.aws_no_sign_request, 1);
+	ck_assert_str_eq(cfg.aws_container_credentials_relative_uri,
+	    "/v2/credentials/x");
+	ck_assert_str_eq(cfg.aws_container_authorization_token,
+	    "Bearer t0k3n");
+	ntmp = 2;
+}
+END_TEST
+
+/* The shared files' paths: from HOME when unset, ~/ expanded. */
+START_TEST(test_aws_files_from_home)
+{
+	const char *path = conf("");
+
+	env_required();
+	env_set("HOME", "/home/pcs/");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_shared_credentials_file,
+	    "/home/pcs/.aws/credentials");
+	ck_assert_str_eq(cfg.aws_config_file, "/home/pcs/.aws/config");
+	config_free(&cfg);
+	env_set("AWS_CONFIG_FILE", "~/etc/aws.conf");
+	env_set("AWS_SHARED_CREDENTIALS_FILE", "/srv/creds");
+	expect_ok(path);
+	ck_assert_str_eq(cfg.aws_config_file, "/home/pcs/etc/aws.conf");
+	ck_assert_str_eq(cfg.aws_shared_credentials_file, "/srv/creds");
+	config_free(&cfg);
+	env_set("HOME", "relative");
+	expect_err(path, "AWS_CONFIG_FILE: '~/etc/aws.conf' starts with ~/, "
+	    "and HOME is not an absolute path");
+	setup();
+	env_required();
+	env_set("AWS_SHARED_CREDENTIALS_FILE", "~/c");
+	expect_err(path, "AWS_SHARED_CREDENTIALS_FILE: '~/c' starts with ~/, "
+	    "and HOME is unset");
+	env_set("AWS_SHARED_CREDENTIALS_FILE", "aws/credentials");
+	expect_err(path, "AWS_SHARED_CREDENTIALS_FILE: 'aws/credentials' is "
+	    "invalid: must be an absolute path, or one starting with ~/ "
+	    "(under $HOME)");
+	env_set("AWS_SHARED_CREDENTIALS_FILE", "~");
+	expect_err(path, "AWS_SHARED_CREDENTIALS_FILE: '~' is "
+	    "invalid: must be an absolute path, or one starting with ~/ "
+	    "(under $HOME)");
+	ntmp = 1;
+}
+END_TEST
+
+START_TEST(test_aws_chain_invalid)
+{
+	static const struct {
+		const char *name, *value, *why;
+	} cases[] = {
+		{ "AWS_ROLE_ARN", "arn:aws:iam::12345678901:role/r",
+		  CONFIG_WHY_ROLE_ARN },
+		{ "AWS_ROLE_ARN", "arn:aws:iam::123456789012:user/r",
+		  CONFIG_WHY_ROLE_ARN },
+		{ "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/",
+		  CONFIG_WHY_ROLE_ARN },
+		{ "AWS_ROLE_ARN", "arn:aws:sts::123456789012:role/r",
+		  CONFIG_WHY_ROLE_ARN },
+		{ "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/a b",
+		  CONFIG_WHY_ROLE_ARN },
+		{ "AWS_ROLE_SESSION_NAME", "x", CONFIG_WHY_SESSION_NAME },
+		{ "AWS_ROLE_SESSION_NAME", "a b", CONFIG_WHY_SESSION_NAME },
+		{ "AWS_ROLE_EXTERNAL_ID", "a", CONFIG_WHY_EXTERNAL_ID },
+		{ "AWS_ROLE_EXTERNAL_ID", "a;b", CONFIG_WHY_EXTERNAL_ID },
+		{ "AWS_WEB_IDENTITY_TOKEN_FILE", "token",
+		  "must be an absolute path" },
+		{ "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "token",
+		  "must be an absolute path" },
+		{ "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/creds",
+		  "must be a path starting with '/', printable ASCII without "
+		  "spaces" },
+		{ "AWS_ENDPOINT_URL_STS", "sts.amazonaws.com",
+		  "must be an http:// or https:// URL with a host, without "
+		  "user name, query or fragment" },
+		{ "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://h/?x",
+		  "must be an http:// or https:// URL with a host, without "
+		  "user name, query or fragment" },
+		{ "AWS_PROFILE", "my profile", "must be non-empty, without "
+		  "whitespace" },
+	};
+	/* Plain http:// only to the host itself or the container agents. */
+	static const char *const uris[] = {
+		"http://10.0.0.1/creds", "http://169.254.170.3/", "http://h/",
+		"http://[fd00:ec2::24]/", "https://u@h/", "ftp://h/",
+	};
+	static const char *const good_uris[] = {
+		"https://h.example/creds", "http://127.0.0.1:8080/c",
+		"http://127.1.2.3/c", "http://localhost/c", "http://[::1]/c",
+		"http://169.254.170.2/v2/c", "http://[fd00:ec2::23]/v1/c",
+	};
+	const char *path = conf("");
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup();
+		env_required();
+		if (strcmp(cases[i].name, "AWS_ROLE_SESSION_NAME") == 0 ||
+		    strcmp(cases[i].name, "AWS_ROLE_EXTERNAL_ID") == 0)
+			env_set("AWS_ROLE_ARN",
+			    "arn:aws:iam::123456789012:role/r");
+		env_set(cases[i].name, cases[i].value);
+		expect_err(path, "%s: '%s' is invalid: %s", cases[i].name,
+		    cases[i].value, cases[i].why);
+	}
+	for (i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+		setup();
+		env_required();
+		env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", uris[i]);
+		expect_err(path, "AWS_CONTAINER_CREDENTIALS_FULL_URI: '%s' is "
+		    "invalid: must be an https:// URL, or an http:// one to a "
+		    "loopback address, 169.254.170.2, 169.254.170.23 or "
+		    "[fd00:ec2::23], without user name", strcmp(uris[i],
+		    "https://u@h/") == 0 ? "https://***@h/" : uris[i]);
+	}
+	for (i = 0; i < sizeof(good_uris) / sizeof(good_uris[0]); i++) {
+		setup();
+		env_required();
+		env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", good_uris[i]);
+		expect_ok(path);
+		config_free(&cfg);
+	}
+	setup();
+	env_required();
+	env_set("AWS_EC2_METADATA_DISABLED", "sometimes");
+	expect_err(path, "AWS_EC2_METADATA_DISABLED: 'sometimes' is not a "
+	    "boolean (true/false, 1/0, yes/no)");
+	ntmp = 1;
+}
+END_TEST
+
+/* Settings that need another, and settings that exclude each other. */
+START_TEST(test_aws_chain_together)
+{
+	const char *file = conf("aws_no_sign_request = true;\n"
+	    "aws_role_arn = \"arn:aws:iam::123456789012:role/r\";\n");
+	const char *path = conf("");
+
+	env_required();
+	expect_err(file, "%s: aws_no_sign_request and aws_role_arn both set; "
+	    "use one", file);
+	setup();
+	env_required();
+	env_set("AWS_NO_SIGN_REQUEST", "yes");
+	env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+	env_set("AWS_SECRET_ACCESS_KEY", "s3cr3t");
+	expect_err(path, "AWS_NO_SIGN_REQUEST and AWS_ACCESS_KEY_ID "
+	    "both set; use one");
+	ck_assert_ptr_null(strstr(err, "s3cr3t"));
+	ck_assert_ptr_null(strstr(err, "AKIDEXAMPLE"));
+	setup();
+	env_required();
+	env_set("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token");
+	expect_err(path, "aws_role_arn: required with AWS_WEB_IDENTITY_TOKEN_FILE "
+	    "(set aws_role_arn in the file or AWS_ROLE_ARN)");
+	setup();
+	env_required();
+	env_set("AWS_ROLE_EXTERNAL_ID", "ext-1");
+	expect_err(path, "AWS_ROLE_EXTERNAL_ID: needs aws_role_arn "
+	    "(AWS_ROLE_ARN)");
+	setup();
+	env_required();
+	env_set("AWS_ROLE_SESSION_NAME", "pcs");
+	expect_err(path, "AWS_ROLE_SESSION_NAME: needs aws_role_arn "
+	    "(AWS_ROLE_ARN)");
+	setup();
+	env_required();
+	env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/c");
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/c");
+	expect_err(path, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI both set; use one");
+	setup();
+	env_required();
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/c");
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t0k3n-value");
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/run/t");
+	expect_err(path, "AWS_CONTAINER_AUTHORIZATION_TOKEN and "
+	    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE both set; use one");
+	setup();
+	env_required();
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t0k3n-value");
+	expect_err(path, "AWS_CONTAINER_AUTHORIZATION_TOKEN: needs "
+	    "aws_container_credentials_full_uri or "
+	    "aws_container_credentials_relative_uri "
+	    "(AWS_CONTAINER_CREDENTIALS_FULL_URI, "
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)");
+	ck_assert_ptr_null(strstr(err, "t0k3n"));
+	setup();
+	env_required();
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/run/t");
+	expect_err(path, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: needs "
+	    "aws_container_credentials_full_uri or "
+	    "aws_container_credentials_relative_uri "
+	    "(AWS_CONTAINER_CREDENTIALS_FULL_URI, "
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)");
+	ntmp = 2;
+}
+END_TEST
+
+/* The identifiers creds.c checks in the shared files too. */
+START_TEST(test_aws_identifiers)
+{
+	ck_assert_int_eq(config_check_role_arn(
+	    "arn:aws:iam::123456789012:role/service-role/pcs+x=,.@_-"), 0);
+	ck_assert_int_eq(config_check_role_arn(
+	    "arn:aws-cn:iam::123456789012:role/r"), 0);
+	ck_assert_int_eq(config_check_role_arn(
+	    "arn:aws:iam::1234567890123:role/r"), -1);
+	ck_assert_int_eq(config_check_role_arn("arn:aws:iam::1:role/r"), -1);
+	ck_assert_int_eq(config_check_role_arn(""), -1);
+	ck_assert_int_eq(config_check_session_name("ab"), 0);
+	ck_assert_int_eq(config_check_session_name(
+	    "0123456789012345678901234567890123456789012345678901234567890123"),
+	    0);
+	ck_assert_int_eq(config_check_session_name(
+	    "01234567890123456789012345678901234567890123456789012345678901234"),
+	    -1);
+	ck_assert_int_eq(config_check_session_name("a/b"), -1);
+	ck_assert_int_eq(config_check_external_id("urn:x/y"), 0);
+	ck_assert_int_eq(config_check_external_id("a\nb"), -1);
+}
+END_TEST
+
 START_TEST(test_keys_ttl_too_large)
 {
 	const char *path = conf("");
@@ -2525,7 +2809,10 @@ config_suite(void)
 		T(test_env_empty_int), T(test_env_empty_bool),
 		T(test_env_empty_enum), T(test_explicit_path_missing),
 		T(test_queue_settings), T(test_queue_enums_invalid),
-		T(test_aws_keys_go_together), T(test_keys_ttl_too_large),
+		T(test_aws_keys_go_together), T(test_aws_chain_values),
+		T(test_aws_files_from_home), T(test_aws_chain_invalid),
+		T(test_aws_chain_together), T(test_aws_identifiers),
+		T(test_keys_ttl_too_large),
 		T(test_credentials_override_secrets), T(test_credentials_bad),
 		T(test_credentials_only_secrets),
 		T(test_redis_url_sets_parts), T(test_redis_url_forms),
