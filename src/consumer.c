@@ -46,6 +46,7 @@
 #include "backoff.h"
 #include "cache.h"
 #include "consumer.h"
+#include "creds.h"
 #include "edge.h"
 #include "events.h"
 #include "httpc.h"
@@ -150,6 +151,11 @@ struct consumer {
 
 	struct cache		*cache;
 	struct httpc		*http;
+	struct creds_plan	*plan;		/* NULL: unsigned requests */
+	struct creds		*creds;
+	int			 creds_ok;	/* something to sign with */
+	char			 creds_reason[IPC_REASON_MAX];
+	char			 creds_desc[IPC_REASON_MAX];
 	struct sqs		*sqs;
 	struct edge		*edge;
 	struct settle		*settle;
@@ -174,6 +180,7 @@ struct consumer {
 	int			 sqs_waiting;	/* backoff timer running */
 	int			 sqs_failing;	/* since sqs_fail_since_ms */
 	int			 sqs_fatal;	/* auth or client error */
+	int			 sqs_auth;	/* the credentials refused */
 	uint64_t		 sqs_fail_since_ms;
 	char			 sqs_logged[SQS_ERROR_MAX];
 	struct backoff		 sqs_backoff;
@@ -223,7 +230,8 @@ sqs_healthy(const struct consumer *c)
 /*
  * Recompute readiness; tell the master when it changed.  Not ready while
  * stopping, while Redis is down or refusing writes, while the Edge API is
- * failing, while messages are held, and while SQS is unhealthy; with
+ * failing, while messages are held, while there are no AWS credentials
+ * to sign with, and while SQS is unhealthy; with
  * messages held the reason says how many ("holding 12 messages: redis:
  * ...").  The heartbeat carries a changed reason.
  */
@@ -242,6 +250,8 @@ update_ready(struct consumer *c)
 		why = c->edge_reason;
 	else if (c->nheld > 0)
 		why = c->hold_reason;
+	else if (!c->creds_ok)
+		why = c->creds_reason;
 	else if (!sqs_healthy(c))
 		why = c->sqs_logged;
 	ready = why == NULL;
@@ -775,11 +785,16 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 		c->sqs_fail_since_ms = util_mono_ms();
 	}
 	c->sqs_fatal = st == SQS_AUTH || st == SQS_CLIENT;
+	c->sqs_auth = st == SQS_AUTH;
 	/*
 	 * The other long polls in flight fail alike: one step of backoff per
 	 * round of failures, not one per poll.
 	 */
 	if (c->sqs_waiting) {
+		/* A success meanwhile cleared it: readiness needs a reason. */
+		if (c->sqs_logged[0] == '\0')
+			snprintf(c->sqs_logged, sizeof(c->sqs_logged), "%s",
+			    err);
 		update_ready(c);
 		return;
 	}
@@ -788,9 +803,10 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 		delay = SQS_LONG_BACKOFF_MS;
 	if (strcmp(err, c->sqs_logged) != 0) {
 		if (st == SQS_AUTH)
-			log_error("%s; check AWS_ACCESS_KEY_ID, "
-			    "AWS_SECRET_ACCESS_KEY and the queue's policy; "
-			    "retrying every %us", err, delay / 1000);
+			log_error("%s; check the AWS credentials (%s) and the "
+			    "queue's policy; retrying every %us, or with the "
+			    "next credentials", err, c->creds_desc,
+			    delay / 1000);
 		else
 			log_warn("%s; retrying in %.1fs", err, delay / 1000.0);
 		snprintf(c->sqs_logged, sizeof(c->sqs_logged), "%s", err);
@@ -806,7 +822,7 @@ sqs_succeeded(struct consumer *c)
 	if (!c->sqs_failing)
 		return;
 	log_info("sqs: receiving again");
-	c->sqs_failing = c->sqs_fatal = 0;
+	c->sqs_failing = c->sqs_fatal = c->sqs_auth = 0;
 	c->sqs_logged[0] = '\0';
 	backoff_reset(&c->sqs_backoff);
 	update_ready(c);
@@ -891,8 +907,9 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 
 /*
  * Start long polls up to the limits: only while Redis takes writes, the
- * Edge API answers and nothing is held (the polls in flight when one of
- * them fails are not cancelled: what they bring is held).
+ * Edge API answers, nothing is held and there are credentials to sign
+ * with (the polls in flight when one of them fails are not cancelled:
+ * what they bring is held).
  */
 static void
 maybe_receive(struct consumer *c)
@@ -903,7 +920,7 @@ maybe_receive(struct consumer *c)
 	    (size_t)c->cfg->batch_size * 2;
 
 	while (!c->stopping && !c->sqs_waiting && cache_is_up(c->cache) &&
-	    !c->edge_failing && c->nheld == 0 &&
+	    !c->edge_failing && c->nheld == 0 && c->creds_ok &&
 	    c->nreceives < c->cfg->receives_in_flight &&
 	    c->nin_hand < limit) {
 		if ((rx = calloc(1, sizeof(*rx))) == NULL)
@@ -919,6 +936,30 @@ maybe_receive(struct consumer *c)
 		}
 		c->receives[c->nreceives++] = rx;
 	}
+}
+
+/*
+ * The provider's news: credentials to sign with (the first ones, or new
+ * ones, which end a wait after SQS refused the old ones), or none.
+ */
+static void
+on_creds_state(void *arg, int ok, const char *reason)
+{
+	struct consumer *c = arg;
+
+	c->creds_ok = ok;
+	if (!ok)
+		snprintf(c->creds_reason, sizeof(c->creds_reason), "%.*s",
+		    (int)sizeof(c->creds_reason) - 1, reason);
+	update_ready(c);
+	if (!ok)
+		return;
+	if (c->sqs_auth && c->sqs_waiting) {
+		log_info("sqs: new AWS credentials; receiving again now");
+		ev_timer_stop(c->loop, &c->sqs_timer);
+		c->sqs_waiting = 0;
+	}
+	maybe_receive(c);
 }
 
 /* --- stopping --- */
@@ -1081,7 +1122,9 @@ teardown(struct consumer *c)
 	cache_free(c->cache);
 	edge_free(c->edge);
 	sqs_free(c->sqs);
+	creds_free(c->creds);
 	httpc_free(c->http);
+	creds_plan_free(c->plan);
 	ev_loop_destroy(c->loop);
 }
 
@@ -1121,15 +1164,32 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	backoff_init(&c.hold_backoff, HOLD_RETRY_MIN_MS, HOLD_RETRY_MAX_MS);
 	backoff_init(&c.edge_backoff, EDGE_PROBE_MIN_MS, EDGE_PROBE_MAX_MS);
 
-	/* One connection per long poll, plus batches and the Edge API. */
-	if ((c.http = httpc_new(c.loop, k->receives_in_flight + 4)) == NULL ||
+	/*
+	 * One connection per long poll, plus batches, the Edge API and the
+	 * credentials' fetches.
+	 */
+	if ((c.http = httpc_new(c.loop, k->receives_in_flight + 5)) == NULL ||
 	    httpc_set_ca_bundle(c.http, k->aws_ca_bundle) == -1) {
 		log_error("httpc: %s", strerror(errno));
 		_exit(CONSUMER_EXIT_FAILURE);
 	}
-	if ((c.sqs = sqs_new(c.http, k->queue_url, k->aws_region,
-	    k->aws_access_key_id, k->aws_secret_access_key,
-	    k->aws_session_token, err, sizeof(err))) == NULL ||
+	/* The master checked the plan: the shared files changed since. */
+	if (creds_plan(cfg, &c.plan, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		_exit(CONSUMER_EXIT_CONFIG);
+	}
+	creds_plan_describe(c.plan, c.creds_desc, sizeof(c.creds_desc));
+	log_debug("aws: credentials: %s", c.creds_desc);
+	snprintf(c.creds_reason, sizeof(c.creds_reason), "aws: credentials: "
+	    "waiting for the first ones");
+	c.creds_ok = c.plan == NULL;
+	if (c.plan != NULL && (c.creds = creds_new(c.loop, c.http, cfg, c.plan,
+	    on_creds_state, &c, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		_exit(CONSUMER_EXIT_FAILURE);
+	}
+	if ((c.sqs = sqs_new(c.http, k->queue_url, k->aws_region, c.creds,
+	    err, sizeof(err))) == NULL ||
 	    (c.edge = edge_new(c.loop, c.http, k->edge_api_url,
 	    k->server_api_key, err, sizeof(err))) == NULL) {
 		log_error("%s", err);

@@ -2,7 +2,9 @@
  * main: command line, configuration, then the master.  Configuration
  * errors exit with 78 (EX_CONFIG), as systemd's RestartPreventExitStatus
  * and operators expect; -t checks the configuration and exits, like
- * nginx -t.
+ * nginx -t.  The AWS credential chain is decided here too, so that a
+ * source that cannot work is a configuration error, and -t says which
+ * one the consumers will use.
  */
 #include "autoconf.h"
 
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "creds.h"
 #include "log.h"
 #include "master.h"
 #include "rconn.h"
@@ -33,9 +36,10 @@ usage(FILE *f)
 int
 main(int argc, char *argv[])
 {
+	struct creds_plan *plan;
 	struct config *cfg;
 	const char *path = NULL;
-	char err[512];
+	char err[1024], desc[1024];
 	int ch, test = 0;
 
 	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
@@ -73,18 +77,22 @@ main(int argc, char *argv[])
 		return MASTER_EXIT_CONFIG;
 	}
 	/* The TLS files are read now, as nginx -t reads its certificates. */
-	if (rconn_tls_check(cfg, err, sizeof(err)) == -1) {
+	if (rconn_tls_check(cfg, err, sizeof(err)) == -1 ||
+	    creds_plan(cfg, &plan, err, sizeof(err)) == -1) {
 		fprintf(stderr, "persistent-cache-service: %s\n", err);
 		config_free(cfg);
 		free(cfg);
 		return MASTER_EXIT_CONFIG;
 	}
+	creds_plan_describe(plan, desc, sizeof(desc));
+	creds_plan_free(plan);
 	if (test) {
 		/* One line, for scripts: what was read, and what it means. */
 		printf("persistent-cache-service: configuration OK (%s); "
-		    "region %s%s\n", cfg->path != NULL ? cfg->path :
-		    "no file, environment only", cfg->aws_region,
-		    cfg->aws_region_from_url ? " (from the queue URL)" : "");
+		    "region %s%s; AWS credentials: %s\n", cfg->path != NULL ?
+		    cfg->path : "no file, environment only", cfg->aws_region,
+		    cfg->aws_region_from_url ? " (from the queue URL)" : "",
+		    desc);
 		config_free(cfg);
 		free(cfg);
 		return 0;
@@ -103,6 +111,7 @@ main(int argc, char *argv[])
 	notify_init();
 	log_info("%s %s starting (pid %ld)", PACKAGE_NAME,
 	    PACKAGE_VERSION, (long)getpid());
+	log_info("aws: credentials: %s", desc);
 	ch = master_run(cfg, path);
 	free(cfg);
 	return ch;

@@ -29,6 +29,7 @@
 
 #include "backoff.h"
 #include "consumer.h"
+#include "creds.h"
 #include "health.h"
 #include "ipc.h"
 #include "log.h"
@@ -707,16 +708,25 @@ start_drain(struct master *m, const char *why)
 	finish_if_drained(m);
 }
 
-/* A reload's configuration, its TLS files read as at the start. */
+/*
+ * A reload's configuration, its TLS files read and its AWS credential
+ * chain decided as at the start (the source's description in desc).
+ */
 static int
-load_config(struct config *next, const char *path, char *err, size_t len)
+load_config(struct config *next, const char *path, char *err, size_t len,
+    char *desc, size_t desclen)
 {
+	struct creds_plan *plan;
+
 	if (config_load(next, path, NULL, err, len) == -1)
 		return -1;
-	if (rconn_tls_check(next, err, len) == -1) {
+	if (rconn_tls_check(next, err, len) == -1 ||
+	    creds_plan(next, &plan, err, len) == -1) {
 		config_free(next);
 		return -1;
 	}
+	creds_plan_describe(plan, desc, desclen);
+	creds_plan_free(plan);
 	return 0;
 }
 
@@ -775,7 +785,7 @@ reload(struct master *m)
 	struct config next;
 	struct proc *p;
 	struct gen *g;
-	char err[512];
+	char err[1024], desc[1024];
 	int i, old_n;
 
 	if (m->draining) {
@@ -783,7 +793,8 @@ reload(struct master *m)
 		return;
 	}
 	(void)notify_send("RELOADING=1\nSTATUS=reloading");
-	if (load_config(&next, m->config_path, err, sizeof(err)) == -1) {
+	if (load_config(&next, m->config_path, err, sizeof(err), desc,
+	    sizeof(desc)) == -1) {
 		log_error("reload: %s; keeping the current "
 		    "configuration", err);
 		/* The old configuration runs on: the reload is over. */
@@ -804,6 +815,7 @@ reload(struct master *m)
 	g->cfg = next;
 	log_info("reload: configuration read; replacing consumers "
 	    "one at a time");
+	log_info("aws: credentials: %s", desc);
 	log_set_level(next.log_level);
 	/* Compared with where logs go now, so a failed path is retried. */
 	if (next.log_file == NULL ? log_path() != NULL :

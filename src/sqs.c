@@ -1,18 +1,22 @@
 /*
  * sqs: ReceiveMessage, DeleteMessageBatch and ChangeMessageVisibilityBatch
- * over the AWS JSON 1.0 protocol.  It owns the queue's endpoint and
- * credentials (copies), the request bodies it builds, and one sqs_call per
- * request in flight on the caller's httpc client.
+ * over the AWS JSON 1.0 protocol.  It owns the queue's endpoint, the
+ * request bodies it builds, and one sqs_call per request in flight on the
+ * caller's httpc client; the credentials are the provider's (creds.c).
  *
  * Every request is a POST to the queue URL's endpoint (scheme://host/,
  * the path stripped; the body names the queue in "QueueUrl") with
  * "Content-Type: application/x-amz-json-1.0" and "X-Amz-Target:
  * AmazonSQS.<Action>", signed with SigV4 for service "sqs" by httpc
  * (curl or sigv4_sign; temporary credentials add the signed
- * X-Amz-Security-Token header).  Without an access key requests go
- * unsigned: emulators accept that, and real SQS answers 403
- * MissingAuthenticationToken, which is classified SQS_AUTH like any other
- * credential problem, so the operator sees what is wrong.
+ * X-Amz-Security-Token header) with the provider's current credentials
+ * when the request starts, so that a refresh takes effect at the next
+ * request; while the provider has none a request fails at once, with its
+ * reason.  An answer refusing the credentials as expired or unknown
+ * (ExpiredToken, InvalidClientTokenId) asks the provider for new ones.
+ * Without a provider (aws_no_sign_request) requests go unsigned, for an
+ * emulator; real SQS answers 403 MissingAuthenticationToken, classified
+ * SQS_AUTH like any other credential problem.
  *
  * A clock-skew error (sigv4_is_skew_error: "Signature expired", ...)
  * that comes with a Date header sets the process' signing clock to SQS'
@@ -44,6 +48,7 @@
 
 #include <json-c/json.h>
 
+#include "creds.h"
 #include "httpc.h"
 #include "log.h"
 #include "sigv4.h"
@@ -72,8 +77,10 @@
 #define SQS_MESSAGE_MAX		200
 /* How an AWS code or message is copied: its first line, on one line. */
 #define SQS_CLEAN		(UTIL_CLEAN_LINE | UTIL_CLEAN_SPACE)
-/* The secrets redacted from what reaches a callback. */
+/* A set of credentials for util_redact: key id, secret, token. */
 #define SQS_NSECRETS		3
+/* An AWS error code, "InvalidClientTokenId", with its NUL. */
+#define SQS_CODE_MAX		64
 /*
  * A new offset of the signing clock is logged when it moves by more than
  * this: Date has a resolution of one second, and an answer takes some
@@ -109,6 +116,8 @@ struct sqs_call {
 	sqs_batch_fn		 bfn;
 	void			*arg;
 	size_t			 n;		/* batch entries */
+	/* Copies of what signed it, for redaction; NULL: unsigned. */
+	char			*signed_with[SQS_NSECRETS];
 };
 
 struct sqs {
@@ -116,13 +125,14 @@ struct sqs {
 	char			*queue_url;
 	char			*endpoint;
 	char			*region;
-	char			*access_key_id;	/* NULL: unsigned */
-	char			*secret;
-	char			*session_token;	/* NULL: none */
-	/* secret, session_token, access_key_id: what util_redact hides. */
-	const char		*secrets[SQS_NSECRETS];
+	struct creds		*creds;		/* NULL: unsigned */
 	struct util_reentry	 re;		/* callbacks running */
 	LIST_HEAD(, sqs_call)	 calls;
+};
+
+/* The credentials themselves refused: the provider fetches new ones. */
+static const char *const stale_codes[] = {
+	"ExpiredToken", "InvalidClientTokenId", NULL
 };
 
 static const char *const auth_codes[] = {
@@ -455,16 +465,16 @@ matches(const char *code, const char *const *list)
 
 /*
  * sqs_classify_skew (sk NULL: sqs_classify), the AWS message redacted of
- * the n secrets before its cut.
+ * the n secrets before its cut, and the code in code[SQS_CODE_MAX].
  */
 static enum sqs_status
 classify(long status, const char *body, size_t len, struct sqs_skew *sk,
     char *err, size_t errlen, const char *action, const char *const *secrets,
-    size_t n)
+    size_t n, char *code)
 {
 	struct json_object *root = NULL;
 	const char *type = NULL, *msg = NULL, *p;
-	char code[64], message[SQS_MESSAGE_MAX + 1];
+	char message[SQS_MESSAGE_MAX + 1];
 	enum sqs_status st;
 	size_t i;
 	int cut, skewed;
@@ -487,7 +497,7 @@ classify(long status, const char *body, size_t len, struct sqs_skew *sk,
 			type = p + 1;
 		if (strncmp(type, "AWS.SimpleQueueService.", 23) == 0)
 			type += 23;
-		for (i = 0; type[i] != '\0' && i + 1 < sizeof(code); i++) {
+		for (i = 0; type[i] != '\0' && i + 1 < SQS_CODE_MAX; i++) {
 			if (!isalnum((unsigned char)type[i]) &&
 			    type[i] != '.' && type[i] != '_' && type[i] != '-')
 				break;
@@ -538,7 +548,10 @@ enum sqs_status
 sqs_classify(long status, const char *body, size_t len, char *err,
     size_t errlen, const char *action)
 {
-	return classify(status, body, len, NULL, err, errlen, action, NULL, 0);
+	char code[SQS_CODE_MAX];
+
+	return classify(status, body, len, NULL, err, errlen, action, NULL, 0,
+	    code);
 }
 
 enum sqs_status
@@ -546,7 +559,10 @@ sqs_classify_skew(long status, const char *body, size_t len,
     struct sqs_skew *sk, char *err, size_t errlen, const char *action)
 {
 	sk->corrected = 0;
-	return classify(status, body, len, sk, err, errlen, action, NULL, 0);
+	char code[SQS_CODE_MAX];
+
+	return classify(status, body, len, sk, err, errlen, action, NULL, 0,
+	    code);
 }
 
 /*
@@ -580,23 +596,51 @@ sqs_endpoint(const char *queue_url, char *buf, size_t len)
 }
 
 /*
- * Redact s's secrets from a line in buf, of size bytes; a full buffer
+ * The secrets to redact from c's lines: those it was signed with, and
+ * the current ones (2 * SQS_NSECRETS at most in out); their count.
+ */
+static size_t
+call_secrets(const struct sqs_call *c, const char **out)
+{
+	const struct creds_value *v = c->s->creds != NULL ?
+	    creds_current(c->s->creds) : NULL;
+	size_t n = 0, i;
+
+	for (i = 0; i < SQS_NSECRETS; i++)
+		out[n++] = c->signed_with[i];
+	if (v != NULL) {
+		out[n++] = v->secret_access_key;
+		out[n++] = v->session_token;
+		out[n++] = v->access_key_id;
+	}
+	return n;
+}
+
+/*
+ * Redact c's secrets from a line in buf, of size bytes; a full buffer
  * may have cut the line in the middle of one.
  */
 static void
-redact(const struct sqs *s, char *buf, size_t size)
+redact(const struct sqs_call *c, char *buf, size_t size)
 {
-	(void)util_redact(buf, size, s->secrets, SQS_NSECRETS,
+	const char *secrets[2 * SQS_NSECRETS];
+
+	(void)util_redact(buf, size, secrets, call_secrets(c, secrets),
 	    strnlen(buf, size) + 1 >= size);
 }
 
-static int
-valid_header_value(const char *s)
+static void
+call_free(struct sqs_call *c)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
+	size_t i;
+
+	for (i = 0; i < SQS_NSECRETS; i++) {
+		if (c->signed_with[i] != NULL)
+			explicit_bzero(c->signed_with[i],
+			    strlen(c->signed_with[i]));
+		free(c->signed_with[i]);
+	}
+	free(c);
 }
 
 static int
@@ -617,22 +661,12 @@ destroy(struct sqs *s)
 	free(s->queue_url);
 	free(s->endpoint);
 	free(s->region);
-	free(s->access_key_id);
-	free(s->secret);
-	free(s->session_token);
 	free(s);
-}
-
-static int
-is_set(const char *s)
-{
-	return s != NULL && *s != '\0';
 }
 
 struct sqs *
 sqs_new(struct httpc *hc, const char *queue_url, const char *region,
-    const char *access_key_id, const char *secret, const char *session_token,
-    char *err, size_t errlen)
+    struct creds *creds, char *err, size_t errlen)
 {
 	struct sqs *s;
 	struct url u;
@@ -652,21 +686,6 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 		    "us-east-1");
 		return NULL;
 	}
-	if (is_set(access_key_id) != is_set(secret)) {
-		util_set_err(err, errlen, "sqs: an access key id and a secret "
-		    "access key go together; only one is set");
-		return NULL;
-	}
-	if (is_set(session_token) && !is_set(access_key_id)) {
-		util_set_err(err, errlen, "sqs: a session token needs an access key "
-		    "id and a secret access key");
-		return NULL;
-	}
-	if (is_set(session_token) && !valid_header_value(session_token)) {
-		util_set_err(err, errlen, "sqs: the session token contains control "
-		    "characters");
-		return NULL;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto nomem;
 	s->hc = hc;
@@ -675,16 +694,7 @@ sqs_new(struct httpc *hc, const char *queue_url, const char *region,
 	    (s->endpoint = strdup(endpoint)) == NULL ||
 	    (s->region = strdup(region)) == NULL)
 		goto nomem;
-	if (is_set(access_key_id) &&
-	    ((s->access_key_id = strdup(access_key_id)) == NULL ||
-	    (s->secret = strdup(secret)) == NULL))
-		goto nomem;
-	if (is_set(session_token) &&
-	    (s->session_token = strdup(session_token)) == NULL)
-		goto nomem;
-	s->secrets[0] = s->secret;
-	s->secrets[1] = s->session_token;
-	s->secrets[2] = s->access_key_id;
+	s->creds = creds;
 	return s;
 
 nomem:
@@ -712,7 +722,7 @@ sqs_cancel(struct sqs_call *c)
 		return;
 	LIST_REMOVE(c, entry);
 	httpc_cancel(c->hc);
-	free(c);
+	call_free(c);
 }
 
 static void
@@ -722,12 +732,13 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 	struct sqs_entry_result res[SQS_MAX_BATCH];
 	struct sqs_message *msgs = NULL;
 	const char *name = action_names[c->action];
-	char err[SQS_ERROR_MAX], perr[256];
+	const char *secrets[2 * SQS_NSECRETS];
+	char err[SQS_ERROR_MAX], perr[256], code[SQS_CODE_MAX];
 	struct sqs_skew sk;
 	enum sqs_status st;
 	size_t n = 0;
 
-	err[0] = '\0';
+	err[0] = code[0] = '\0';
 	memset(&sk, 0, sizeof(sk));
 	sk.date = r->date;
 	sk.now = time(NULL);
@@ -736,7 +747,7 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		snprintf(err, sizeof(err), "sqs: %s: %s", name, r->error);
 	} else
 		st = classify(r->status, r->body, r->body_len, &sk, err,
-		    sizeof(err), name, s->secrets, SQS_NSECRETS);
+		    sizeof(err), name, secrets, call_secrets(c, secrets), code);
 	if (sk.corrected)
 		follow_clock(sk.offset);
 	if (st == SQS_OK && (c->action == SQS_RECEIVE ?
@@ -747,14 +758,18 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		snprintf(err, sizeof(err), "sqs: %s: unreadable answer: %s",
 		    name, perr);
 	}
-	redact(s, err, sizeof(err));
+	redact(c, err, sizeof(err));
+	/* Only what it was signed with can have been refused. */
+	if (st == SQS_AUTH && c->signed_with[0] != NULL &&
+	    matches(code, stale_codes))
+		creds_invalidate(s->creds);
 
 	if (c->action == SQS_RECEIVE)
 		c->rfn(c->arg, st, err, msgs, n);
 	else {
 		if (st == SQS_OK)
 			for (n = 0; n < c->n; n++)
-				redact(s, res[n].message,
+				redact(c, res[n].message,
 				    sizeof(res[n].message));
 		c->bfn(c->arg, st, err, st == SQS_OK ? res : NULL,
 		    st == SQS_OK ? c->n : 0);
@@ -772,7 +787,7 @@ on_http_done(void *arg, const struct httpc_result *r)
 	c->calling = 1;
 	util_enter(&s->re);
 	deliver(c, r);
-	free(c);
+	call_free(c);
 	if (util_leave(&s->re))
 		destroy(s);
 }
@@ -824,8 +839,15 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 {
 	struct httpc_request hr;
 	struct sqs_call *c;
+	const struct creds_value *v = NULL;
 	const char *headers[3], *body;
 
+	/* Signed with what the provider has now; without, not at all. */
+	if (s->creds != NULL && (v = creds_current(s->creds)) == NULL) {
+		util_set_err(err, errlen, "sqs: %s: no AWS credentials to sign "
+		    "with: %s", action_names[action], creds_reason(s->creds));
+		return NULL;
+	}
 	if ((body = json_object_to_json_string_ext(req,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
@@ -844,19 +866,28 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	hr.body_len = strlen(body);
 	hr.timeout_ms = timeout_ms;
 	hr.max_body = max_body;
-	if (s->access_key_id != NULL) {
-		hr.sigv4_region = s->region;
-		hr.sigv4_service = "sqs";
-		hr.access_key_id = s->access_key_id;
-		hr.secret_key = s->secret;
-		hr.session_token = s->session_token;
-	}
 	c->s = s;
 	c->action = action;
+	if (v != NULL) {
+		hr.sigv4_region = s->region;
+		hr.sigv4_service = "sqs";
+		hr.access_key_id = v->access_key_id;
+		hr.secret_key = v->secret_access_key;
+		hr.session_token = v->session_token;
+		if ((c->signed_with[0] = strdup(v->secret_access_key)) == NULL ||
+		    (c->signed_with[1] = strdup(v->access_key_id)) == NULL ||
+		    (v->session_token != NULL && (c->signed_with[2] =
+		    strdup(v->session_token)) == NULL)) {
+			util_set_err(err, errlen, "sqs: %s: out of memory",
+			    action_names[action]);
+			call_free(c);
+			return NULL;
+		}
+	}
 	if ((c->hc = httpc_start(s->hc, &hr, on_http_done, c)) == NULL) {
 		util_set_err(err, errlen, "sqs: %s: cannot start the request: %s",
 		    action_names[action], strerror(errno));
-		free(c);
+		call_free(c);
 		return NULL;
 	}
 	LIST_INSERT_HEAD(&s->calls, c, entry);

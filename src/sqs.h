@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+struct creds;
 struct httpc;
 
 /* SQS' own limits. */
@@ -74,15 +75,15 @@ struct sqs_call;
 
 /*
  * Keep copies of the queue URL (url_parse with URL_QUEUE: what -t checks)
- * and credentials.
- * access_key_id and secret come together or not at all; with neither,
- * requests go unsigned and the server decides (emulators accept them).
- * session_token needs an access key.  NULL with err on bad input.
+ * and region.  Each request is signed with creds_current(creds) when it
+ * starts, and fails to start (NULL with err naming the provider's
+ * reason) while there is none; creds NULL: requests go unsigned and the
+ * server decides (emulators accept them).  creds outlives s.  NULL with
+ * err on bad input.
  */
 struct sqs	*sqs_new(struct httpc *hc, const char *queue_url,
-		    const char *region, const char *access_key_id,
-		    const char *secret, const char *session_token,
-		    char *err, size_t errlen);
+		    const char *region, struct creds *creds, char *err,
+		    size_t errlen);
 /* Cancel every call (no callbacks); call before httpc_free. */
 void		 sqs_free(struct sqs *s);
 

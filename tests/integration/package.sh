@@ -215,7 +215,8 @@ check_as() {
         QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/stigg \
         AWS_REGION=us-east-1 "/usr/sbin/$PKG" -t 2>&1
 }
-expect "-t as $PKG" "$(check_as "$PKG")" "$PKG: configuration OK ($CONF); region us-east-1"
+expect "-t as $PKG" "$(check_as "$PKG")" \
+    "$PKG: configuration OK ($CONF); region us-east-1; AWS credentials: instance metadata (IMDSv2) at http://169.254.169.254"
 out=$(check_as nobody); rc=$?
 if [ "$rc" = 78 ]; then ok "-t as nobody: exit 78 ($out)"; else fail "-t as nobody: exit $rc: $out"; fi
 

@@ -67,7 +67,7 @@ wait_for 30 ready_with 3 && ok "3 -> 1 -> 3 in quick succession ends with 3 cons
 kill -TERM "$PCS_PID"; wait_for 10 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=
 old_port=$(free_port)
 printf 'consumers = 1;\nport = %s;\nlisten_address = "127.0.0.1";\n' "$old_port" >"$CONF"
-env -u PORT -u LISTEN_ADDRESS QUEUE_URL=http://127.0.0.1:9/0/q AWS_REGION=us-east-1 \
+env -u PORT -u LISTEN_ADDRESS QUEUE_URL=http://127.0.0.1:9/0/q AWS_REGION=us-east-1 AWS_NO_SIGN_REQUEST=true \
     REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" "$PCS_BIN" -c "$CONF" >>"$PCS_LOG" 2>&1 &
 PCS_PID=$!
 ALL_PIDS="$ALL_PIDS $PCS_PID"

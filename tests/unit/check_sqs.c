@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "config.h"
+#include "creds.h"
 #include "edge.h"
 #include "httpc.h"
 #include "log.h"
@@ -607,6 +609,8 @@ struct fixture {
 	int		 status;
 	int		 attempts;
 	char		 err[SQS_ERROR_MAX];
+	struct creds_plan *plan;
+	struct creds	*creds;
 };
 
 static void
@@ -659,9 +663,55 @@ fixture_run(struct fixture *f)
 }
 
 static void
+on_creds_state(void *arg, int ok, const char *reason)
+{
+	(void)arg;
+	(void)ok;
+	(void)reason;
+}
+
+/*
+ * A provider of static keys (current at once) for f, or, with akid
+ * NULL, one running a credential_process that has no credentials yet.
+ */
+static struct creds *
+fixture_creds(struct fixture *f, const char *akid, const char *secret,
+    const char *token)
+{
+	static char conf[64];
+	struct config cfg;
+	char err[256];
+	FILE *fp;
+	int fd;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.aws_region = (char *)"us-east-1";
+	cfg.aws_access_key_id = (char *)akid;
+	cfg.aws_secret_access_key = (char *)secret;
+	cfg.aws_session_token = (char *)token;
+	if (akid == NULL) {
+		snprintf(conf, sizeof(conf), "/tmp/check_sqs.XXXXXX");
+		ck_assert_int_ge(fd = mkstemp(conf), 0);
+		ck_assert_ptr_nonnull(fp = fdopen(fd, "w"));
+		fputs("[default]\ncredential_process = exit 1\n", fp);
+		ck_assert_int_eq(fclose(fp), 0);
+		cfg.aws_config_file = conf;
+	}
+	ck_assert_int_eq(creds_plan(&cfg, &f->plan, err, sizeof(err)), 0);
+	if (akid == NULL)
+		unlink(conf);
+	f->creds = creds_new(f->loop, f->hc, &cfg, f->plan, on_creds_state, f,
+	    err, sizeof(err));
+	ck_assert_ptr_nonnull(f->creds);
+	return f->creds;
+}
+
+static void
 fixture_free(struct fixture *f)
 {
 	ev_timer_stop(f->loop, &f->guard);
+	creds_free(f->creds);
+	creds_plan_free(f->plan);
 	httpc_free(f->hc);
 	ev_loop_destroy(f->loop);
 }
@@ -669,43 +719,32 @@ fixture_free(struct fixture *f)
 START_TEST(sqs_new_checks)
 {
 	static const struct {
-		const char *url, *region, *key, *secret, *token, *err;
+		const char *url, *region, *err;
 	} cases[] = {
-		{ "ftp://h/1/q", "us-east-1", NULL, NULL, NULL,
+		{ "ftp://h/1/q", "us-east-1",
 		  "sqs: queue URL must start with http:// or https://" },
-		{ "https://h/", "us-east-1", NULL, NULL, NULL,
+		{ "https://h/", "us-east-1",
 		  "sqs: queue URL has no path after the host" },
-		{ "https://h", "us-east-1", NULL, NULL, NULL,
+		{ "https://h", "us-east-1",
 		  "sqs: queue URL has no path after the host" },
-		{ "https://h/1/q\r\nX: y", "us-east-1", NULL, NULL, NULL,
+		{ "https://h/1/q\r\nX: y", "us-east-1",
 		  "sqs: queue URL contains a space, a control character or a "
 		  "non-ASCII byte" },
 		/* The rules -t applies (url_parse); no password shown. */
-		{ "https://AKIA:s3cr3t@h/1/q", "us-east-1", NULL, NULL, NULL,
+		{ "https://AKIA:s3cr3t@h/1/q", "us-east-1",
 		  "sqs: queue URL must not carry a user name or password" },
-		{ "https://h:0/1/q", "us-east-1", NULL, NULL, NULL,
+		{ "https://h:0/1/q", "us-east-1",
 		  "sqs: queue URL has a port that is not a number from 1 to "
 		  "65535" },
-		{ "https://h/1/q?s3cr3t", "us-east-1", NULL, NULL, NULL,
+		{ "https://h/1/q?s3cr3t", "us-east-1",
 		  "sqs: queue URL must not have a query or fragment" },
-		{ "http://[::g]:9324/0/q", "us-east-1", NULL, NULL, NULL,
+		{ "http://[::g]:9324/0/q", "us-east-1",
 		  "sqs: queue URL has a host in brackets that is not an IPv6 "
 		  "address" },
-		{ "https://h/1/q", "", NULL, NULL, NULL,
+		{ "https://h/1/q", "",
 		  "sqs: region must be a name like us-east-1" },
-		{ "https://h/1/q", "us:east", NULL, NULL, NULL,
+		{ "https://h/1/q", "us:east",
 		  "sqs: region must be a name like us-east-1" },
-		{ "https://h/1/q", "us-east-1", "AKIA", NULL, NULL,
-		  "sqs: an access key id and a secret access key go together; "
-		  "only one is set" },
-		{ "https://h/1/q", "us-east-1", "", "s3cr3t", NULL,
-		  "sqs: an access key id and a secret access key go together; "
-		  "only one is set" },
-		{ "https://h/1/q", "us-east-1", NULL, NULL, "tok",
-		  "sqs: a session token needs an access key id and a secret "
-		  "access key" },
-		{ "https://h/1/q", "us-east-1", "AKIA", "s3cr3t", "to\nk",
-		  "sqs: the session token contains control characters" },
 	};
 	struct fixture f;
 	struct sqs *s;
@@ -714,19 +753,20 @@ START_TEST(sqs_new_checks)
 
 	fixture_init(&f);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		s = sqs_new(f.hc, cases[i].url, cases[i].region, cases[i].key,
-		    cases[i].secret, cases[i].token, err, sizeof(err));
+		s = sqs_new(f.hc, cases[i].url, cases[i].region, NULL, err,
+		    sizeof(err));
 		ck_assert_ptr_null(s);
 		ck_assert_str_eq(err, cases[i].err);
 		/* No secret in the error line. */
 		ck_assert_ptr_null(strstr(err, "s3cr3t"));
 	}
 	s = sqs_new(f.hc, "https://sqs.us-east-1.amazonaws.com/1/q",
-	    "us-east-1", "AKIA", "s3cr3t", "tok", err, sizeof(err));
+	    "us-east-1", fixture_creds(&f, "AKIA", "s3cr3t", "tok"), err,
+	    sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	sqs_free(s);
-	s = sqs_new(f.hc, "http://127.0.0.1:9324/0/q", "elasticmq", NULL, NULL,
-	    "", err, sizeof(err));
+	s = sqs_new(f.hc, "http://127.0.0.1:9324/0/q", "elasticmq", NULL, err,
+	    sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_null(sqs_receive(s, 11, 20, 30, (sqs_receive_fn)NULL,
 	    NULL, err, sizeof(err)));
@@ -759,8 +799,8 @@ START_TEST(sqs_network_error)
 	fixture_init(&f);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
 	    f.port);
-	s = sqs_new(f.hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
-	    NULL, err, sizeof(err));
+	s = sqs_new(f.hc, url, "us-east-1", fixture_creds(&f, "AKIDEXAMPLE",
+	    "s3cr3t-key", NULL), err, sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(sqs_receive(s, 10, 1, 30, on_receive, &f, err,
 	    sizeof(err)));
@@ -799,8 +839,8 @@ START_TEST(sqs_batch_network_error)
 	fixture_init(&f);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
 	    f.port);
-	s = sqs_new(f.hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
-	    NULL, err, sizeof(err));
+	s = sqs_new(f.hc, url, "us-east-1", fixture_creds(&f, "AKIDEXAMPLE",
+	    "s3cr3t-key", NULL), err, sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(sqs_delete_batch(s, e, 2, on_batch, &f, err,
 	    sizeof(err)));
@@ -1260,6 +1300,28 @@ START_TEST(httpc_signing_arguments)
 		ck_assert_int_eq(errno, EINVAL);
 	}
 	ck_assert_int_eq(f.done, 0);
+/* No credentials yet: a request fails at once, with the provider's why. */
+START_TEST(sqs_without_credentials)
+{
+	struct sqs_entry e[1] = { { "rh-1", 0 } };
+	struct fixture f;
+	struct sqs *s;
+	char err[SQS_ERROR_MAX];
+
+	fixture_init(&f);
+	s = sqs_new(f.hc, "http://127.0.0.1:9/000000000000/q", "us-east-1",
+	    fixture_creds(&f, NULL, NULL, NULL), err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_null(sqs_receive(s, 10, 1, 30, on_receive, &f, err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, "sqs: ReceiveMessage: no AWS credentials to "
+	    "sign with: aws: credentials: none fetched yet");
+	ck_assert_ptr_null(sqs_delete_batch(s, e, 1, on_batch, &f, err,
+	    sizeof(err)));
+	ck_assert_str_eq(err, "sqs: DeleteMessageBatch: no AWS credentials to "
+	    "sign with: aws: credentials: none fetched yet");
+	ck_assert_int_eq(f.done, 0);
+	sqs_free(s);
 	fixture_free(&f);
 }
 END_TEST
@@ -1361,8 +1423,8 @@ receive_once(struct answer *a, char *req, size_t reqlen, struct fixture *f)
 	    serve(a, &pid));
 	if (req != NULL)
 		close(p[1]);
-	s = sqs_new(f->hc, url, "us-east-1", "AKIDEXAMPLE", "s3cr3t-key",
-	    NULL, err, sizeof(err));
+	s = sqs_new(f->hc, url, "us-east-1", fixture_creds(f, "AKIDEXAMPLE",
+	    "s3cr3t-key", NULL), err, sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(sqs_receive(s, 10, 0, 30, on_receive, f, err,
 	    sizeof(err)));
@@ -1447,6 +1509,37 @@ START_TEST(sqs_follows_the_clock_of_sqs)
 	ck_assert_int_eq(log_open(NULL), 0);
 	unlink(logpath);
 	sigv4_set_offset(0);
+/*
+ * An answer quoting what the request was signed with: the secret and
+ * the session token redacted, and the credentials refused as expired.
+ */
+START_TEST(sqs_expired_token_redacted)
+{
+	static const char body[] = "{\"__type\":\"com.amazon.coral.service#"
+	    "ExpiredTokenException\",\"message\":\"The security token "
+	    "t0k3n-session-value for s3cr3t-key-value has expired\"}";
+	struct fixture f;
+	struct sqs *s;
+	char url[128], err[256];
+	pid_t pid;
+	int status;
+
+	fixture_init(&f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/000000000000/q",
+	    one_answer(body, &pid));
+	s = sqs_new(f.hc, url, "us-east-1", fixture_creds(&f, "AKIDEXAMPLE",
+	    "s3cr3t-key-value", "t0k3n-session-value"), err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(sqs_receive(s, 10, 1, 30, on_receive, &f, err,
+	    sizeof(err)));
+	fixture_run(&f);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(f.status, SQS_AUTH);
+	ck_assert_str_eq(f.err, "sqs: ReceiveMessage: HTTP 400 "
+	    "ExpiredTokenException: The security token [redacted] for "
+	    "[redacted] has expired");
+	sqs_free(s);
+	fixture_free(&f);
 }
 END_TEST
 
@@ -1478,6 +1571,8 @@ sqs_suite(void)
 	tcase_add_test(tc, edge_url_encoding);
 	tcase_add_test(tc, edge_url_limits);
 	tcase_add_test(tc, sqs_new_checks);
+	tcase_add_test(tc, sqs_without_credentials);
+	tcase_add_test(tc, sqs_expired_token_redacted);
 	tcase_add_test(tc, sqs_network_error);
 	tcase_add_test(tc, sqs_batch_network_error);
 	tcase_add_test(tc, edge_without_key);
