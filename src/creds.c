@@ -149,7 +149,7 @@ struct creds_plan {
 	struct step	 steps[CREDS_MAX_STEPS];	/* [0]: the base */
 	int		 n;
 	char		*sts_url;
-	char		*sigv4;			/* "aws:amz:<region>:sts" */
+	char		*region;		/* STS' signing region */
 };
 
 /* --- values, times, the refresh schedule --- */
@@ -1054,7 +1054,7 @@ creds_plan_free(struct creds_plan *p)
 	for (i = 0; i < p->n; i++)
 		step_free(&p->steps[i]);
 	free(p->sts_url);
-	free(p->sigv4);
+	free(p->region);
 	free(p);
 }
 
@@ -1526,7 +1526,7 @@ creds_plan(const struct config *cfg, struct creds_plan **out, char *err,
 	    pdup(&pl, cfg->aws_endpoint_url_sts) :
 	    pfmt(&pl, "https://sts.%s.amazonaws.com%s/", region,
 	    strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
-	pl.p->sigv4 = pfmt(&pl, "aws:amz:%s:sts", region);
+	pl.p->region = pdup(&pl, region);
 
 	if (cfg->aws_profile != NULL) {
 		if ((r = profile_step(&pl, cfg->aws_profile, 1)) == 0 &&
@@ -1903,10 +1903,13 @@ send_http(struct creds *c, const char *method, const char *url,
 	req.body = body;
 	req.body_len = body != NULL ? strlen(body) : 0;
 	req.timeout_ms = timeout_ms;
+	/* httpc signs, and sends the session token as a signed header. */
 	if (signer != NULL) {
-		req.sigv4 = c->plan->sigv4;
-		req.user = signer->access_key_id;
-		req.password = signer->secret_access_key;
+		req.sigv4_region = c->plan->region;
+		req.sigv4_service = "sts";
+		req.access_key_id = signer->access_key_id;
+		req.secret_key = signer->secret_access_key;
+		req.session_token = signer->session_token;
 	}
 	if ((c->call = httpc_start(c->hc, &req, on_http, c)) == NULL)
 		return -1;
@@ -1998,7 +2001,7 @@ form_add(char *buf, size_t len, size_t *off, const char *key,
 	memcpy(buf + *off, key, n);
 	*off += n;
 	buf[(*off)++] = '=';
-	return url_encode(buf, len, off, value);
+	return util_pct_encode(buf, len, off, value, strlen(value));
 }
 
 /*
@@ -2013,7 +2016,7 @@ sts_send(struct creds *c)
 	const struct step *st = cur_step(c);
 	const struct creds_value *src = NULL;
 	const char *headers[3];
-	char *body, *tok = NULL, dur[16], why[256];
+	char *body, dur[16], why[256];
 	size_t len, off = 0, nh = 0;
 	int rc;
 
@@ -2046,15 +2049,10 @@ sts_send(struct creds *c)
 		rc |= form_add(body, len, &off, "WebIdentityToken", c->secret);
 	headers[nh++] = "Content-Type: application/x-www-form-urlencoded; "
 	    "charset=utf-8";
-	if (src != NULL && src->session_token != NULL &&
-	    (headers[nh++] = tok = header("X-Amz-Security-Token",
-	    src->session_token)) == NULL)
-		rc = -1;
 	headers[nh] = NULL;
 	if (rc == 0)
 		rc = send_http(c, "POST", c->plan->sts_url, headers, body,
 		    STS_TIMEOUT_MS, src);
-	bury(&tok);
 	bury(&body);
 	if (rc == -1)
 		failed(c, "cannot start the request: %s", strerror(errno));

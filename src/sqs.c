@@ -956,7 +956,8 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
-		if (!is_set(e[i].receipt_handle)) {
+		if (e[i].receipt_handle == NULL ||
+		    e[i].receipt_handle[0] == '\0') {
 			util_set_err(err, errlen, "sqs: %s: entry %zu has no "
 			    "receipt handle", name, i);
 			return NULL;

@@ -102,7 +102,7 @@ source_case() {
     [ "${1-}" = -k ] && { k=-k; shift; }
     if [ -n "$k" ]; then check_t AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$@"; else check_t "$@"; fi
     case "$rc $out" in
-    "0 persistent-cache-service: configuration OK (/dev/null); AWS credentials: $src") ok "$name: -t: $src" ;;
+    "0 persistent-cache-service: configuration OK (/dev/null); region us-east-1; AWS credentials: $src") ok "$name: -t: $src" ;;
     *) fail "$name: -t: exit $rc: $out (want: $src)" ;;
     esac
     no_tokens "$name: -t" "$out"

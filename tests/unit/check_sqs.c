@@ -1300,6 +1300,10 @@ START_TEST(httpc_signing_arguments)
 		ck_assert_int_eq(errno, EINVAL);
 	}
 	ck_assert_int_eq(f.done, 0);
+	fixture_free(&f);
+}
+END_TEST
+
 /* No credentials yet: a request fails at once, with the provider's why. */
 START_TEST(sqs_without_credentials)
 {
@@ -1509,6 +1513,9 @@ START_TEST(sqs_follows_the_clock_of_sqs)
 	ck_assert_int_eq(log_open(NULL), 0);
 	unlink(logpath);
 	sigv4_set_offset(0);
+}
+END_TEST
+
 /*
  * An answer quoting what the request was signed with: the secret and
  * the session token redacted, and the credentials refused as expired.
