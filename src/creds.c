@@ -1947,7 +1947,7 @@ read_token(const char *path, char *why, size_t whylen)
 {
 	char *buf;
 	ssize_t n;
-	size_t len = 0;
+	size_t len = 0, i;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -1977,8 +1977,10 @@ read_token(const char *path, char *why, size_t whylen)
 	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		len--;
 	buf[len] = '\0';
-	if (len == 0 || len > CREDS_TOKEN_MAX || strlen(buf) != len ||
-	    strpbrk(buf, "\r\n\t") != NULL) {
+	for (i = 0; i < len && (unsigned char)buf[i] >= ' ' && buf[i] != 0x7f;
+	    i++)
+		;
+	if (len == 0 || len > CREDS_TOKEN_MAX || i != len) {
 		util_set_err(why, whylen, "%s: %s", path, len == 0 ?
 		    "is empty" : "is not a token (too large, or with control "
 		    "characters)");
