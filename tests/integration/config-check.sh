@@ -27,8 +27,8 @@ check() {
 check "good environment" 0 "configuration OK" base "$PCS_BIN" -t -c /dev/null
 check "missing QUEUE_URL" 78 "queue_url.*QUEUE_URL|QUEUE_URL" env -i PATH="$PATH" AWS_REGION=us-east-1 "$PCS_BIN" -t -c /dev/null
 check "missing AWS_REGION, an emulator's URL" 78 "aws_region.*names no region.*AWS_REGION" env -i PATH="$PATH" QUEUE_URL=http://127.0.0.1:9/000000000000/q "$PCS_BIN" -t -c /dev/null
-check "the region from the queue URL" 0 "configuration OK .*; region eu-west-1 \(from the queue URL\)$" env -i PATH="$PATH" QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q "$PCS_BIN" -t -c /dev/null
-check "the region from a VPC endpoint's URL" 0 "; region ap-southeast-2 \(from the queue URL\)$" env -i PATH="$PATH" QUEUE_URL=https://vpce-0a1b-2c3d.sqs.ap-southeast-2.vpce.amazonaws.com/123456789012/q "$PCS_BIN" -t -c /dev/null
+check "the region from the queue URL" 0 "configuration OK .*; region eu-west-1 \(from the queue URL\); AWS credentials: " env -i PATH="$PATH" QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q "$PCS_BIN" -t -c /dev/null
+check "the region from a VPC endpoint's URL" 0 "; region ap-southeast-2 \(from the queue URL\); " env -i PATH="$PATH" QUEUE_URL=https://vpce-0a1b-2c3d.sqs.ap-southeast-2.vpce.amazonaws.com/123456789012/q "$PCS_BIN" -t -c /dev/null
 check "AWS_REGION against the queue URL's" 78 "^persistent-cache-service: AWS_REGION us-west-2 does not match the queue URL's region us-east-1 \(QUEUE_URL\); SQS would refuse the signature$" env -i PATH="$PATH" QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/q AWS_REGION=us-west-2 "$PCS_BIN" -t -c /dev/null
 check "a secret with a line break" 78 "^persistent-cache-service: SERVER_API_KEY: value contains a control character \(a line break\?\); it is not shown$" base SERVER_API_KEY="$(printf 'sk-abc\ndef')" "$PCS_BIN" -t -c /dev/null
 check "bad PORT" 78 "PORT" base PORT=70000 "$PCS_BIN" -t -c /dev/null
