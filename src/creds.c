@@ -36,6 +36,7 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
@@ -59,8 +60,21 @@
 #include "creds.h"
 #include "httpc.h"
 #include "log.h"
+#include "sigv4.h"
 #include "url.h"
 #include "util.h"
+
+/*
+ * Wall-clock time as AWS reckons it: the signing clock's offset (learnt
+ * from an answer's Date, sigv4_skew) applies to expiries too, so that a
+ * host clock off by minutes neither refreshes after the real expiry nor
+ * takes fresh credentials for expired ones.
+ */
+static int64_t
+now_ms(void)
+{
+	return (int64_t)util_now_ms() + (int64_t)sigv4_offset() * 1000;
+}
 
 extern char **environ;
 
@@ -80,6 +94,11 @@ extern char **environ;
 #define CREDS_TOKEN_MAX		(64 * 1024)
 /* What a credential_process may print: its JSON is a few hundred bytes. */
 #define CREDS_OUTPUT_MAX	(64 * 1024)
+/*
+ * After the shell's exit, its output's end is awaited this long before
+ * what it left running in the background (holding stdout) is killed.
+ */
+#define PROCESS_ORPHAN_GRACE_MS	1000
 /* Of its stderr, this much is kept for the log. */
 #define CREDS_STDERR_MAX	4096
 /* Longest server message or stderr line quoted in an error line. */
@@ -1494,8 +1513,10 @@ default_session(char *buf, size_t len)
 	if (gethostname(host, sizeof(host)) == -1)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	snprintf(buf, len, "%s%s%s", PACKAGE_NAME, host[0] != '\0' ? "-" : "",
-	    host);
+	/* STS takes 64 characters at most: the host's name is cut to fit. */
+	snprintf(buf, len, "%s%s%.*s", PACKAGE_NAME, host[0] != '\0' ? "-" :
+	    "", (int)(len > sizeof(PACKAGE_NAME) ? len - sizeof(PACKAGE_NAME) -
+	    1 : 0), host);
 	for (i = 0, n = strlen(buf); i < n; i++)
 		if (!isalnum((unsigned char)buf[i]) &&
 		    strchr("+=,.@_-", buf[i]) == NULL)
@@ -1607,6 +1628,8 @@ struct run {
 	size_t		 elen;
 	int		 status;
 	int		 reaped;
+	uint64_t	 reaped_ms;	/* monotonic */
+	int		 orphans;	/* its group killed for holding stdout */
 	const char	*killed;	/* why, once killed */
 };
 
@@ -1639,6 +1662,7 @@ struct creds {
 	ev_timer		 expiry;	/* the top's credentials end */
 	struct backoff		 backoff;
 	uint64_t		 last_ok_ms;	/* monotonic */
+	uint64_t		 last_invalidated_ms; /* monotonic */
 	int			 invalidated;
 	int			 ok;		/* as last reported */
 	char			 reason[CREDS_REASON_MAX];
@@ -1664,7 +1688,7 @@ creds_current(const struct creds *c)
 		return NULL;
 	v = &c->layers[c->top].v;
 	if (v->access_key_id == NULL || (v->expires_ms != 0 &&
-	    (int64_t)util_now_ms() >= v->expires_ms))
+	    now_ms() >= v->expires_ms))
 		return NULL;
 	return v;
 }
@@ -1739,7 +1763,7 @@ static void
 schedule(struct creds *c)
 {
 	const struct layer *l = &c->layers[c->top];
-	int64_t now = (int64_t)util_now_ms();
+	int64_t now = now_ms();
 
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_stop(c->loop, &c->expiry);
@@ -1783,7 +1807,7 @@ static void
 fetched(struct creds *c, struct creds_value *v)
 {
 	struct layer *l = &c->layers[c->step];
-	int64_t now = (int64_t)util_now_ms();
+	int64_t now = now_ms();
 	char why[160], t[32];
 
 	if (creds_check_value(v, why, sizeof(why)) == -1) {
@@ -1840,7 +1864,7 @@ failed(struct creds *c, const char *fmt, ...)
 	memcpy(c->reason, reason, CREDS_REASON_MAX);
 	delay = backoff_next(&c->backoff, backoff_random());
 	if (cur != NULL && cur->expires_ms != 0) {
-		remain = cur->expires_ms - (int64_t)util_now_ms();
+		remain = cur->expires_ms - now_ms();
 		if ((int64_t)delay > remain / 2)
 			delay = remain / 2 > RETRY_MIN_MS ?
 			    (uint32_t)(remain / 2) : RETRY_MIN_MS;
@@ -1945,17 +1969,27 @@ bury(char **p)
 static char *
 read_token(const char *path, char *why, size_t whylen)
 {
+	struct stat sb;
 	char *buf;
 	ssize_t n;
 	size_t len = 0, i;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* Nonblocking: a FIFO there would otherwise stop the loop. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		util_set_err(why, whylen, "cannot read %s: %s", path,
 		    strerror(errno));
 		return NULL;
 	}
-	if ((buf = malloc(CREDS_TOKEN_MAX + 1)) == NULL) {
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		util_set_err(why, whylen, "cannot read %s: %s", path,
+		    fstat(fd, &sb) == -1 ? strerror(errno) :
+		    "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	/* Zeroed: what a failed read leaves is buried whole. */
+	if ((buf = calloc(1, CREDS_TOKEN_MAX + 1)) == NULL) {
 		close(fd);
 		util_set_err(why, whylen, "out of memory");
 		return NULL;
@@ -1968,7 +2002,8 @@ read_token(const char *path, char *why, size_t whylen)
 			util_set_err(why, whylen, "cannot read %s: %s", path,
 			    strerror(errno));
 			close(fd);
-			bury(&buf);
+			explicit_bzero(buf, CREDS_TOKEN_MAX + 1);
+			free(buf);
 			return NULL;
 		}
 		len += (size_t)n;
@@ -2065,6 +2100,7 @@ sts_done(struct creds *c, const struct httpc_result *r)
 {
 	struct creds_value v;
 	char why[256], code[80], msg[CREDS_QUOTE_MAX + 8];
+	long offset;
 
 	if (!r->ok) {
 		failed(c, "no answer: %s", r->error);
@@ -2082,6 +2118,13 @@ sts_done(struct creds *c, const struct httpc_result *r)
 	if (creds_parse_sts_error(r->body, r->body_len, code, sizeof(code),
 	    msg, sizeof(msg)) == -1)
 		failed(c, "HTTP %ld", r->status);
+	else if (sigv4_is_skew_error(r->status, code, msg) && r->date != NULL &&
+	    sigv4_skew(r->date, time(NULL), &offset) == 0) {
+		/* Signed at STS' time, the retry goes through. */
+		sigv4_follow(offset, "STS");
+		failed(c, "HTTP %ld %s: the clock was %lds off; signing with "
+		    "STS' time", r->status, code, labs(offset));
+	}
 	else
 		failed(c, "HTTP %ld %s%s%s", r->status, code,
 		    msg[0] != '\0' ? ": " : "", msg);
@@ -2247,7 +2290,7 @@ imds_done(struct creds *c, const struct httpc_result *r)
 			failed(c, "token: not a token");
 			return;
 		}
-		c->imds_token_ms = (int64_t)util_now_ms() +
+		c->imds_token_ms = now_ms() +
 		    IMDS_TOKEN_TTL * 1000LL;
 		imds_go(c, IMDS_ROLE);
 		return;
@@ -2309,17 +2352,22 @@ run_close(struct creds *c, int *fd, ev_io *io)
 	*fd = -1;
 }
 
-/* Kill the process and its group, once. */
+/*
+ * Kill the process and its group, once.  Reaped, the shell's pid is no
+ * longer its own, but its group's id stays reserved while any member of
+ * the group lives: what it left behind is killed through the group.
+ */
 static void
 run_kill(struct creds *c, const char *why)
 {
 	struct run *r = &c->run;
 
-	if (r->killed != NULL || r->reaped)
+	if (r->killed != NULL)
 		return;
 	r->killed = why;
 	(void)kill(-r->pid, SIGKILL);
-	(void)kill(r->pid, SIGKILL);
+	if (!r->reaped)
+		(void)kill(r->pid, SIGKILL);
 }
 
 /* Stop watching; the process is reaped or, at teardown, killed. */
@@ -2336,7 +2384,8 @@ run_stop(struct creds *c)
 		run_kill(c, "stopped");
 		/* Dead by now, or soon; init reaps it after our exit. */
 		(void)waitpid(r->pid, &st, WNOHANG);
-	}
+	} else if (r->out != -1 || r->err != -1)
+		run_kill(c, "stopped");	/* what it left holding our pipes */
 	run_close(c, &r->out, &r->out_io);
 	run_close(c, &r->err, &r->err_io);
 	ev_timer_stop(c->loop, &r->poll);
@@ -2347,6 +2396,22 @@ run_stop(struct creds *c)
 }
 
 /* Each line of the process' stderr to the log, redacted of v's too. */
+/* The fields of credential_process' answer, and of the shared files. */
+static int
+names_secret(const char *line)
+{
+	static const char *const fields[] = {
+		"SecretAccessKey", "SessionToken", "aws_secret_access_key",
+		"aws_session_token"
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcasestr(line, fields[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 static void
 run_log_stderr(struct creds *c, const struct creds_value *v, int bad)
 {
@@ -2366,6 +2431,13 @@ run_log_stderr(struct creds *c, const struct creds_value *v, int bad)
 		clean(line, sizeof(line), p, (size_t)(nl - p), CREDS_QUOTE_MAX);
 		if (line[0] == '\0')
 			continue;
+		/*
+		 * A line that names a credential's field (a "set -x" trace,
+		 * the answer echoed) may hold one not known yet: not shown.
+		 */
+		if (names_secret(line))
+			snprintf(line, sizeof(line), "(a line naming a secret "
+			    "field, not shown)");
 		(void)util_redact(line, sizeof(line), sec, n, 1);
 		if (bad)
 			log_warn("aws: credentials: %s: stderr: %s",
@@ -2386,7 +2458,7 @@ run_done(struct creds *c)
 	int rc = -1;
 
 	memset(&v, 0, sizeof(v));
-	if (r->killed != NULL)
+	if (r->killed != NULL && !r->orphans)
 		snprintf(why, sizeof(why), "%s", r->killed);
 	else if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0) {
 		util_wait_status(r->status, st, sizeof(st));
@@ -2496,6 +2568,7 @@ on_run_poll(struct ev_loop *loop, ev_timer *w, int revents)
 			;
 		if (p == r->pid || (p == -1 && errno == ECHILD)) {
 			r->reaped = 1;
+			r->reaped_ms = util_mono_ms();
 			if (p == -1)
 				r->status = 0xff00;	/* "exited with 255" */
 		}
@@ -2503,6 +2576,20 @@ on_run_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!r->reaped && util_mono_ms() >= r->deadline_ms)
 		run_kill(c, "did not finish within "
 		    STRINGIFY(PROCESS_TIMEOUT_SECS) "s; killed");
+	/*
+	 * The shell has exited, and something it started in the background
+	 * still holds its stdout: what was written by the exit is the
+	 * answer, and the rest of its group goes.
+	 */
+	if (r->reaped && r->out != -1 && r->killed == NULL &&
+	    util_mono_ms() - r->reaped_ms >= PROCESS_ORPHAN_GRACE_MS) {
+		log_warn("aws: credentials: credential_process exited, and "
+		    "left a process holding its output; killed it");
+		r->orphans = 1;
+		run_kill(c, "left a process holding its output");
+		run_close(c, &r->out, &r->out_io);
+		run_close(c, &r->err, &r->err_io);
+	}
 	run_check(c);
 }
 
@@ -2617,7 +2704,7 @@ fetch(struct creds *c, int i)
 	case STEP_IMDS:
 		c->retoken = 0;
 		imds_go(c, c->imds_token != NULL && c->imds_token_ms -
-		    IMDS_TOKEN_SLACK_MS > (int64_t)util_now_ms() ? IMDS_ROLE :
+		    IMDS_TOKEN_SLACK_MS > now_ms() ? IMDS_ROLE :
 		    IMDS_TOKEN);
 		break;
 	case STEP_WEB_IDENTITY:
@@ -2633,7 +2720,7 @@ fetch(struct creds *c, int i)
 static void
 advance(struct creds *c)
 {
-	int64_t now = (int64_t)util_now_ms();
+	int64_t now = now_ms();
 	int i;
 
 	if (c->step != -1)
@@ -2726,12 +2813,41 @@ creds_free(struct creds *c)
 void
 creds_invalidate(struct creds *c)
 {
+	uint64_t now = util_mono_ms();
+	int expired;
+
 	if (c == NULL || util_dying(&c->re) ||
-	    c->plan->steps[c->top].kind == STEP_STATIC || c->step != -1 ||
-	    util_mono_ms() - c->last_ok_ms < INVALIDATE_MIN_MS)
+	    c->plan->steps[c->top].kind == STEP_STATIC || c->step != -1)
 		return;
-	log_info("aws: credentials: refused as expired or unknown; fetching "
-	    "new ones now");
+	/*
+	 * Credentials past their expiry by the wall clock (a clock stepped
+	 * forward, a resumed machine: the timers run on the monotonic one)
+	 * are fetched again at once, and said so; otherwise a refusal
+	 * fetches at most every INVALIDATE_MIN_MS, and never before a
+	 * failed fetch's backoff has run.
+	 */
+	/* None fetched yet: the provider's own schedule is at it. */
+	if (c->layers[c->top].v.access_key_id == NULL)
+		return;
+	expired = creds_current(c) == NULL;
+	if (!expired && (now - c->last_ok_ms < INVALIDATE_MIN_MS ||
+	    now - c->last_invalidated_ms < INVALIDATE_MIN_MS ||
+	    c->reason[0] != '\0'))
+		return;
+	if (expired && now - c->last_invalidated_ms < INVALIDATE_MIN_MS)
+		return;
+	c->last_invalidated_ms = now;
 	c->invalidated = 1;
 	arm(c, &c->timer, 0.);
+	if (!expired) {
+		log_info("aws: credentials: refused as expired or unknown; "
+		    "fetching new ones now");
+		return;
+	}
+	snprintf(c->reason, sizeof(c->reason), "aws: credentials: expired "
+	    "(the clock moved on); fetching new ones");
+	if (c->ok) {
+		c->ok = 0;
+		report(c, 0, c->reason);	/* last: fn may free c */
+	}
 }

@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "log.h"
 #include "sigv4.h"
 #include "url.h"
 #include "util.h"
@@ -74,6 +75,23 @@ void
 sigv4_set_offset(long offset)
 {
 	clock_offset = offset;
+}
+
+void
+sigv4_follow(long offset, const char *peer)
+{
+	long old = sigv4_offset();
+
+	sigv4_set_offset(offset);
+	if (labs(offset - old) <= SIGV4_SKEW_LOG_S)
+		return;
+	if (labs(offset) <= SIGV4_SKEW_LOG_S)
+		log_warn("aws: the clock agrees with %s's again; signing with "
+		    "it", peer);
+	else
+		log_warn("aws: the clock is %lds %s %s's; signing with %s's "
+		    "time", labs(offset), offset > 0 ? "behind" : "ahead of",
+		    peer, peer);
 }
 
 /* --- the server's Date --- */

@@ -30,6 +30,13 @@ time_t	sigv4_now(void);
 /* Seconds the signing clock runs ahead of ours (negative: behind). */
 long	sigv4_offset(void);
 void	sigv4_set_offset(long offset);
+/*
+ * Sign with peer's time from now on (offset from sigv4_skew), and log it
+ * when it moves the clock by more than SIGV4_SKEW_LOG_S: "aws: the clock
+ * is 312s behind SQS's; signing with SQS's time".
+ */
+#define SIGV4_SKEW_LOG_S	5
+void	sigv4_follow(long offset, const char *peer);
 
 /*
  * The server's clock minus local_now, in seconds, from the value of a

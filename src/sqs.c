@@ -21,7 +21,7 @@
  * A clock-skew error (sigv4_is_skew_error: "Signature expired", ...)
  * that comes with a Date header sets the process' signing clock to SQS'
  * time (sigv4_set_offset), logged when the offset moves by more than
- * SQS_SKEW_LOG_S, and is classified SQS_SERVER: retried soon, and the
+ * SIGV4_SKEW_LOG_S, and is classified SQS_SERVER: retried soon, and the
  * next request is signed right.  Without a Date it stays SQS_AUTH.
  *
  * Secrets never reach an error line: AWS messages are cut at their first
@@ -86,7 +86,6 @@
  * this: Date has a resolution of one second, and an answer takes some
  * time to come, so corrections a second or two apart are the same one.
  */
-#define SQS_SKEW_LOG_S		5
 
 enum sqs_action {
 	SQS_RECEIVE,
@@ -565,26 +564,6 @@ sqs_classify_skew(long status, const char *body, size_t len,
 	    code);
 }
 
-/*
- * Sign with SQS' time from now on; say so when it moves the clock by
- * more than SQS_SKEW_LOG_S.
- */
-static void
-follow_clock(long offset)
-{
-	long old = sigv4_offset();
-
-	sigv4_set_offset(offset);
-	if (labs(offset - old) <= SQS_SKEW_LOG_S)
-		return;
-	if (labs(offset) <= SQS_SKEW_LOG_S)
-		log_warn("aws: the clock agrees with SQS's again; signing with "
-		    "it");
-	else
-		log_warn("aws: the clock is %lds %s SQS's; signing with SQS's "
-		    "time", labs(offset), offset > 0 ? "behind" : "ahead of");
-}
-
 int
 sqs_endpoint(const char *queue_url, char *buf, size_t len)
 {
@@ -749,7 +728,7 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		st = classify(r->status, r->body, r->body_len, &sk, err,
 		    sizeof(err), name, secrets, call_secrets(c, secrets), code);
 	if (sk.corrected)
-		follow_clock(sk.offset);
+		sigv4_follow(sk.offset, "SQS");
 	if (st == SQS_OK && (c->action == SQS_RECEIVE ?
 	    sqs_parse_receive(r->body, r->body_len, &msgs, &n, perr,
 	    sizeof(perr)) : sqs_parse_batch(r->body, r->body_len, res, c->n,
@@ -842,8 +821,13 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	const struct creds_value *v = NULL;
 	const char *headers[3], *body;
 
-	/* Signed with what the provider has now; without, not at all. */
+	/*
+	 * Signed with what the provider has now; without, not at all (and
+	 * the provider, whose credentials may have expired by a clock that
+	 * jumped, is asked for new ones).
+	 */
 	if (s->creds != NULL && (v = creds_current(s->creds)) == NULL) {
+		creds_invalidate(s->creds);
 		util_set_err(err, errlen, "sqs: %s: no AWS credentials to sign "
 		    "with: %s", action_names[action], creds_reason(s->creds));
 		return NULL;

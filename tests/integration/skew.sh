@@ -5,7 +5,8 @@
 # "Signature not yet current", with its Date).  Each consumer corrects its
 # signing clock from that answer, logs it once, and from then on every
 # request is accepted: messages are applied, and only the requests already
-# in flight when the first answer came were refused.
+# in flight when the first answer came were refused.  The same for a role
+# assumed through STS: STS' answer corrects the clock before SQS is asked.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
 
 # libfaketime itself, preloaded: the faketime command would run the
@@ -57,3 +58,27 @@ skewed() {
 
 skewed "10 minutes behind" -10m behind skewed
 skewed "10 minutes ahead" +10m "ahead of" skewed
+
+# --- A role assumed through STS from a skewed host: STS refuses the first
+# AssumeRole as "Signature expired" too; the provider corrects the clock
+# from STS' Date and retries, and the role's credentials then sign SQS
+# requests at the corrected time (their expiry reckoned by it as well).
+start_fake_aws --key test:test
+FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+PCS_WRAP="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=-10m FAKETIME_DONT_FAKE_MONOTONIC=1 AWS_ROLE_ARN=arn:aws:iam::123456789012:role/pcs-reader AWS_ENDPOINT_URL_STS=$FAKE_AWS_URL" \
+    CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
+if wait_for 20 ready_with 1; then
+    ok "role: ready"
+else
+    fail "role: $(http GET /readyz)"
+    since | tail -n 8
+fi
+since | grep -q "aws: the clock is [0-9]*s behind STS's; signing with STS's time" \
+    && ok "role: the clock corrected from STS' answer: $(since | grep -m1 "behind STS's")" \
+    || fail "role: no correction from STS logged"
+redis_cli FLUSHALL >/dev/null
+sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null || die "role: cannot send"
+wait_for 20 eval '[ -n "$(redis_cli GET production:c_acme#timestamp)" ]' \
+    && ok "role: a message applied with the role's credentials" \
+    || fail "role: the message was not applied"
+stop_pcs

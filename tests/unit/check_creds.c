@@ -1120,6 +1120,75 @@ START_TEST(provider_process)
 }
 END_TEST
 
+/*
+ * A process that exits leaving something it started in the background
+ * with its stdout (an agent, a "sleep &"): what it wrote is the answer,
+ * and what it left is killed, not waited for until the deadline.
+ */
+START_TEST(provider_process_leaves_a_child)
+{
+	struct probe pr;
+	struct creds_plan *plan;
+	struct httpc *hc;
+	struct creds *c;
+	const struct creds_value *v;
+	char body[768], exp[32], pidfile[256], line[32];
+	time_t t = time(NULL) + 3600;
+	struct tm tm;
+	FILE *f;
+	long pid = 0;
+
+	gmtime_r(&t, &tm);
+	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(pidfile, sizeof(pidfile), "%s/child.pid", dir);
+	snprintf(body, sizeof(body), "sleep 300 &\necho $! >'%s'\n"
+	    "printf '{\"Version\": 1, \"AccessKeyId\": \"ASIABG\", "
+	    "\"SecretAccessKey\": \"s3cr3t-bg\", \"Expiration\": \"%s\"}'\n",
+	    pidfile, exp);
+	process_profile(body);
+	memset(&pr, 0, sizeof(pr));
+	pr.loop = ev_loop_new(EVFLAG_AUTO);
+	hc = httpc_new(pr.loop, 2);
+	ck_assert_int_eq(creds_plan(&cfg, &plan, err, sizeof(err)), 0);
+	c = creds_new(pr.loop, hc, &cfg, plan, on_state, &pr, err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	/* Well before the 30 s deadline. */
+	wait_state(&pr, 1, 10);
+	ck_assert_msg(pr.ok == 1, "%s", pr.reason);
+	ck_assert_ptr_nonnull(v = creds_current(c));
+	ck_assert_str_eq(v->access_key_id, "ASIABG");
+	ck_assert_ptr_nonnull(f = fopen(pidfile, "r"));
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	pid = strtol(line, NULL, 10);
+	ck_assert_int_gt(pid, 1);
+	/* Killed with the rest of its group (a zombie until init reaps it). */
+	{
+		char path[64], stat[512];
+		int gone = 0, i;
+
+		for (i = 0; i < 100 && !gone; i++) {
+			snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+			if ((f = fopen(path, "r")) == NULL)
+				gone = 1;
+			else {
+				gone = fgets(stat, sizeof(stat), f) != NULL &&
+				    strstr(stat, ") Z ") != NULL;
+				fclose(f);
+			}
+			if (!gone)
+				usleep(20000);
+		}
+		ck_assert_msg(gone, "the background child %ld lives on", pid);
+	}
+	creds_free(c);
+	creds_plan_free(plan);
+	httpc_free(hc);
+	ev_loop_destroy(pr.loop);
+}
+END_TEST
+
 /* What the provider reports for a process that fails as body does. */
 static void
 process_fails(const char *body, const char *fmt, ...)
@@ -1197,7 +1266,8 @@ creds_suite(void)
 		T(plan_profile_errors), T(sts_answers), T(sts_bad_answers),
 		T(sts_errors), T(json_sources), T(json_bad_sources), T(times),
 		T(refresh_schedule), T(check_values), T(provider_static),
-		T(provider_process), T(provider_process_fails),
+		T(provider_process), T(provider_process_leaves_a_child),
+		T(provider_process_fails),
 #undef T
 	};
 	Suite *s = suite_create("creds");
