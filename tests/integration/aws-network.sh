@@ -26,12 +26,9 @@ wait_for 10 grep -q '^ready' "$WORK/front.out" || die "tls-front did not start: 
 HTTPS_URL="https://localhost:$TLS_PORT/${SQS_URL#http://*/}"
 start_proxy
 
-FROM=1
-since() { tail -n +"$FROM" "$PCS_LOG"; }
-stop_pcs() { kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 # pcs ENV...: the daemon on the HTTPS queue URL, one consumer.
 pcs() {
-    [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+    mark_log
     PCS_WRAP="env $*" QUEUE_URL="$HTTPS_URL" CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
 }
 # applied NAME: a message sent now lands in Redis.

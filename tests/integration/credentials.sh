@@ -60,18 +60,15 @@ stop_pcs() { remember_consumers; kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 
 # polls: a long poll of the daemon stopped before would still take the
 # next case's message at the emulator, hiding it for the visibility
 # timeout.
-FROM=1
 pcs() {
     local kv wrap="env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY"
     [ "${1-}" = -k ] && { wrap=; shift; }
-    FROM=1
-    [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+    mark_log
     for kv in "$@"; do export "${kv?}"; done
     PCS_WRAP=$wrap CONSUMERS=$CONSUMERS WAIT_TIME_SECONDS=0 \
         VISIBILITY_TIMEOUT_SECS=5 start_pcs
     for kv in "$@"; do unset "${kv%%=*}"; done
 }
-since() { tail -n +"$FROM" "$PCS_LOG"; }
 recent() { since | tail -n 12 | sed 's/^/#   /'; }
 # -t with ENV alone (and the queue and region): its output, and $rc.
 check_t() {

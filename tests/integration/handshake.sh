@@ -13,7 +13,6 @@
 EX=$PCS_SRCDIR/tests/data/examples
 start_redis
 start_sqs
-stop_pcs() { kill -TERM "$PCS_PID"; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 sqs send "$SQS_URL" "$EX/entitlements-updated.json" >/dev/null || die "cannot send"
 readyz_down() { case "$(http GET /readyz)" in '503 {"status":"DOWN"'*) return 0 ;; esac; return 1; }
 # At least N reconnect attempts logged since line FROM of the log.

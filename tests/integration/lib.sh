@@ -290,6 +290,12 @@ ready_with() { readyz_is "200 {\"status\":\"UP\",\"consumers\":$1,\"redis\":\"CO
 
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# stop_pcs: SIGTERM the daemon and wait (with a deadline) for it to exit.
+stop_pcs() { kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
+# mark_log, then since: what the daemon has logged after the mark.
+FROM=1
+mark_log() { FROM=1; [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 )); }
+since() { tail -n +"$FROM" "$PCS_LOG"; }
 
 cleanup() {
     local rc=$? p left=

@@ -26,7 +26,6 @@ run_pcs() {
     PCS_PID=$!
     ALL_PIDS="$ALL_PIDS $PCS_PID"
 }
-stop_pcs() { kill -TERM "$PCS_PID"; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 
 # --- The URL alone: host, port, db 3, user and decoded password.
 run_pcs "redis://stigg:$PW_ENC@127.0.0.1:$REDIS_PORT/3"

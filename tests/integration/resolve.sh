@@ -15,7 +15,6 @@ NAME=redis.pcs.test
 EX=$PCS_SRCDIR/tests/data/examples
 start_redis
 start_sqs
-stop_pcs() { kill -TERM "$PCS_PID"; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 livez_ok() { [ "$(http GET /livez | cut -d' ' -f1)" = 200 ]; }
 
 # --- A resolver that never answers.

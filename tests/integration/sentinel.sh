@@ -94,7 +94,6 @@ run_pcs() {
     PCS_PID=$!
     ALL_PIDS="$ALL_PIDS $PCS_PID"
 }
-stop_pcs() { kill -TERM "$PCS_PID"; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 
 # --- (0) A master no sentinel knows.
 run_pcs nosuch

@@ -22,16 +22,13 @@ fi
 EX=$PCS_SRCDIR/tests/data/examples
 start_redis
 start_sqs
-FROM=1
-since() { tail -n +"$FROM" "$PCS_LOG"; }
-stop_pcs() { kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 rejections() { sigv4_rejections | grep -c "$1"; }
 
 # skewed NAME OFFSET DIRECTION REASON: the daemon's clock OFFSET away.
 skewed() {
     local name=$1 offset=$2 direction=$3 reason=$4 before n
     before=$(rejections "$reason")
-    [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+    mark_log
     # libev's timers run on the monotonic clock: only the wall clock moves.
     PCS_WRAP="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=$offset FAKETIME_DONT_FAKE_MONOTONIC=1" \
         CONSUMERS=2 WAIT_TIME_SECONDS=1 start_pcs
@@ -70,7 +67,7 @@ skewed "10 minutes ahead" +10m "ahead of" skewed
 # from STS' Date and retries, and the role's credentials then sign SQS
 # requests at the corrected time (their expiry reckoned by it as well).
 start_fake_aws --key test:test
-FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+mark_log
 PCS_WRAP="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=-10m FAKETIME_DONT_FAKE_MONOTONIC=1 AWS_ROLE_ARN=arn:aws:iam::123456789012:role/pcs-reader AWS_ENDPOINT_URL_STS=$FAKE_AWS_URL" \
     CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
 if wait_for 20 ready_with 1; then

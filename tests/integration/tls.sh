@@ -34,19 +34,15 @@ VERIFY_FAILED="redis: TLS: certificate verify failed:"
 start_sqs
 HTTP_PORT=$(free_port)
 
-stop_pcs() { kill -TERM "$PCS_PID" 2>/dev/null; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 # pcs ENV...: the daemon, one consumer, with these settings; since prints
 # what it has logged from then on.
-FROM=1
 pcs() {
     local kv
-    FROM=1
-    [ -f "$PCS_LOG" ] && FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+    mark_log
     for kv in "$@"; do export "${kv?}"; done
     CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
     for kv in "$@"; do unset "${kv%%=*}"; done
 }
-since() { tail -n +"$FROM" "$PCS_LOG"; }
 # /readyz now, or that the daemon is not running (its log says why).
 readyz_now() { if kill -0 "$PCS_PID" 2>/dev/null; then http GET /readyz; else echo "(the daemon is not running)"; fi; }
 recent() { since | tail -n 8 | sed 's/^/#   /'; }
@@ -268,7 +264,7 @@ esac
 # and the consumers go on with the configuration they have.
 start_redis_tls "$CERTS/server.crt" "$CERTS/server.key"
 printf 'redis_tls = true;\nredis_tls_ca_file = "%s";\n' "$CERTS/ca.crt" >"$WORK/tls.conf"
-FROM=$(( $(wc -l <"$PCS_LOG") + 1 ))
+mark_log
 CONSUMERS=1 REDIS_HOST=localhost start_pcs -c "$WORK/tls.conf"
 wait_for 15 ready_with 1 && ok "(k) TLS from the file: UP" || fail "(k) TLS from the file: $(readyz_now)"
 before=$(consumers)

@@ -11,7 +11,6 @@ start_redis
 start_sqs
 settle() { wait_for 20 queue_is "${1:-0 0}" || die "queue not settled: $(sqs count "$SQS_URL")"; }
 send() { sqs send "$SQS_URL" "$@" >/dev/null || die "cannot send $*"; }
-stop_pcs() { kill -TERM "$PCS_PID"; wait_for 15 pid_gone "$PCS_PID" || die "did not stop"; PCS_PID=; }
 
 # --- prefix, db, no expiry, and a script Redis forgot
 CONSUMERS=1 WAIT_TIME_SECONDS=1 ENVIRONMENT_PREFIX=staging REDIS_DB=3 \
