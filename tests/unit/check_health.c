@@ -6,12 +6,15 @@
  * an 8 MB one, more than any socket buffer takes at once, so the server
  * must wait for the reader to drain its buffer), HEAD
  * with the GET's Content-Length, 500 when the callback fails, 404 without
- * a callback.
+ * a callback; and at the cap of connections, the oldest one waiting for
+ * its request is closed for a new one, which is served.
  */
 
 #include "autoconf.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -20,6 +23,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +115,8 @@ start_server(int with_pages)
 		_exit(0);
 	}
 	/* The parent only connects: the child owns the listener now. */
+	health_stop(h);
+	ev_loop_destroy(loop);
 }
 
 static void
@@ -121,6 +127,22 @@ stop_server(void)
 		waitpid(server, NULL, 0);
 		server = -1;
 	}
+}
+
+static int
+connect_port(void)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
 }
 
 /*
@@ -269,6 +291,52 @@ START_TEST(failed_page_is_500)
 }
 END_TEST
 
+/*
+ * HEALTH_MAX_CONNECTIONS + 1 connections, the first sending part of a
+ * request: the server closes that one (no 408: it was not its deadline)
+ * to take the last, and a probe beyond the cap is answered.
+ */
+START_TEST(cap_closes_oldest_waiting)
+{
+	static int	 fds[HEALTH_MAX_CONNECTIONS + 1];
+	struct rlimit	 rl;
+	struct pollfd	 pfd;
+	char		*resp, buf[64];
+	size_t		 len;
+	ssize_t		 n;
+	int		 i;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < HEALTH_MAX_CONNECTIONS + 200) {
+		fprintf(stderr, "cap_closes_oldest_waiting: skipped, the hard "
+		    "open files limit is %ju\n", (uintmax_t)rl.rlim_max);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	start_server(1);	/* inherits the limit */
+	fds[0] = connect_port();
+	ck_assert_int_eq(write(fds[0], "GET /li", 7), 7);
+	for (i = 1; i <= HEALTH_MAX_CONNECTIONS; i++)
+		fds[i] = connect_port();
+	resp = request("GET /livez HTTP/1.1\r\n\r\n", 0, 4096, &len);
+	ck_assert_msg(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0,
+	    "probe at the cap: %.40s", resp);
+	free(resp);
+	pfd.fd = fds[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	n = read(fds[0], buf, sizeof(buf));
+	ck_assert_msg(n == 0 || (n == -1 && errno == ECONNRESET),
+	    "the oldest waiting connection: read %zd: %.*s", n,
+	    n > 0 ? (int)n : 0, buf);
+	for (i = 0; i <= HEALTH_MAX_CONNECTIONS; i++)
+		close(fds[i]);
+	stop_server();
+}
+END_TEST
+
 START_TEST(no_callback_is_404)
 {
 	char	*resp;
@@ -299,6 +367,7 @@ health_suite(void)
 	tcase_add_test(tc, head_has_get_length);
 	tcase_add_test(tc, failed_page_is_500);
 	tcase_add_test(tc, no_callback_is_404);
+	tcase_add_test(tc, cap_closes_oldest_waiting);
 	suite_add_tcase(s, tc);
 	return s;
 }
