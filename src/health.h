@@ -1,7 +1,9 @@
 /*
- * health: the master's HTTP endpoint (/livez, /readyz) on its libev loop.
+ * health: the master's HTTP endpoint (/livez, /readyz, and the pages
+ * /metrics and /status its owner renders) on its libev loop.
  * Small and strict: nonblocking, a timer per connection, a cap on
- * connections, GET and HEAD only, one request per connection.
+ * connections (the oldest idle one makes room for a new one), GET and
+ * HEAD only, one request per connection.
  */
 #ifndef PCS_HEALTH_H
 #define PCS_HEALTH_H
@@ -10,8 +12,22 @@
 
 struct ev_loop;
 
-#define HEALTH_MAX_CONNECTIONS	128
-#define HEALTH_IDLE_TIMEOUT	5.0	/* seconds a client has to send its request */
+/*
+ * Connections held at once; at the cap the oldest still waiting for its
+ * request is closed to take a new one (see health.c).
+ */
+#define HEALTH_MAX_CONNECTIONS	4096
+/*
+ * Seconds from accept for the whole request to arrive: a probe sends it at
+ * once, and a deadline that reads do not extend leaves a slowloris client
+ * nothing to gain.
+ */
+#define HEALTH_IDLE_TIMEOUT	2.0
+/*
+ * The descriptors the master needs for that many connections: them, and
+ * a margin for the listener, the consumers' channels, logs and libev.
+ */
+#define HEALTH_FDS_NEEDED	(HEALTH_MAX_CONNECTIONS + 256)
 
 /* Longest reason kept, NUL included (a consumer's is shorter). */
 #define HEALTH_REASON_MAX	256
@@ -25,6 +41,17 @@ struct health_status {
 
 typedef void (*health_status_fn)(void *arg, struct health_status *out);
 
+enum health_page {
+	HEALTH_PAGE_METRICS,	/* GET /metrics: Prometheus text format 0.0.4 */
+	HEALTH_PAGE_STATUS	/* GET /status: JSON */
+};
+
+/*
+ * Render a page for GET/HEAD: a malloc'd body (*len bytes; health frees
+ * it) or NULL (answered 500).
+ */
+typedef char *(*health_page_fn)(void *arg, enum health_page page, size_t *len);
+
 struct health;
 
 /*
@@ -33,6 +60,16 @@ struct health;
  */
 struct health *health_start(struct ev_loop *loop, const char *addr, int port,
 	    health_status_fn status_fn, void *arg, char *err, size_t errlen);
+/*
+ * Serve /metrics and /status from fn, called with health_start's arg;
+ * without it (or with NULL) they are 404 like any unknown path.
+ */
+void	health_set_pages(struct health *h, health_page_fn fn);
+/*
+ * Raise the soft RLIMIT_NOFILE to the hard limit, once at start; warn if
+ * it stays below HEALTH_FDS_NEEDED.
+ */
+void	health_raise_nofile(void);
 /* Close the listener and every connection. */
 void	health_stop(struct health *h);
 

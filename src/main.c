@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "creds.h"
+#include "health.h"
 #include "log.h"
 #include "master.h"
 #include "rconn.h"
@@ -112,6 +113,7 @@ main(int argc, char *argv[])
 	log_info("%s %s starting (pid %ld)", PACKAGE_NAME,
 	    PACKAGE_VERSION, (long)getpid());
 	log_info("aws: credentials: %s", desc);
+	health_raise_nofile();
 	ch = master_run(cfg, path);
 	free(cfg);
 	return ch;

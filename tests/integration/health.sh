@@ -14,7 +14,7 @@ expect "/readyz body" "$(http GET /readyz)" '200 {"status":"UP","consumers":3,"r
 expect "consumer processes" "$(consumers | wc -l)" 3
 expect "HEAD /livez" "$(curl -s -I -m 5 "http://127.0.0.1:$HTTP_PORT/livez" | head -n 1 | tr -d '\r')" "HTTP/1.1 200 OK"
 expect "query string ignored" "$(http GET '/livez?verbose=1')" '200 {"status":"UP"}'
-expect "unknown path" "$(http GET /metrics | cut -d' ' -f1)" 404
+expect "unknown path" "$(http GET /nope | cut -d' ' -f1)" 404
 expect "POST" "$(http POST /livez | cut -d' ' -f1)" 405
 expect "DELETE" "$(http DELETE /readyz | cut -d' ' -f1)" 405
 expect "garbage request" "$(http_raw '\x01\x02 hello\r\n\r\n')" "HTTP/1.1 400 Bad Request"
@@ -23,12 +23,15 @@ long=$(head -c 9000 /dev/zero | tr '\0' a)
 expect "oversized request" "$(http_raw "GET /$long HTTP/1.1\r\n\r\n")" "HTTP/1.1 400 Bad Request"
 expect "HTTP/1.0" "$(http_raw 'GET /livez HTTP/1.0\r\n\r\n')" "HTTP/1.1 200 OK"
 
-# A client that connects and says nothing is dropped, not waited for
-# forever, and does not stop others from being served meanwhile.
+# A client that connects and says nothing is dropped (after the 2 s
+# request deadline), not waited for forever, and does not stop others from
+# being served meanwhile.
 exec 4<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
 expect "served beside an idle client" "$(http GET /livez)" '200 {"status":"UP"}'
 if timeout 20 cat <&4 >/dev/null; then ok "idle connection closed by the server"; else fail "idle connection left open"; fi
 exec 4<&-
+# One that sent part of a request by the deadline gets 408.
+expect "partial request" "$(http_raw 'GET /livez HTTP/1.1\r\nHost: x\r\n')" "HTTP/1.1 408 Request Timeout"
 
 # Many clients at once: the master keeps answering.
 (
