@@ -3,6 +3,9 @@
 # needs.  Only packages that are missing are installed, so a second run
 # costs nothing; apt-get update runs once, and only when something is
 # missing.  Run as root (the README's commands are run as root).
+# prometheus gives the tests a real Prometheus server and promtool (the
+# metrics scrape, the shipped alert rules and dashboard); its service is
+# not needed and may stay stopped.
 # Node.js (Debian's nodejs and npm, only when there is no node at all) runs
 # the test helpers in tests/support/; their npm packages are pinned in
 # package-lock.json and installed with `npm ci` into node_modules/ when it
@@ -13,7 +16,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libcurl4-openssl-dev libhiredis-dev libjson-c-dev libssl-dev libconfig-dev
 libev-dev check redis-server redis-tools openssl curl procps ca-certificates
-faketime"
+faketime prometheus"
 
 case "${1-}" in
 -*) echo "usage: $0 [DEBIAN-PACKAGE...]" >&2; exit 64 ;;

@@ -1,13 +1,14 @@
 #!/bin/bash
 # The packages: scripts/package.sh builds the .deb and the .rpm from the
 # release tarball (or finds them current).  This checks their versions
-# against configure.ac, what they hold and with which modes, lintian,
-# the man pages (mandoc), then installs the .deb on this machine, where
-# it checks the service's user, the files' owners and modes, the unit
-# (systemd-analyze verify, and security: exposure at most 2.0), the
-# configuration check run as the service's user, a reinstall over an
-# edited conffile, removal (the configuration stays) and purge (nothing
-# is left but the user).  About 15 s when the packages must be built
+# against configure.ac, what they hold and with which modes (the
+# monitoring files uncompressed), lintian, the man pages (mandoc), then
+# installs the .deb on this machine, where it checks the service's user,
+# the files' owners and modes, the unit (systemd-analyze verify, and
+# security: exposure at most 2.0), the configuration check run as the
+# service's user, the installed alert rules (promtool), a reinstall over
+# an edited conffile, removal (the configuration stays) and purge
+# (nothing is left but the user).  About 15 s when the packages must be built
 # (12 s of it the build), 4 s when they are current.
 #
 # It installs into the real system, as root: the package is purged at
@@ -116,6 +117,13 @@ has_deb "-rw-r--r-- root/root ./usr/share/man/man8/$PKG.8.gz"
 has_deb "-rw-r--r-- root/root ./usr/share/man/man5/$PKG.conf.5.gz"
 has_deb "-rw-r--r-- root/root ./usr/share/doc/$PKG/examples/$PKG.conf"
 has_deb "-rw-r--r-- root/root ./usr/share/doc/$PKG/copyright"
+# The monitoring files, uncompressed (dh_compress -X): Prometheus and
+# Grafana read them as they are.
+MON_DOC=/usr/share/doc/$PKG/monitoring
+MON_FILES="$PKG.rules.yml $PKG.dashboard.json prometheus-scrape.yml"
+for f in $MON_FILES; do
+    has_deb "-rw-r--r-- root/root .$MON_DOC/$f"
+done
 has_deb "-rw-r----- root/root .$CONF"
 has_deb "-rw-r----- root/root .$DEFAULTS"
 expect ".deb conffiles" "$(dpkg-deb -I "$deb" conffiles | LC_ALL=C sort | tr '\n' ' ')" \
@@ -136,6 +144,9 @@ same ".deb sysusers.d entry is packaging/'s" "$WORK/deb/usr/lib/sysusers.d/$PKG.
     "$PCS_SRCDIR/packaging/$PKG.sysusers"
 same ".deb $CONF is the example" "$WORK/deb$CONF" "$PCS_SRCDIR/etc/$PKG.conf"
 same ".deb $DEFAULTS is packaging/'s" "$WORK/deb$DEFAULTS" "$PCS_SRCDIR/packaging/$PKG.default"
+for f in $MON_FILES; do
+    same ".deb $MON_DOC/$f is packaging/monitoring/'s" "$WORK/deb$MON_DOC/$f" "$PCS_SRCDIR/packaging/monitoring/$f"
+done
 
 # The .rpm: the same layout, %config(noreplace) with mode and group.
 expect ".rpm version" "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpm" 2>/dev/null)" "$version-1"
@@ -152,6 +163,13 @@ has_rpm "-rw-r--r--|root|root||/usr/lib/sysusers.d/$PKG.conf"
 has_rpm "-rw-r--r--|root|root|d|/usr/share/man/man8/$PKG.8"
 has_rpm "-rw-r--r--|root|root|d|/usr/share/man/man5/$PKG.conf.5"
 has_rpm "-rw-r--r--|root|root|d|/usr/share/doc/$PKG/examples/$PKG.conf"
+# rpm.list has .gz taken off: the monitoring files' names are checked as
+# they are in the package, uncompressed.
+rpm -qlp "$rpm" 2>/dev/null >"$WORK/rpm.names"
+for f in $MON_FILES; do
+    has_rpm "-rw-r--r--|root|root|d|$MON_DOC/$f"
+    if grep -qxF "$MON_DOC/$f" "$WORK/rpm.names"; then ok ".rpm: $MON_DOC/$f uncompressed"; else fail ".rpm: $MON_DOC/$f not as it is"; fi
+done
 has_rpm "-rw-r-----|root|$PKG|cn|$CONF"
 has_rpm "-rw-r-----|root|$PKG|cn|/etc/sysconfig/$PKG"
 rpm -qp --scripts "$rpm" >"$WORK/rpm.scripts" 2>/dev/null
@@ -190,9 +208,19 @@ expect "$CONF owner and mode" "$(stat -c '%a %U %G' "$CONF")" "640 root $PKG"
 expect "$DEFAULTS owner and mode" "$(stat -c '%a %U %G' "$DEFAULTS")" "640 root $PKG"
 for f in "/usr/sbin/$PKG" "$UNIT" "/usr/lib/sysusers.d/$PKG.conf" \
     "/usr/share/man/man8/$PKG.8.gz" "/usr/share/man/man5/$PKG.conf.5.gz" \
-    "/usr/share/doc/$PKG/examples/$PKG.conf"; do
+    "/usr/share/doc/$PKG/examples/$PKG.conf" "$MON_DOC/$PKG.rules.yml" \
+    "$MON_DOC/$PKG.dashboard.json" "$MON_DOC/prometheus-scrape.yml"; do
     if [ -f "$f" ]; then ok "installed $f"; else fail "not installed: $f"; fi
 done
+# The installed alert rules load (promtool, of Debian's prometheus, when
+# it is here: tests/integration/monitoring.sh checks them further).
+if command -v promtool >/dev/null; then
+    out=$(promtool check rules "$MON_DOC/$PKG.rules.yml" 2>&1)
+    case "$out" in
+    *"SUCCESS: 8 rules found"*) ok "promtool check rules $MON_DOC/$PKG.rules.yml" ;;
+    *) fail "promtool check rules $MON_DOC/$PKG.rules.yml: $out" ;;
+    esac
+fi
 # deb-systemd-helper enables the unit even without a running systemd.
 wants=/etc/systemd/system/multi-user.target.wants/$PKG.service
 expect "unit enabled" "$(readlink "$wants")" "$UNIT"
