@@ -98,6 +98,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_init("master", cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (log_open(cfg->log_file) == -1) {
 		fprintf(stderr, "persistent-cache-service: log_file: cannot "
 		    "open %s: %s\n", cfg->log_file, strerror(errno));
@@ -113,6 +114,7 @@ main(int argc, char *argv[])
 	    PACKAGE_VERSION, (long)getpid());
 	log_info("aws: credentials: %s", desc);
 	ch = master_run(cfg, path);
+	log_flush();
 	free(cfg);
 	return ch;
 }
