@@ -10,10 +10,13 @@
  * text holds; under the journal it follows the "<N>" prefix, which
  * journald takes off, so the journal's MESSAGE is the object alone.
  *
- * A warning or error that repeats (same level, format and text, numbers
- * aside) within LOG_REPEAT_WINDOW_MS is written once and then counted, as
- * rsyslog's "message repeated N times": a Redis or network outage makes
- * one line and a count every 10 s, not one line per try.  The module has
+ * A warning or error that repeats (same level, format and text) within
+ * LOG_REPEAT_WINDOW_MS is written once and then counted, as rsyslog's
+ * "message repeated N times": a flood makes one line and a count every
+ * 10 s, not one line per try.  The text must be the same, not only the
+ * format: a line that differs (another pid, another reason, another
+ * delay) says something new, and the count line's text is then true of
+ * every line it counts.  The module has
  * no timer: a count is written by the first line after its window, or by
  * log_flush (at exit) and log_reopen.  Lines about a message (log_msg) are
  * never collapsed, and neither are info and debug lines.
@@ -306,26 +309,16 @@ json_member(char *buf, size_t size, size_t *off, const char *name,
 uint64_t
 log_repeat_key(int level, const char *fmt, const char *text)
 {
-	/* FNV-1a, 64 bits. */
+	/* FNV-1a, 64 bits: 32 lines followed, a collision is no worry. */
 	uint64_t h = UINT64_C(14695981039346656037);
 	const uint64_t prime = UINT64_C(1099511628211);
-	int digits = 0;
 
 	h = (h ^ (unsigned char)level) * prime;
 	for (; *fmt != '\0'; fmt++)
 		h = (h ^ (unsigned char)*fmt) * prime;
 	h = (h ^ 0xff) * prime;
-	for (; *text != '\0'; text++) {
-		/* "retrying in 1.6s" and "in 3.2s" are one line. */
-		if (*text >= '0' && *text <= '9') {
-			if (!digits)
-				h = (h ^ '#') * prime;
-			digits = 1;
-			continue;
-		}
-		digits = 0;
+	for (; *text != '\0'; text++)
 		h = (h ^ (unsigned char)*text) * prime;
-	}
 	return h != 0 ? h : 1;
 }
 

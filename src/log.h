@@ -65,10 +65,10 @@ int	log_json_escape(char *buf, size_t size, size_t *off, const char *s,
 
 /*
  * Collapsing: the same warning or error (same level, format string and
- * text, numbers aside) of one process within the window is written the
- * first time only; the others are counted, and once the window is over
- * (seen at the next line, or at log_flush) one line says "<the last of
- * them> (repeated N times in 10s)", N being the lines not written.
+ * text) of one process within the window is written the first time only;
+ * the others are counted, and once the window is over (seen at the next
+ * line, or at log_flush) one line says "<the line> (repeated N times in
+ * 10s)", N being the lines not written.
  */
 #define LOG_REPEAT_WINDOW_MS	10000
 #define LOG_REPEAT_SLOTS	32	/* distinct lines followed at once */
@@ -86,7 +86,7 @@ struct log_repeats {
 	struct log_repeat slot[LOG_REPEAT_SLOTS];
 };
 
-/* The key of a line (never 0): its level, format and text, digits aside. */
+/* The key of a line (never 0): its level, format and text. */
 uint64_t log_repeat_key(int level, const char *fmt, const char *text);
 /* 1: write this line; 0: it repeats one written within the window (counted). */
 int	log_repeat_admit(struct log_repeats *r, uint64_t key, int level,
