@@ -48,6 +48,7 @@
 /* The table stores enums through an int pointer. */
 _Static_assert(sizeof(enum config_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_log_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_poison) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_package) == sizeof(int), "enum size");
 
@@ -111,6 +112,9 @@ static const char *const policy_names[] = {
 };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
+};
+static const char *const format_names[] = {
+	"text", "json", NULL
 };
 static const char *const poison_names[] = {
 	"keep", "delete", NULL
@@ -304,6 +308,8 @@ static const struct setting settings[] = {
 	    "0.0.0.0", check_token, WHY_TOKEN),
 	ENUM("log_level", "LOG_LEVEL", log_level, CONFIG_LOG_INFO,
 	    level_names),
+	ENUM("log_format", "LOG_FORMAT", log_format, CONFIG_LOG_TEXT,
+	    format_names),
 	ABSPATH("log_file", "LOG_FILE", log_file),
 	NUM("drain_timeout", "DRAIN_TIMEOUT_SECS", NULL, K_INT, drain_timeout,
 	    1, 3600, 30),
@@ -1824,6 +1830,12 @@ const char *
 config_log_level_name(enum config_log_level l)
 {
 	return ENUM_NAME(level_names, l);
+}
+
+const char *
+config_log_format_name(enum config_log_format f)
+{
+	return ENUM_NAME(format_names, f);
 }
 
 const char *

@@ -35,6 +35,12 @@ enum config_log_level {
 	CONFIG_LOG_DEBUG
 };
 
+/* How a log line is written: see log.h. */
+enum config_log_format {
+	CONFIG_LOG_TEXT = 0,	/* time, [level], process[pid]: text */
+	CONFIG_LOG_JSON		/* one JSON object a line */
+};
+
 /* Sentinels listed at most, and their port when none is given. */
 #define CONFIG_MAX_SENTINELS	16
 #define CONFIG_SENTINEL_PORT	26379
@@ -132,6 +138,7 @@ struct config {
 	int	 consumers_auto;	/* 1 when "auto" picked the count */
 	char	*listen_address;	/* "0.0.0.0" */
 	enum config_log_level log_level;
+	enum config_log_format log_format; /* text */
 	char	*log_file;		/* NULL: stderr */
 	int	 drain_timeout;		/* seconds, 30, 1..3600 */
 	int	 restart_backoff_min_ms; /* 100, 10..60000 */
@@ -192,6 +199,7 @@ int	config_check_external_id(const char *v);
 
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);
+const char *config_log_format_name(enum config_log_format);
 const char *config_poison_name(enum config_poison);
 const char *config_package_name(enum config_package);
 

@@ -126,7 +126,7 @@ struct msg {
 	enum metrics_event	 mev;		/* its label, once parsed */
 	enum hold		 held;
 	struct edge_call	*edge;
-	char			 name[256];	/* for logs: see log_id */
+	struct log_ids		 ids;		/* for logs: see log_id */
 	TAILQ_ENTRY(msg)	 link;		/* in_hand */
 	TAILQ_ENTRY(msg)	 hold_link;	/* held, oldest first */
 };
@@ -409,20 +409,18 @@ retry_visibility(const struct consumer *c, const struct msg *m)
 }
 
 /*
- * How log lines name a message: its SQS message id, and the event's own
- * messageId once it is parsed and has one ("<sqs id> (event <id>)").
+ * How log lines name a message (log_msg): its SQS message id, and the
+ * event's messageId, traceId and type once read, those of a rejected
+ * message too as far as they could be read (events_parse keeps them).
  */
-static const char *
+static const struct log_ids *
 log_id(struct msg *m)
 {
-	const char *sqs_id = m->m.message_id != NULL ? m->m.message_id : "?";
-
-	if (m->have_ev && m->ev.message_id[0] != '\0')
-		snprintf(m->name, sizeof(m->name), "%s (event %s)", sqs_id,
-		    m->ev.message_id);
-	else
-		snprintf(m->name, sizeof(m->name), "%s", sqs_id);
-	return m->name;
+	m->ids.sqs_message_id = m->m.message_id;
+	m->ids.message_id = m->ev.message_id;
+	m->ids.trace_id = m->ev.trace_id;
+	m->ids.event = m->ev.type;
+	return &m->ids;
 }
 
 /* --- holding --- */
@@ -499,9 +497,10 @@ hold(struct consumer *c, struct msg *m, enum hold kind, const char *why)
 		abandon_receives(c);
 	while (c->nheld > (size_t)c->cfg->held_messages_max) {
 		old = TAILQ_FIRST(&c->held);
-		log_warn("message %s: released, visible again now: more than "
-		    "%d messages held (held_messages_max); it counts as one "
-		    "more receive", log_id(old), c->cfg->held_messages_max);
+		log_msg(CONFIG_LOG_WARN, log_id(old), "released, visible "
+		    "again now: more than %d messages held "
+		    "(held_messages_max); it counts as one more receive",
+		    c->cfg->held_messages_max);
 		c->mc.held_released++;
 		msg_done(c, old, 0);
 	}
@@ -653,7 +652,7 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 	case CACHE_APPLIED:
 	case CACHE_SKIPPED:
 	case CACHE_SKIPPED_UNCACHED:
-		log_debug("message %s: %s %s: %s", log_id(m), m->ev.type,
+		log_msg(CONFIG_LOG_DEBUG, log_id(m), "%s %s: %s", m->ev.type,
 		    r == CACHE_APPLIED ? "applied" : "skipped", detail);
 		count_message(c, m, r == CACHE_APPLIED ? METRICS_OUT_APPLIED :
 		    r == CACHE_SKIPPED ? METRICS_OUT_SKIPPED_OLDER :
@@ -666,15 +665,15 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 	case CACHE_REFUSED:
 	case CACHE_FAILED:
 		if (r == CACHE_REFUSED && ++m->refusals >= REFUSALS_MAX) {
-			log_warn("message %s: %s not written: %s; refused %d "
-			    "times while Redis took other writes: delivered "
-			    "again in %ds", log_id(m), m->ev.type, detail,
-			    m->refusals, retry_visibility(c, m));
+			log_msg(CONFIG_LOG_WARN, log_id(m), "%s not written: "
+			    "%s; refused %d times while Redis took other "
+			    "writes: delivered again in %ds", m->ev.type,
+			    detail, m->refusals, retry_visibility(c, m));
 			msg_done(c, m, retry_visibility(c, m));
 			break;
 		}
-		log_warn("message %s: %s not written: %s; held until Redis "
-		    "takes writes", log_id(m), m->ev.type, detail);
+		log_msg(CONFIG_LOG_WARN, log_id(m), "%s not written: %s; "
+		    "held until Redis takes writes", m->ev.type, detail);
 		hold(c, m, HOLD_CACHE, detail);
 		break;
 	}
@@ -685,7 +684,7 @@ static void
 apply(struct consumer *c, struct msg *m)
 {
 	if (!cache_is_up(c->cache)) {
-		log_debug("message %s: held: %s", log_id(m), c->cache_reason);
+		log_msg(CONFIG_LOG_DEBUG, log_id(m), "held: %s", c->cache_reason);
 		hold(c, m, HOLD_CACHE, NULL);
 		return;
 	}
@@ -720,9 +719,9 @@ on_edge(void *arg, const struct edge_result *r)
 		c->mc.edge_refills[edge_metrics_outcome(r)]++;
 	if (!r->ok && edge_outage(r)) {
 		edge_failed(c, r->error);
-		log_warn("message %s: refill of customer '%s' from the Edge "
-		    "API failed: %s; held until the Edge API answers",
-		    log_id(m), m->ev.customer_id, r->error);
+		log_msg(CONFIG_LOG_WARN, log_id(m), "refill of customer '%s' "
+		    "from the Edge API failed: %s; held until the Edge API "
+		    "answers", m->ev.customer_id, r->error);
 		hold(c, m, HOLD_EDGE, NULL);
 		return;
 	}
@@ -730,7 +729,7 @@ on_edge(void *arg, const struct edge_result *r)
 	edge_recovered(c);
 	if (r->ok && (rc = events_apply_edge(&m->ev, r->body, r->body_len,
 	    perr, sizeof(perr))) == EVENTS_NOMEM) {
-		log_error("message %s: out of memory; held", log_id(m));
+		log_msg(CONFIG_LOG_ERROR, log_id(m), "out of memory; held");
 		c->mc.edge_refills[METRICS_EDGE_OK]++;
 		send_report(c, IPC_REPORT_INTERNAL, m, "out of memory while "
 		    "reading the Edge API's answer");
@@ -744,8 +743,8 @@ on_edge(void *arg, const struct edge_result *r)
 		    METRICS_EDGE_FAILED]++;
 	if (!r->ok || rc != 0) {
 		/* An answer, but none usable for this message. */
-		log_warn("message %s: refill of customer '%s' from the Edge "
-		    "API failed: %s; delivered again in %ds", log_id(m),
+		log_msg(CONFIG_LOG_WARN, log_id(m), "refill of customer '%s' "
+		    "from the Edge API failed: %s; delivered again in %ds",
 		    m->ev.customer_id, r->ok ? perr : r->error,
 		    retry_visibility(c, m));
 		msg_done(c, m, retry_visibility(c, m));
@@ -761,7 +760,7 @@ refill(struct consumer *c, struct msg *m, int probe)
 	char err[256];
 
 	if (c->edge_failing && !probe) {
-		log_debug("message %s: held: %s", log_id(m), c->edge_reason);
+		log_msg(CONFIG_LOG_DEBUG, log_id(m), "held: %s", c->edge_reason);
 		hold(c, m, HOLD_EDGE, NULL);
 		return;
 	}
@@ -769,8 +768,8 @@ refill(struct consumer *c, struct msg *m, int probe)
 	    on_edge, m, err, sizeof(err));
 	if (m->edge == NULL) {
 		c->mc.edge_refills[METRICS_EDGE_FAILED]++;
-		log_warn("message %s: refill of customer '%s': %s; delivered "
-		    "again in %ds", log_id(m), m->ev.customer_id, err,
+		log_msg(CONFIG_LOG_WARN, log_id(m), "refill of customer '%s': "
+		    "%s; delivered again in %ds", m->ev.customer_id, err,
 		    retry_visibility(c, m));
 		msg_done(c, m, retry_visibility(c, m));
 		/* The probe did not happen: the next held message makes it. */
@@ -794,7 +793,7 @@ process(struct consumer *c, struct msg *m)
 	    &m->ev, err, sizeof(err));
 	if (rc == EVENTS_NOMEM) {
 		/* Our trouble, not the message's: try it again later. */
-		log_error("message %s: %s; held", log_id(m), err);
+		log_msg(CONFIG_LOG_ERROR, log_id(m), "%s; held", err);
 		send_report(c, IPC_REPORT_INTERNAL, m, err);
 		hold(c, m, HOLD_MEMORY, "out of memory");
 		return;
@@ -804,13 +803,13 @@ process(struct consumer *c, struct msg *m)
 		count_message(c, m, METRICS_OUT_REJECTED);
 		send_report(c, IPC_REPORT_POISON, m, err);
 		if (c->cfg->poison_policy == CONFIG_POISON_DELETE) {
-			log_warn("message %s: rejected: %s; deleted "
-			    "(poison_policy delete)", log_id(m), err);
+			log_msg(CONFIG_LOG_WARN, log_id(m), "rejected: %s; "
+			    "deleted (poison_policy delete)", err);
 			msg_done(c, m, -1);
 		} else {
-			log_warn("message %s: rejected: %s; kept for the "
-			    "queue's redrive policy, visible again in %ds",
-			    log_id(m), err,
+			log_msg(CONFIG_LOG_WARN, log_id(m), "rejected: %s; "
+			    "kept for the queue's redrive policy, visible "
+			    "again in %ds", err,
 			    c->cfg->poison_visibility_timeout);
 			msg_done(c, m, c->cfg->poison_visibility_timeout);
 		}
@@ -820,21 +819,21 @@ process(struct consumer *c, struct msg *m)
 	m->mev = events_metrics_event(m->ev.kind);
 	switch (m->ev.kind) {
 	case EVENT_IGNORED:
-		log_debug("message %s: %s ignored", log_id(m), m->ev.type);
+		log_msg(CONFIG_LOG_DEBUG, log_id(m), "%s ignored", m->ev.type);
 		count_message(c, m, METRICS_OUT_IGNORED);
 		msg_done(c, m, -1);
 		return;
 	case EVENT_INVALIDATE_ALL:
 		if (c->cfg->on_package_published == CONFIG_PACKAGE_IGNORE) {
-			log_info("message %s: %s for all customers ignored "
-			    "(on_package_published ignore)", log_id(m),
+			log_msg(CONFIG_LOG_INFO, log_id(m), "%s for all "
+			    "customers ignored (on_package_published ignore)",
 			    m->ev.type);
 			count_message(c, m, METRICS_OUT_IGNORED);
 			msg_done(c, m, -1);
 			return;
 		}
-		log_info("message %s: %s: invalidating every cached customer",
-		    log_id(m), m->ev.type);
+		log_msg(CONFIG_LOG_INFO, log_id(m), "%s: invalidating every "
+		    "cached customer", m->ev.type);
 		break;
 	case EVENT_REFILL:
 		refill(c, m, 0);
@@ -974,8 +973,9 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	}
 	for (i = 0; i < n; i++) {
 		if ((m = calloc(1, sizeof(*m))) == NULL) {
-			log_error("message %s: out of memory; delivered again "
-			    "later", msgs[i].message_id);
+			log_msg(CONFIG_LOG_ERROR, &(struct log_ids){
+			    .sqs_message_id = msgs[i].message_id },
+			    "out of memory; delivered again later");
 			send_report(c, IPC_REPORT_INTERNAL, NULL,
 			    "out of memory taking a message in hand");
 			continue;
@@ -989,8 +989,8 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		    m->m.message_id);
 		m->m.receipt_handle = NULL;		/* the lease's */
 		if (m->lease == NULL) {
-			log_error("message %s: out of memory; delivered again "
-			    "later", m->m.message_id);
+			log_msg(CONFIG_LOG_ERROR, log_id(m), "out of memory; "
+			    "delivered again later");
 			send_report(c, IPC_REPORT_INTERNAL, m,
 			    "out of memory taking a message in hand");
 			free(m->m.body);
@@ -1354,5 +1354,6 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	send_metrics(&c);
 	teardown(&c);
 	log_debug("exiting with status %d", c.exit_status);
+	log_flush();
 	_exit(c.exit_status);
 }

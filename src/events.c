@@ -193,6 +193,17 @@ copy_label(char *dst, size_t size, const char *s, size_t len)
 	(void)util_clean(dst, size, s, len, 0, 0);
 }
 
+/* A string member's copy for logs (copy_label); "" when not a string. */
+static void
+label(char *dst, size_t size, struct json_object *v)
+{
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		copy_label(dst, size, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
+	else
+		dst[0] = '\0';
+}
+
 static char
 ascii_upper(char c)
 {
@@ -1450,21 +1461,18 @@ static int
 parse_event(struct pctx *p, struct json_object *root, int64_t sent,
     struct event *ev)
 {
-	struct json_object *type, *id;
+	struct json_object *type;
 	char norm[64];
 	size_t i;
 
+	/* The labels first: a message rejected below is logged with them. */
+	label(ev->message_id, sizeof(ev->message_id), member(root, "messageId"));
+	label(ev->trace_id, sizeof(ev->trace_id), member(root, "traceId"));
 	if ((type = member(root, "type")) == NULL)
 		return fail(p, "no type");
 	if (!json_object_is_type(type, json_type_string))
 		return fail(p, "type is not a string");
-	copy_label(ev->type, sizeof(ev->type), json_object_get_string(type),
-	    (size_t)json_object_get_string_len(type));
-	if ((id = member(root, "messageId")) != NULL &&
-	    json_object_is_type(id, json_type_string))
-		copy_label(ev->message_id, sizeof(ev->message_id),
-		    json_object_get_string(id),
-		    (size_t)json_object_get_string_len(id));
+	label(ev->type, sizeof(ev->type), type);
 
 	ev->kind = EVENT_IGNORED;
 	if (normalise_type(type, norm, sizeof(norm)) == -1)
@@ -1487,6 +1495,22 @@ parse_event(struct pctx *p, struct json_object *root, int64_t sent,
 		return parse_package(p, root, sent, ev);
 	}
 	return 0;
+}
+
+/* A failed parse: nothing to free, but the labels for the log line. */
+static void
+drop_keep_labels(struct event *ev)
+{
+	char type[sizeof(ev->type)], mid[sizeof(ev->message_id)];
+	char tid[sizeof(ev->trace_id)];
+
+	memcpy(type, ev->type, sizeof(type));
+	memcpy(mid, ev->message_id, sizeof(mid));
+	memcpy(tid, ev->trace_id, sizeof(tid));
+	events_free(ev);
+	memcpy(ev->type, type, sizeof(type));
+	memcpy(ev->message_id, mid, sizeof(mid));
+	memcpy(ev->trace_id, tid, sizeof(tid));
 }
 
 int
@@ -1527,7 +1551,7 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 	r = parse_event(&p, root, sent_timestamp_ms, ev);
 	json_object_put(root);
 	if (r == -1)
-		events_free(ev);
+		drop_keep_labels(ev);
 	return r == -1 && p.nomem ? EVENTS_NOMEM : r;
 }
 

@@ -32,6 +32,7 @@ struct event {
 	enum event_kind	 kind;
 	char		 type[64];	/* the type as received, for logs */
 	char		 message_id[128]; /* the event's messageId, "" if none */
+	char		 trace_id[128];	/* the event's traceId, "" if none */
 	char		*customer_id;	/* all kinds but IGNORED, INVALIDATE_ALL */
 	char		*resource_id;	/* NULL: customer-scoped */
 	int64_t		 version_ms;	/* timestamp of the data (epoch ms) */
@@ -59,7 +60,10 @@ struct event {
  * EVENTS_MAX_BODY): err says why in one line, *ev holds nothing to free.
  * EVENTS_NOMEM (err "out of memory", perhaps after a prefix) when memory
  * ran out: not the message's fault, try it again later; *ev holds nothing
- * to free either.
+ * to free either.  On either failure ev->type, ev->message_id and
+ * ev->trace_id keep what could be read of them (best effort, for the log
+ * line: when the body, or the SNS Message in it, is a JSON object), the
+ * rest of *ev is zero.
  */
 int	events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 	    struct event *ev, char *err, size_t errlen);

@@ -99,6 +99,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_init("master", cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (log_open(cfg->log_file) == -1) {
 		fprintf(stderr, "persistent-cache-service: log_file: cannot "
 		    "open %s: %s\n", cfg->log_file, strerror(errno));
@@ -115,6 +116,7 @@ main(int argc, char *argv[])
 	log_info("aws: credentials: %s", desc);
 	health_raise_nofile();
 	ch = master_run(cfg, path);
+	log_flush();
 	free(cfg);
 	return ch;
 }

@@ -835,6 +835,7 @@ reload(struct master *m)
 	    "one at a time");
 	log_info("aws: credentials: %s", desc);
 	log_set_level(next.log_level);
+	log_set_format(next.log_format);
 	/* Compared with where logs go now, so a failed path is retried. */
 	if (next.log_file == NULL ? log_path() != NULL :
 	    log_path() == NULL || strcmp(next.log_file, log_path()) != 0)

@@ -60,6 +60,8 @@ check "BATCH_SIZE 0" 78 "BATCH_SIZE" base BATCH_SIZE=0 "$PCS_BIN" -t -c /dev/nul
 check "KEYS_TTL_IN_SECS 0" 78 "KEYS_TTL_IN_SECS" base KEYS_TTL_IN_SECS=0 "$PCS_BIN" -t -c /dev/null
 check "CACHE_UPDATE_POLICY" 78 "CACHE_UPDATE_POLICY" base CACHE_UPDATE_POLICY=SOMETIMES "$PCS_BIN" -t -c /dev/null
 check "LOG_LEVEL" 78 "LOG_LEVEL" base LOG_LEVEL=loud "$PCS_BIN" -t -c /dev/null
+check "LOG_FORMAT" 78 "^persistent-cache-service: LOG_FORMAT: 'xml' is not one of text, json" base LOG_FORMAT=xml "$PCS_BIN" -t -c /dev/null
+check "LOG_FORMAT json, any case" 0 "configuration OK" base LOG_FORMAT=JSON "$PCS_BIN" -t -c /dev/null
 check "CONSUMERS" 78 "CONSUMERS" base CONSUMERS=0 "$PCS_BIN" -t -c /dev/null
 check "conflicting prefixes" 78 "ENVIRONMENT_PREFIX.*REDIS_ENVIRONMENT_PREFIX|REDIS_ENVIRONMENT_PREFIX.*ENVIRONMENT_PREFIX" \
     base ENVIRONMENT_PREFIX=a REDIS_ENVIRONMENT_PREFIX=b "$PCS_BIN" -t -c /dev/null

@@ -168,6 +168,18 @@ parse_q(const char *q, struct event *ev)
 	free(body);
 }
 
+/* A rejected event: nothing but the labels for its log line (labels_of_bad). */
+static void
+assert_only_labels(const struct event *ev)
+{
+	struct event e = *ev;
+
+	memset(e.type, 0, sizeof(e.type));
+	memset(e.message_id, 0, sizeof(e.message_id));
+	memset(e.trace_id, 0, sizeof(e.trace_id));
+	ck_assert_int_eq(memcmp(&e, &zero_event, sizeof(e)), 0);
+}
+
 static void
 bad_len(const char *body, size_t len, const char *want)
 {
@@ -180,7 +192,7 @@ bad_len(const char *body, size_t len, const char *want)
 	ck_assert_msg(strstr(err, want) != NULL, "error '%s' lacks '%s'",
 	    err, want);
 	ck_assert_msg(strchr(err, '\n') == NULL, "error on two lines");
-	ck_assert_int_eq(memcmp(&ev, &zero_event, sizeof(ev)), 0);
+	assert_only_labels(&ev);
 }
 
 static void
@@ -320,6 +332,7 @@ START_TEST(ex_entitlements_updated)
 	ck_assert_int_eq(ev.kind, EVENT_ENTITLEMENTS);
 	ck_assert_str_eq(ev.type, "entitlements.updated");
 	ck_assert_str_eq(ev.message_id, "m-ent-1");
+	ck_assert_str_eq(ev.trace_id, "t-1");
 	assert_ids(&ev, "acme", NULL);
 	/* entitlementsUpdatedAt 2025-11-14T19:59:45.133Z, not timestamp */
 	ck_assert_int_eq(ev.version_ms, INT64_C(1763150385133));
@@ -400,6 +413,7 @@ assert_measurement_reported(const struct event *ev)
 	ck_assert_int_eq(ev->kind, EVENT_USAGE);
 	ck_assert_str_eq(ev->type, "measurement.reported");
 	ck_assert_str_eq(ev->message_id, "m-meas-1");
+	ck_assert_str_eq(ev->trace_id, "t-2");
 	assert_ids(ev, "acme", NULL);
 	/* timestamp 2025-11-14T20:00:01.002Z */
 	ck_assert_int_eq(ev->version_ms, INT64_C(1763150401002));
@@ -515,13 +529,16 @@ END_TEST
 static const struct {
 	const char	*file;
 	const char	*reason;	/* exact */
+	const char	*message_id;	/* kept for the log line */
 } bad_examples[] = {
 	{ "bad-date.json",
-	    "entitlementsUpdatedAt: 'yesterday' is not an ISO-8601 date" },
-	{ "bad-missing-customer.json", "customer id is missing" },
-	{ "bad-no-type.json", "no type" },
-	{ "bad-not-json.txt", "not JSON: unexpected end of data at offset 59" },
-	{ "bad-wrong-type.json", "currentUsage: expected a number" }
+	    "entitlementsUpdatedAt: 'yesterday' is not an ISO-8601 date",
+	    "m-bad-3" },
+	{ "bad-missing-customer.json", "customer id is missing", "m-bad-1" },
+	{ "bad-no-type.json", "no type", "m-bad-4" },
+	{ "bad-not-json.txt", "not JSON: unexpected end of data at offset 59",
+	    "" },
+	{ "bad-wrong-type.json", "currentUsage: expected a number", "m-bad-2" }
 };
 
 START_TEST(ex_bad)
@@ -536,7 +553,8 @@ START_TEST(ex_bad)
 	    -1);
 	free(body);
 	ck_assert_str_eq(err, bad_examples[_i].reason);
-	ck_assert_int_eq(memcmp(&ev, &zero_event, sizeof(ev)), 0);
+	ck_assert_str_eq(ev.message_id, bad_examples[_i].message_id);
+	assert_only_labels(&ev);
 }
 END_TEST
 
@@ -1518,7 +1536,7 @@ START_TEST(error_strings_are_bounded)
 	ck_assert_int_eq(events_parse("{}", 2, SENT, &ev, err, 0), -1);
 	ck_assert_int_eq(events_parse(NULL, 0, SENT, &ev, err, sizeof(err)),
 	    -1);
-	ck_assert_int_eq(memcmp(&ev, &zero_event, sizeof(ev)), 0);
+	assert_only_labels(&ev);
 }
 END_TEST
 
@@ -1551,6 +1569,56 @@ START_TEST(sns_envelope)
 	    "'id':'c'}", &ev);
 	ck_assert_int_eq(ev.kind, EVENT_PURGE);
 	events_free(&ev);
+}
+END_TEST
+
+/*
+ * A rejected message keeps what could be read of its messageId, traceId
+ * and type, cleaned and bounded, for its log line; nothing else.
+ */
+static void
+labels(const char *q, int want, const char *type, const char *mid,
+    const char *tid)
+{
+	struct event ev;
+	char err[256], *body = dq(q);
+
+	memset(&ev, 0x5a, sizeof(ev));
+	ck_assert_int_eq(events_parse(body, strlen(body), SENT, &ev, err,
+	    sizeof(err)), want);
+	free(body);
+	ck_assert_str_eq(ev.type, type);
+	ck_assert_str_eq(ev.message_id, mid);
+	ck_assert_str_eq(ev.trace_id, tid);
+	ck_assert_ptr_null(ev.customer_id);
+	ck_assert_ptr_null(ev.entitlements_json);
+}
+
+START_TEST(labels_of_bad)
+{
+	char q[1024], want[128];
+
+	/* Bad for want of a customer, of a type, of a valid date. */
+	labels("{'type':'entitlements.updated','messageId':'m-1',"
+	    "'traceId':'t-1','entitlements':[]}", -1, "entitlements.updated",
+	    "m-1", "t-1");
+	labels("{'messageId':'m-2','traceId':'t-2'}", -1, "", "m-2", "t-2");
+	labels("{'type':7,'traceId':'t-3'}", -1, "", "", "t-3");
+	labels("{'type':'measurement.reported','messageId':'m-4',"
+	    "'customer':{'id':'acme'},'feature':{'id':'f'},'currentUsage':1,"
+	    "'timestamp':'yesterday'}", -1, "measurement.reported", "m-4", "");
+	/* Inside an SNS notification. */
+	labels("{'Type':'Notification','Message':'{\\'type\\':\\'x.y\\',"
+	    "\\'messageId\\':\\'m-5\\',\\'traceId\\':5}'}", 0,
+	    "x.y", "m-5", "");
+	/* Not strings: not labels.  Control characters cleaned; bounded. */
+	labels("{'messageId':{'a':1},'traceId':['t']}", -1, "", "", "");
+	labels("{'messageId':'m\\n6\\u0007','traceId':'t\\u00e96'}", -1,
+	    "", "m?6?", "t\xc3\xa9" "6");
+	snprintf(q, sizeof(q), "{'messageId':'%0300d'}", 7);
+	memset(want, '0', 127);
+	want[127] = '\0';
+	labels(q, -1, "", want, "");
 }
 END_TEST
 
@@ -1828,6 +1896,7 @@ events_suite(void)
 	tc = tcase_create("examples");
 	tcase_add_test(tc, ex_metrics_labels);
 	tcase_add_test(tc, ex_entitlements_updated);
+	tcase_add_test(tc, labels_of_bad);
 	tcase_add_test(tc, ex_entitlements_updated_resource);
 	tcase_add_test(tc, ex_entitlements_updated_empty);
 	tcase_add_test(tc, ex_entitlements_updated_thin);
