@@ -247,6 +247,52 @@ finish_if_drained(struct master *m)
 	}
 }
 
+/*
+ * A consumer's report, to Sentry.  Poison messages group by the first
+ * words of their reason (ids and quoted values left out), so that one bad
+ * producer makes one issue; the refused credentials make one issue, the
+ * internal errors one per kind of failure.
+ */
+static void
+report_from(struct master *m, const struct proc *p,
+    const struct ipc_report *r)
+{
+	struct sentry_event ev;
+	char words[SENTRY_FINGERPRINT_MAX];
+
+	if (m->sentry == NULL)
+		return;
+	switch (r->kind) {
+	case IPC_REPORT_POISON:
+		sentry_event_init(&ev, "warning", "poison", p->slot);
+		sentry_event_message(&ev, "message %s rejected: %s",
+		    r->sqs_message_id[0] != '\0' ? r->sqs_message_id : "-",
+		    r->text);
+		sentry_words(words, sizeof(words), r->text, 4);
+		sentry_event_fingerprint(&ev, "%s", words);
+		break;
+	case IPC_REPORT_CREDENTIALS:
+		sentry_event_init(&ev, "error", "credentials", p->slot);
+		sentry_event_message(&ev, "aws credentials refused: %s",
+		    r->text);
+		sentry_event_fingerprint(&ev, "refused");
+		break;
+	case IPC_REPORT_INTERNAL:
+		sentry_event_init(&ev, "error", "internal", p->slot);
+		sentry_event_message(&ev, "%s", r->text);
+		sentry_words(words, sizeof(words), r->text, 4);
+		sentry_event_fingerprint(&ev, "%s", words);
+		break;
+	default:
+		/* IPC_REPORT_REDIS: the master's own to say (check_redis). */
+		return;
+	}
+	ev.logger = "consumer";
+	sentry_event_tag(&ev, "sqs_message_id", r->sqs_message_id);
+	sentry_event_tag(&ev, "message_id", r->event_id);
+	sentry_capture(m->sentry, &ev);
+}
+
 static void
 on_channel(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -297,6 +343,7 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			    p->slot, (long)p->pid,
 			    ipc_report_kind_name(any.report.kind),
 			    any.report.text);
+			report_from(m, p, &any.report);
 			continue;
 		}
 		msg = any.status;

@@ -5,8 +5,9 @@
 # it (the AWS keys, the API key, the Redis password, the DSN's key: that
 # one only in the auth header); a second SIGSEGV within ten minutes is
 # held back and counted; a hung consumer is one hang event, not a crash
-# too; a 429 with Retry-After pauses sending that long; Redis unreachable
-# longer than SENTRY_REDIS_DOWN_SECS is one event.  A bad DSN is an error
+# too; a 429 with Retry-After pauses sending that long; a poison message
+# is one event with its SQS id, and another of its kind is grouped with
+# it; Redis unreachable longer than SENTRY_REDIS_DOWN_SECS is one event.  A bad DSN is an error
 # of -t naming SENTRY_DSN, not its value; without a DSN, or with
 # DISABLE_SENTRY, nothing is sent.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
@@ -138,14 +139,35 @@ expect "then the SIGFPE event" "$(field 5 e.tags.signal)" SIGFPE
 gap=$(( $(field 5 r.t) - $(field 4 r.t) ))
 [ "$gap" -ge 3800 ] && ok "sent after the pause (${gap} ms after the 429)" || fail "sent ${gap} ms after the 429, within the pause"
 
+# A poison message: one event with its SQS id; another of the same kind
+# (other values, same reason) groups with it and is held back.
+EX=$PCS_SRCDIR/tests/data/examples
+wait_for 15 ready_with 2 || die "not ready after SIGFPE: $(http GET /readyz)"
+PCS_SQS_KEY="$AKID:$ASECRET" sqs send "$SQS_URL" "$EX/bad-date.json" >/dev/null || die "cannot send"
+wait_for 15 nreq_is 6 || die "no poison event"
+sqs_id=$(sed -n 's/.*message \([0-9a-f-]*\): rejected: entitlementsUpdatedAt.*/\1/p' "$PCS_LOG" | head -n 1)
+expect "poison event" "$(field 6 e.tags.kind)" poison
+expect "poison level" "$(field 6 e.level)" warning
+expect "poison SQS id tag" "$(field 6 e.tags.sqs_message_id)" "$sqs_id"
+expect "poison fingerprint: the reason's first words" "$(field 6 'JSON.stringify(e.fingerprint)')" \
+    '["poison","entitlementsupdatedat is not an"]'
+case "$(field 6 e.message)" in
+"message $sqs_id rejected: entitlementsUpdatedAt: 'yesterday' "*) ok "poison message names the id and reason" ;;
+*) fail "poison message: $(field 6 e.message)" ;;
+esac
+sed 's/"yesterday"/"last tuesday"/; s/m-bad-3/m-bad-33/' "$EX/bad-date.json" >"$WORK/bad-date2.json"
+PCS_SQS_KEY="$AKID:$ASECRET" sqs send "$SQS_URL" "$WORK/bad-date2.json" >/dev/null || die "cannot send"
+wait_for 15 grep -q "sentry: poison event held back by the rate limits (1 of its kind" "$PCS_LOG" \
+    && ok "a second poison message of the same kind is grouped and held back" || fail "second poison not held back"
+
 # Redis gone for longer than SENTRY_REDIS_DOWN_SECS: one event.
 stop_redis
-wait_for 20 nreq_is 6 || die "no redis event"
-expect "redis event" "$(field 6 e.tags.kind)" redis
-expect "redis target" "$(field 6 e.tags.redis)" "127.0.0.1:$REDIS_PORT"
-case "$(field 6 e.message)" in
+wait_for 20 nreq_is 7 || die "no redis event"
+expect "redis event" "$(field 7 e.tags.kind)" redis
+expect "redis target" "$(field 7 e.tags.redis)" "127.0.0.1:$REDIS_PORT"
+case "$(field 7 e.message)" in
 "redis (127.0.0.1:$REDIS_PORT) unreachable for 2s by every consumer"*) ok "redis message" ;;
-*) fail "redis message: $(field 6 e.message)" ;;
+*) fail "redis message: $(field 7 e.message)" ;;
 esac
 for secret in "$KEY" "$AKID" "$ASECRET" "$API_KEY" "$REDIS_PW"; do
     grep -qF "$secret" "$WORK/sentry.out" && fail "a secret (${secret:0:6}...) reached Sentry"
