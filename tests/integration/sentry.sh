@@ -7,7 +7,8 @@
 # held back and counted; a hung consumer is one hang event, not a crash
 # too; a 429 with Retry-After pauses sending that long; a poison message
 # is one event with its SQS id, and another of its kind is grouped with
-# it; Redis unreachable longer than SENTRY_REDIS_DOWN_SECS is one event.  A bad DSN is an error
+# it; failed sends are logged once a minute at most; Redis unreachable
+# longer than SENTRY_REDIS_DOWN_SECS is one event.  A bad DSN is an error
 # of -t naming SENTRY_DSN, not its value; without a DSN, or with
 # DISABLE_SENTRY, nothing is sent.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
@@ -160,14 +161,28 @@ PCS_SQS_KEY="$AKID:$ASECRET" sqs send "$SQS_URL" "$WORK/bad-date2.json" >/dev/nu
 wait_for 15 grep -q "sentry: poison event held back by the rate limits (1 of its kind" "$PCS_LOG" \
     && ok "a second poison message of the same kind is grouped and held back" || fail "second poison not held back"
 
+# Failed sends: logged once a minute at most, without the DSN.
+curl -s -m 5 -X POST "http://127.0.0.1:$SENTRY_PORT/_fault?status=500&count=2" >/dev/null
+for sig in ILL SYS; do
+    wait_for 15 ready_with 2 || die "not ready before SIG$sig: $(http GET /readyz)"
+    remember_consumers
+    n=$(nreq)
+    kill -$sig "$(consumers | head -n 1)"
+    wait_for 15 nreq_is $((n + 1)) || die "no SIG$sig event"
+done
+expect "two sends failed" "$(requests | grep -c '"status":500')" 2
+wait_for 5 grep -q "sentry: sending to 127.0.0.1 failed: HTTP 500; event dropped" "$PCS_LOG" \
+    && ok "a failed send is logged" || fail "failed send not logged"
+expect "the second failure within the minute is not" "$(grep -c 'sentry: sending to .* failed' "$PCS_LOG")" 1
+
 # Redis gone for longer than SENTRY_REDIS_DOWN_SECS: one event.
 stop_redis
-wait_for 20 nreq_is 7 || die "no redis event"
-expect "redis event" "$(field 7 e.tags.kind)" redis
-expect "redis target" "$(field 7 e.tags.redis)" "127.0.0.1:$REDIS_PORT"
-case "$(field 7 e.message)" in
+wait_for 20 nreq_is 9 || die "no redis event"
+expect "redis event" "$(field 9 e.tags.kind)" redis
+expect "redis target" "$(field 9 e.tags.redis)" "127.0.0.1:$REDIS_PORT"
+case "$(field 9 e.message)" in
 "redis (127.0.0.1:$REDIS_PORT) unreachable for 2s by every consumer"*) ok "redis message" ;;
-*) fail "redis message: $(field 7 e.message)" ;;
+*) fail "redis message: $(field 9 e.message)" ;;
 esac
 for secret in "$KEY" "$AKID" "$ASECRET" "$API_KEY" "$REDIS_PW"; do
     grep -qF "$secret" "$WORK/sentry.out" && fail "a secret (${secret:0:6}...) reached Sentry"
@@ -176,6 +191,7 @@ sleep_until() { [ "$(date +%s)" -ge "$1" ]; }
 wait_for 6 sleep_until $(( $(date +%s) + 3 ))
 expect "once per outage" "$(requests | grep -c '"kind":"redis"')" 1
 expect "every request passed the checks" "$(requests | grep -vc '"problems":\[\]')" 0
+grep -qF "$KEY" "$PCS_LOG" && fail "the DSN's key is in the log" || ok "the DSN's key never reached the log"
 stop_pcs
 start_redis --requirepass "$REDIS_PW"
 
