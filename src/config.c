@@ -42,6 +42,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "sentry.h"
 #include "url.h"
 #include "util.h"
 
@@ -105,6 +106,8 @@ static int	check_container_uri(const char *);
 static int	verify_redis_url(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
 static int	verify_sentinels(struct load *, const struct setting *,
+		    const struct origin *, const char *, const char *);
+static int	verify_sentry_dsn(struct load *, const struct setting *,
 		    const struct origin *, const char *, const char *);
 
 static const char *const policy_names[] = {
@@ -267,9 +270,17 @@ static const struct setting settings[] = {
 	STR("aws_ca_bundle", "AWS_CA_BUNDLE", NULL, 0, aws_ca_bundle, NULL,
 	    check_readable, "must be an absolute path to a readable file of "
 	    "PEM certificates"),
-	SECRET("sentry_dsn", "SENTRY_DSN", sentry_dsn),
+	/* Sentry (sentry.c): the master reports there. */
+	{ .name = "sentry_dsn", .env = { "SENTRY_DSN" }, .kind = K_STR,
+	    .flags = F_SECRET, .off = OFF(sentry_dsn),
+	    .verify = verify_sentry_dsn },
 	NUM("disable_sentry", "DISABLE_SENTRY", NULL, K_BOOL, disable_sentry,
 	    0, 1, 0),
+	STR("sentry_environment", "SENTRY_ENVIRONMENT", NULL, 0,
+	    sentry_environment, NULL, sentry_check_environment, "must be 1 "
+	    "to 64 printable characters without blanks or '/', not 'None'"),
+	NUM("sentry_redis_down_secs", "SENTRY_REDIS_DOWN_SECS", NULL, K_INT,
+	    sentry_redis_down_secs, 1, 86400, 60),
 	NUM("port", "PORT", NULL, K_INT, port, 1, 65535, 4000),
 	ENUM("cache_update_policy", "CACHE_UPDATE_POLICY", cache_update_policy,
 	    CONFIG_POLICY_UPSERT, policy_names),
@@ -642,6 +653,20 @@ verify_redis_url(struct load *ld, const struct setting *s,
 	if (url_parse(v, URL_REDIS_URL, &u, why, sizeof(why)) == -1)
 		return bad(ld, s, o, shown, "%s", why);
 	url_free(&u);
+	return 0;
+}
+
+/* A DSN the client can use; why never quotes it (it holds the key). */
+static int
+verify_sentry_dsn(struct load *ld, const struct setting *s,
+    const struct origin *o, const char *v, const char *shown)
+{
+	struct sentry_dsn d;
+	char why[160];
+
+	if (sentry_dsn_parse(v, &d, why, sizeof(why)) == -1)
+		return bad(ld, s, o, shown, "%s", why);
+	sentry_dsn_free(&d);
 	return 0;
 }
 
@@ -1808,6 +1833,23 @@ config_free(struct config *cfg)
 			free_str(field(cfg, s), s->flags & F_SECRET);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+size_t
+config_secrets(const struct config *cfg, const char **out, size_t max)
+{
+	const struct setting *s;
+	const char *v;
+	size_t n = 0;
+
+	for (s = settings; s < settings + NSETTINGS && n < max; s++) {
+		if (s->kind != K_STR || !(s->flags & F_SECRET))
+			continue;
+		v = *(char *const *)((const char *)cfg + s->off);
+		if (v != NULL && *v != '\0')
+			out[n++] = v;
+	}
+	return n;
 }
 
 /* The name of value v in a NULL-terminated list, "unknown" when out of range. */

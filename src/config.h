@@ -119,8 +119,10 @@ struct config {
 	int	 batch_size;		/* 1, 1..10 */
 	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
 	char	*edge_api_url;		/* "https://edge.api.stigg.io" */
-	char	*sentry_dsn;		/* secret; accepted, not used */
+	char	*sentry_dsn;		/* secret; sentry.c reports to it */
 	int	 disable_sentry;
+	char	*sentry_environment;	/* NULL: sentry_environment() */
+	int	 sentry_redis_down_secs; /* 60, 1..86400 */
 	int	 port;			/* 4000, 1..65535 */
 	enum config_policy cache_update_policy;
 
@@ -196,6 +198,13 @@ int	config_check_external_id(const char *v);
 #define CONFIG_WHY_SESSION_NAME	"must be 2 to 64 letters, digits and +=,.@_-"
 #define CONFIG_WHY_EXTERNAL_ID	"must be 2 to 1224 letters, digits and " \
 				"+=,.@:/_-"
+
+/*
+ * The values of the secret settings that are set (the AWS keys, the API
+ * key, the Redis passwords and URL, the DSN...), for util_redact: at
+ * most max of them into out, pointers into cfg; their count.  Pure.
+ */
+size_t	config_secrets(const struct config *cfg, const char **out, size_t max);
 
 const char *config_policy_name(enum config_policy);
 const char *config_log_level_name(enum config_log_level);

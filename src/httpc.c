@@ -94,6 +94,7 @@ struct httpc_call {
 	long			 status;
 	int			 curl_signs;	/* CURLOPT_AWS_SIGV4 */
 	char			 date[HTTPC_DATE_MAX + 1];	/* "": none */
+	long			 retry_after;	/* -1: none */
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -211,6 +212,7 @@ dispatch(struct httpc *h)
 		r.body = c->buf != NULL ? c->buf : "";
 		r.body_len = c->len;
 		r.date = c->date[0] != '\0' ? c->date : NULL;
+		r.retry_after = c->retry_after;
 		if (!r.ok)
 			fill_error(c, r.error, sizeof(r.error));
 		c->done(c->arg, &r);
@@ -349,8 +351,37 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 /*
- * CURLOPT_HEADERFUNCTION: keep the Date of the last response (a status
- * line starts each, 1xx ones included), trimmed; "" when too long.
+ * A Retry-After value (RFC 9110 10.2.3), len bytes at v, trimmed:
+ * delta-seconds or an HTTP-date, as seconds from now; -1 for anything
+ * else.  A day at most: a server's typo does not silence us for a year.
+ */
+static long
+retry_after(const char *v, size_t len)
+{
+	char tmp[HTTPC_DATE_MAX + 1];
+	time_t when;
+	long secs = 0;
+	size_t i;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+		if ((secs = secs * 10 + (v[i] - '0')) > 86400)
+			secs = 86400;
+	if (i == len)
+		return secs;
+	memcpy(tmp, v, len);
+	tmp[len] = '\0';
+	if ((when = curl_getdate(tmp, NULL)) == -1)
+		return -1;
+	when -= time(NULL);
+	return when < 0 ? 0 : when > 86400 ? 86400 : (long)when;
+}
+
+/*
+ * CURLOPT_HEADERFUNCTION: keep the Date and the Retry-After of the last
+ * response (a status line starts each, 1xx ones included), trimmed;
+ * "" (-1) when too long.
  */
 static size_t
 header_cb(char *buf, size_t size, size_t nitems, void *arg)
@@ -359,9 +390,18 @@ header_cb(char *buf, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems, len;
 	const char *v;
 
-	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		c->date[0] = '\0';
-	else if (n >= 5 && strncasecmp(buf, "date:", 5) == 0) {
+		c->retry_after = -1;
+	} else if (n >= 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+		for (v = buf + 12, len = n - 12; len > 0 && (*v == ' ' ||
+		    *v == '\t'); v++, len--)
+			;
+		while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+		    v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		c->retry_after = retry_after(v, len);
+	} else if (n >= 5 && strncasecmp(buf, "date:", 5) == 0) {
 		for (v = buf + 5, len = n - 5; len > 0 && (*v == ' ' ||
 		    *v == '\t'); v++, len--)
 			;
@@ -724,6 +764,7 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
 	c->h = h;
 	c->done = done;
 	c->arg = arg;
+	c->retry_after = -1;
 	c->max_body = req->max_body > 0 ? req->max_body : HTTPC_MAX_BODY;
 	c->curl_signs = req->sigv4_region != NULL && h->curl_signs &&
 	    !req->own_signer;

@@ -69,6 +69,13 @@ struct httpc_result {
 	 * or one longer than HTTPC_DATE_MAX.
 	 */
 	const char	*date;
+	/*
+	 * The final response's Retry-After in seconds from now (its
+	 * delta-seconds, or its HTTP-date less the clock), 0 for a date
+	 * past; -1 when it had none or one that is neither (a 429 or a 503
+	 * says how long to wait: sentry.c).
+	 */
+	long		 retry_after;
 	/* When !ok: curl's message, one line, never a secret. */
 	char		 error[HTTPC_ERROR_MAX];
 };

@@ -11,6 +11,11 @@
  * as nginx keeps its old cycle until the last old worker is gone, so a
  * consumer the roll has not replaced yet (or will not: a roll that
  * stopped) restarts with the configuration it ran, not the new one.
+ *
+ * The master is also the one that reports to Sentry (sentry.c): what it
+ * sees itself (a consumer's crash or hang, Redis unreachable for longer
+ * than sentry_redis_down_secs by every consumer's status) and what the
+ * consumers report to it.
  */
 #include "autoconf.h"
 
@@ -37,6 +42,7 @@
 #include "notify.h"
 #include "proc.h"
 #include "rconn.h"
+#include "sentry.h"
 #include "util.h"
 
 /*
@@ -90,6 +96,10 @@ struct master {
 	int		 storm;
 
 	int		 roll_slot;	/* slot being replaced, -1: none */
+
+	struct sentry	*sentry;	/* NULL: nothing is reported */
+	uint64_t	 redis_down_ms;	/* since when no consumer reaches it; 0 */
+	int		 redis_reported; /* this outage was reported */
 };
 
 static void	spawn(struct master *, struct proc *, const struct config *);
@@ -237,6 +247,52 @@ finish_if_drained(struct master *m)
 	}
 }
 
+/*
+ * A consumer's report, to Sentry.  Poison messages group by the first
+ * words of their reason (ids and quoted values left out), so that one bad
+ * producer makes one issue; the refused credentials make one issue, the
+ * internal errors one per kind of failure.
+ */
+static void
+report_from(struct master *m, const struct proc *p,
+    const struct ipc_report *r)
+{
+	struct sentry_event ev;
+	char words[SENTRY_FINGERPRINT_MAX];
+
+	if (m->sentry == NULL)
+		return;
+	switch (r->kind) {
+	case IPC_REPORT_POISON:
+		sentry_event_init(&ev, "warning", "poison", p->slot);
+		sentry_event_message(&ev, "message %s rejected: %s",
+		    r->sqs_message_id[0] != '\0' ? r->sqs_message_id : "-",
+		    r->text);
+		sentry_words(words, sizeof(words), r->text, 4);
+		sentry_event_fingerprint(&ev, "%s", words);
+		break;
+	case IPC_REPORT_CREDENTIALS:
+		sentry_event_init(&ev, "error", "credentials", p->slot);
+		sentry_event_message(&ev, "aws credentials refused: %s",
+		    r->text);
+		sentry_event_fingerprint(&ev, "refused");
+		break;
+	case IPC_REPORT_INTERNAL:
+		sentry_event_init(&ev, "error", "internal", p->slot);
+		sentry_event_message(&ev, "%s", r->text);
+		sentry_words(words, sizeof(words), r->text, 4);
+		sentry_event_fingerprint(&ev, "%s", words);
+		break;
+	default:
+		/* IPC_REPORT_REDIS: the master's own to say (check_redis). */
+		return;
+	}
+	ev.logger = "consumer";
+	sentry_event_tag(&ev, "sqs_message_id", r->sqs_message_id);
+	sentry_event_tag(&ev, "message_id", r->event_id);
+	sentry_capture(m->sentry, &ev);
+}
+
 static void
 on_channel(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -287,6 +343,7 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			    p->slot, (long)p->pid,
 			    ipc_report_kind_name(any.report.kind),
 			    any.report.text);
+			report_from(m, p, &any.report);
 			continue;
 		}
 		msg = any.status;
@@ -414,6 +471,47 @@ gen_free_all(struct master *m)
 	}
 }
 
+/*
+ * Report an exit nobody asked for: a signal (not the SIGKILL of a hang,
+ * reported when it was sent, nor the drain deadline's), or an exit status
+ * other than a stop's or a configuration error's (that one is logged and
+ * stops the slot: the operator's to fix, no internal error).
+ */
+static void
+report_exit(struct master *m, const struct proc *p, int status,
+    double uptime)
+{
+	struct sentry_event ev;
+	char sig[16], code[16];
+
+	if (m->sentry == NULL || p->hung)
+		return;
+	if (WIFSIGNALED(status)) {
+		if (m->draining && WTERMSIG(status) == SIGKILL)
+			return;
+		sentry_signal_name(WTERMSIG(status), sig, sizeof(sig));
+		sentry_event_init(&ev, "fatal", "crash", p->slot);
+		sentry_event_message(&ev, "consumer %d (pid %ld) killed by "
+		    "signal %d (%s) after %.1fs", p->slot, (long)p->pid,
+		    WTERMSIG(status), sig, uptime);
+		sentry_event_fingerprint(&ev, "%s", sig);
+		sentry_event_tag(&ev, "signal", sig);
+	} else if (WIFEXITED(status) &&
+	    WEXITSTATUS(status) != CONSUMER_EXIT_CONFIG) {
+		snprintf(code, sizeof(code), "%d", WEXITSTATUS(status));
+		sentry_event_init(&ev, "error", "crash", p->slot);
+		sentry_event_message(&ev, "consumer %d (pid %ld) exited with "
+		    "status %d after %.1fs", p->slot, (long)p->pid,
+		    WEXITSTATUS(status), uptime);
+		sentry_event_fingerprint(&ev, "exit %s", code);
+		sentry_event_tag(&ev, "exit_status", code);
+	} else
+		return;
+	sentry_event_extra(&ev, "uptime_seconds", uptime);
+	sentry_event_extra(&ev, "pid", (double)p->pid);
+	sentry_capture(m->sentry, &ev);
+}
+
 static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
@@ -437,6 +535,8 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	else
 		log_warn("consumer %d (pid %ld) %s after %.1fs",
 		    p->slot, (long)p->pid, how, uptime);
+	if (!expected)
+		report_exit(m, p, status, uptime);
 	p->pid = 0;
 
 	if (m->draining || p->retire) {
@@ -518,7 +618,7 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 
 	ev_timer_stop(m->loop, &p->restart);
 	p->cfg = cfg;
-	p->replace = p->retire = 0;
+	p->replace = p->retire = p->hung = 0;
 	p->first_ready_ms = 0;
 	/* Also on a failed fork: a roll's timeout counts from here. */
 	p->started_ms = p->last_msg_ms = now;
@@ -613,6 +713,79 @@ drain_timeout(const struct master *m)
 }
 
 static void
+report_hang(struct master *m, const struct proc *p, uint64_t now)
+{
+	struct sentry_event ev;
+
+	if (m->sentry == NULL)
+		return;
+	sentry_event_init(&ev, "error", "hang", p->slot);
+	sentry_event_message(&ev, "consumer %d (pid %ld) sent no heartbeat "
+	    "for %ds; killed", p->slot, (long)p->pid,
+	    slot_cfg(m, p)->hang_timeout);
+	sentry_event_fingerprint(&ev, "no heartbeat");
+	sentry_event_extra(&ev, "uptime_seconds",
+	    (now - p->started_ms) / 1000.0);
+	sentry_capture(m->sentry, &ev);
+}
+
+/*
+ * Redis unreachable: no consumer's fresh status has reached it for
+ * sentry_redis_down_secs.  Reported once an outage; the outage ends when
+ * one does.  Without a consumer alive nothing is known: the clock stands.
+ */
+static void
+check_redis(struct master *m, uint64_t now)
+{
+	struct sentry_event ev;
+	const struct proc *p;
+	const char *why = NULL;
+	char target[300];
+	int i, alive = 0, ok = 0;
+
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		p = &m->procs[i];
+		if (!proc_alive(p))
+			continue;
+		alive++;
+		if (now - p->last_msg_ms > STATUS_FRESH_MS)
+			continue;
+		if (p->status.redis_ok)
+			ok = 1;
+		else if (why == NULL && p->status.reason[0] != '\0')
+			why = p->status.reason;
+	}
+	if (m->draining || ok) {
+		m->redis_down_ms = 0;
+		m->redis_reported = 0;
+		return;
+	}
+	if (alive == 0)
+		return;
+	if (m->redis_down_ms == 0)
+		m->redis_down_ms = now;
+	if (m->redis_reported || m->sentry == NULL || now - m->redis_down_ms <
+	    m->cfg->sentry_redis_down_secs * 1000ULL)
+		return;
+	m->redis_reported = 1;
+	if (m->cfg->nsentinels > 0)
+		snprintf(target, sizeof(target), "sentinel master %s",
+		    m->cfg->redis_sentinel_master);
+	else
+		snprintf(target, sizeof(target), "%s:%d", m->cfg->redis_host,
+		    m->cfg->redis_port);
+	sentry_event_init(&ev, "error", "redis", 0);
+	sentry_event_message(&ev, "redis (%s) unreachable for %ds by every "
+	    "consumer%s%s", target, m->cfg->sentry_redis_down_secs,
+	    why != NULL ? ": " : "", why != NULL ? why : "");
+	sentry_event_fingerprint(&ev, "unreachable");
+	sentry_event_tag(&ev, "redis", target);
+	sentry_event_extra(&ev, "down_seconds",
+	    (now - m->redis_down_ms) / 1000.0);
+	sentry_capture(m->sentry, &ev);
+}
+
+static void
 on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct master *m = w->data;
@@ -634,8 +807,11 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		(void)kill(p->pid, SIGKILL);
 		/* Once: its exit, not another kill, comes next. */
 		p->last_msg_ms = now;
+		p->hung = 1;
+		report_hang(m, p, now);
 	}
 	check_storm_over(m, now);
+	check_redis(m, now);
 	/*
 	 * The replacement's time counts from its start, not from the
 	 * stop of the consumer it replaces: that drain is bounded by the
@@ -881,6 +1057,9 @@ reload(struct master *m)
 	if (m->cfg->consumers != old_n)
 		log_info("reload: consumers %d -> %d", old_n,
 		    m->cfg->consumers);
+	if (sentry_start(m->loop, m->cfg, m->sentry, &m->sentry, err,
+	    sizeof(err)) == -1)
+		log_error("reload: %s; nothing is reported to Sentry", err);
 	m->roll_slot = -1;
 	collect(m);
 	roll_next(m);
@@ -933,6 +1112,7 @@ master_run(struct config *cfg, const char *config_path)
 {
 	struct master m;
 	struct proc *p;
+	char err[256];
 	int i;
 
 	memset(&m, 0, sizeof(m));
@@ -961,6 +1141,9 @@ master_run(struct config *cfg, const char *config_path)
 		gen_free_all(&m);
 		return MASTER_EXIT_FAILURE;
 	}
+	/* Without Sentry the daemon runs on: the log has every report. */
+	if (sentry_start(m.loop, cfg, NULL, &m.sentry, err, sizeof(err)) == -1)
+		log_error("%s; nothing is reported to Sentry", err);
 	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
 		p = &m.procs[i];
 		p->slot = i + 1;
@@ -1002,6 +1185,7 @@ master_run(struct config *cfg, const char *config_path)
 	ev_run(m.loop, 0);
 
 	kill_now(&m);	/* nothing alive is left behind, whatever ended the loop */
+	sentry_free(m.sentry);
 	if (m.health != NULL)
 		health_stop(m.health);
 	free(m.health_addr);

@@ -39,6 +39,7 @@ struct proc {
 	const struct config *cfg;
 	int		 replace;	/* stopping to be replaced (reload) */
 	int		 retire;	/* stopping for good (fewer consumers) */
+	int		 hung;		/* killed for want of a heartbeat */
 	uint64_t	 started_ms;	/* monotonic */
 	uint64_t	 first_ready_ms; /* monotonic, 0 until first ready */
 	uint64_t	 last_msg_ms;	/* monotonic time of the last message */

@@ -2507,7 +2507,7 @@ START_TEST(test_secrets_never_in_errors)
 	env_set("AWS_SECRET_ACCESS_KEY", "topsecret");
 	env_set("AWS_SESSION_TOKEN", "sessionsecret");
 	env_set("SERVER_API_KEY", "apisecret");
-	env_set("SENTRY_DSN", "dsnsecret");
+	env_set("SENTRY_DSN", "https://dsnsecret@sentry.example/1");
 	env_set("PORT", "0");
 	ck_assert_int_eq(load(path), -1);
 	ck_assert_ptr_null(strstr(err, "secret"));
