@@ -273,7 +273,8 @@ send_report(struct consumer *c, enum ipc_report_kind kind,
 	if (m != NULL && m->m.message_id != NULL)
 		snprintf(r.sqs_message_id, sizeof(r.sqs_message_id), "%s",
 		    m->m.message_id);
-	if (m != NULL && m->have_ev)
+	/* events_parse keeps a rejected message's messageId too. */
+	if (m != NULL && m->ev.message_id[0] != '\0')
 		snprintf(r.event_id, sizeof(r.event_id), "%s",
 		    m->ev.message_id);
 	snprintf(r.text, sizeof(r.text), "%s", text);
