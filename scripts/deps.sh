@@ -3,6 +3,8 @@
 # needs.  Only packages that are missing are installed, so a second run
 # costs nothing; apt-get update runs once, and only when something is
 # missing.  Run as root (the README's commands are run as root).
+# prometheus (its promtool and server) checks and scrapes the exposition in
+# tests/integration/metrics.sh.
 # Node.js (Debian's nodejs and npm, only when there is no node at all) runs
 # the test helpers in tests/support/; their npm packages are pinned in
 # package-lock.json and installed with `npm ci` into node_modules/ when it
@@ -13,7 +15,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libcurl4-openssl-dev libhiredis-dev libjson-c-dev libssl-dev libconfig-dev
 libev-dev check redis-server redis-tools openssl curl procps ca-certificates
-faketime"
+faketime prometheus"
 
 case "${1-}" in
 -*) echo "usage: $0 [DEBIAN-PACKAGE...]" >&2; exit 64 ;;
