@@ -211,8 +211,6 @@ send_status(struct consumer *c, enum ipc_type type)
 	m.redis_ok = c->cache != NULL && cache_is_up(c->cache);
 	m.sqs_ok = !c->sqs_failing;
 	m.last_redis_ok_ms = c->cache != NULL ? cache_last_ok_ms(c->cache) : 0;
-	if (c->settle != NULL)
-		m.errors += settle_errors(c->settle);
 	snprintf(m.reason, sizeof(m.reason), "%s", c->ready ? "" : c->reason);
 	/* EAGAIN: the master is busy; the next heartbeat carries the news. */
 	if (ipc_send(c->fd, &m) == -1 && errno != EAGAIN)
@@ -571,7 +569,6 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 	case CACHE_SKIPPED:
 		log_debug("message %s: %s %s: %s", log_id(m), m->ev.type,
 		    r == CACHE_APPLIED ? "applied" : "skipped", detail);
-		c->stats.applied++;
 		/* Writes work: the next failure starts its retries afresh. */
 		if (c->nheld == 0)
 			backoff_reset(&c->hold_backoff);
@@ -579,7 +576,6 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 		break;
 	case CACHE_REFUSED:
 	case CACHE_FAILED:
-		c->stats.errors++;
 		if (r == CACHE_REFUSED && ++m->refusals >= REFUSALS_MAX) {
 			log_warn("message %s: %s not written: %s; refused %d "
 			    "times while Redis took other writes: delivered "
@@ -632,7 +628,6 @@ on_edge(void *arg, const struct edge_result *r)
 	if (probe)
 		c->edge_probing = 0;
 	if (!r->ok && edge_outage(r)) {
-		c->stats.errors++;
 		edge_failed(c, r->error);
 		log_warn("message %s: refill of customer '%s' from the Edge "
 		    "API failed: %s; held until the Edge API answers",
@@ -645,7 +640,6 @@ on_edge(void *arg, const struct edge_result *r)
 	if (r->ok && (rc = events_apply_edge(&m->ev, r->body, r->body_len,
 	    perr, sizeof(perr))) == EVENTS_NOMEM) {
 		log_error("message %s: out of memory; held", log_id(m));
-		c->stats.errors++;
 		events_free(&m->ev);
 		m->have_ev = 0;
 		hold(c, m, HOLD_MEMORY, "out of memory");
@@ -657,7 +651,6 @@ on_edge(void *arg, const struct edge_result *r)
 		    "API failed: %s; delivered again in %ds", log_id(m),
 		    m->ev.customer_id, r->ok ? perr : r->error,
 		    retry_visibility(c, m));
-		c->stats.errors++;
 		msg_done(c, m, retry_visibility(c, m));
 		return;
 	}
@@ -681,7 +674,6 @@ refill(struct consumer *c, struct msg *m, int probe)
 		log_warn("message %s: refill of customer '%s': %s; delivered "
 		    "again in %ds", log_id(m), m->ev.customer_id, err,
 		    retry_visibility(c, m));
-		c->stats.errors++;
 		msg_done(c, m, retry_visibility(c, m));
 		/* The probe did not happen: the next held message makes it. */
 		if (probe)
@@ -705,12 +697,10 @@ process(struct consumer *c, struct msg *m)
 	if (rc == EVENTS_NOMEM) {
 		/* Our trouble, not the message's: try it again later. */
 		log_error("message %s: %s; held", log_id(m), err);
-		c->stats.errors++;
 		hold(c, m, HOLD_MEMORY, "out of memory");
 		return;
 	}
 	if (rc != 0) {
-		c->stats.rejected++;
 		if (c->cfg->poison_policy == CONFIG_POISON_DELETE) {
 			log_warn("message %s: rejected: %s; deleted "
 			    "(poison_policy delete)", log_id(m), err);
@@ -728,7 +718,6 @@ process(struct consumer *c, struct msg *m)
 	switch (m->ev.kind) {
 	case EVENT_IGNORED:
 		log_debug("message %s: %s ignored", log_id(m), m->ev.type);
-		c->stats.ignored++;
 		msg_done(c, m, -1);
 		return;
 	case EVENT_INVALIDATE_ALL:
@@ -736,7 +725,6 @@ process(struct consumer *c, struct msg *m)
 			log_info("message %s: %s for all customers ignored "
 			    "(on_package_published ignore)", log_id(m),
 			    m->ev.type);
-			c->stats.ignored++;
 			msg_done(c, m, -1);
 			return;
 		}
@@ -779,7 +767,6 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 {
 	uint32_t delay;
 
-	c->stats.errors++;
 	if (!c->sqs_failing) {
 		c->sqs_failing = 1;
 		c->sqs_fail_since_ms = util_mono_ms();
@@ -872,7 +859,6 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		c->stats.received++;
 		if ((m = calloc(1, sizeof(*m))) == NULL) {
 			log_error("message %s: out of memory; delivered again "
 			    "later", msgs[i].message_id);

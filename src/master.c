@@ -242,20 +242,24 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	struct master *m = p->owner;
+	struct ipc_any any;
 	struct ipc_msg msg;
+	uint32_t pid;
 	char err[128];
 	int r;
 
 	(void)loop;
 	(void)revents;
 	for (;;) {
-		r = ipc_recv(p->fd, &msg, err, sizeof(err));
+		r = ipc_recv_any(p->fd, &any, err, sizeof(err));
 		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (r == 1 && (msg.pid != (uint32_t)p->pid ||
-		    msg.type == IPC_STOP)) {
+		pid = r != 1 ? 0 : any.type == IPC_METRICS ? any.metrics.pid :
+		    any.type == IPC_REPORT ? any.report.pid : any.status.pid;
+		if (r == 1 && (pid != (uint32_t)p->pid ||
+		    any.type == IPC_STOP)) {
 			snprintf(err, sizeof(err), "%s from pid %u",
-			    ipc_type_name(msg.type), msg.pid);
+			    ipc_type_name(any.type), pid);
 			r = -2;
 		}
 		if (r == -2) {
@@ -272,6 +276,20 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		p->last_msg_ms = util_mono_ms();
+		if (any.type == IPC_METRICS) {
+			p->metrics = any.metrics;
+			p->have_metrics = 1;
+			continue;
+		}
+		if (any.type == IPC_REPORT) {
+			clean_reason(any.report.text, sizeof(any.report.text));
+			log_debug("consumer %d (pid %ld): %s report: %s",
+			    p->slot, (long)p->pid,
+			    ipc_report_kind_name(any.report.kind),
+			    any.report.text);
+			continue;
+		}
+		msg = any.status;
 		clean_reason(msg.reason, sizeof(msg.reason));
 		p->status = msg;
 		if (p->state == PROC_DRAINING)

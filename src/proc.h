@@ -43,7 +43,9 @@ struct proc {
 	uint64_t	 first_ready_ms; /* monotonic, 0 until first ready */
 	uint64_t	 last_msg_ms;	/* monotonic time of the last message */
 	struct backoff	 backoff;
-	struct ipc_msg	 status;	/* the last message */
+	struct ipc_msg	 status;	/* the last status message */
+	struct ipc_metrics metrics;	/* the last metrics message */
+	int		 have_metrics;	/* metrics holds one */
 	ev_io		 io;		/* channel readable */
 	ev_child	 child;		/* exit */
 	ev_timer	 restart;	/* backoff timer */
