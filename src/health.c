@@ -2,7 +2,7 @@
  * health: the master's HTTP endpoint on its libev loop.  It owns the
  * listening socket, every connection accepted on it and their watchers,
  * and turns a request parsed by http.c plus a status snapshot from the
- * caller's status_fn into a response.  One request per connection,
+ * caller's status_fn (or a page from its page_fn) into a response.  One request per connection,
  * answered with Connection: close.  Nothing here blocks: a slow or
  * malicious client costs one connection slot until its timer fires.
  *
@@ -39,17 +39,27 @@
  * second lets other fds close without making probes wait noticeably.
  */
 #define HEALTH_ACCEPT_PAUSE	0.1
+/*
+ * How long a client may go without taking a byte of its response (a page
+ * can be tens of kilobytes, more than the socket buffer of a slow reader):
+ * restarted on progress, so a slow reader gets the whole page and one that
+ * stops reading loses its slot.
+ */
+#define HEALTH_SEND_TIMEOUT	10.0
 /* How long a client gets to read the response and close after our FIN. */
 #define HEALTH_LINGER_TIMEOUT	2.0
 /* Warnings about the connection cap or fd exhaustion: once a minute. */
 #define HEALTH_WARN_INTERVAL	60.0
 /*
- * The longest body: the 503 of /readyz, about 80 bytes plus a reason of
- * HEALTH_REASON_MAX escaped (6 bytes a character at worst).
+ * The longest body health writes itself: the 503 of /readyz, about 80
+ * bytes plus a reason of HEALTH_REASON_MAX escaped (6 bytes a character at
+ * worst).  Pages are the page_fn's and as long as it likes.
  */
 #define HEALTH_BODY_MAX		(96 + 6 * HEALTH_REASON_MAX)
-/* Headers ~170 bytes, then the body. */
-#define HEALTH_RESPONSE_MAX	(256 + HEALTH_BODY_MAX)
+/* The headers: ~200 bytes. */
+#define HEALTH_HEADERS_MAX	512
+#define CONTENT_TYPE_JSON	"application/json"
+#define CONTENT_TYPE_METRICS	"text/plain; version=0.0.4; charset=utf-8"
 /* "[host]:port" */
 #define HEALTH_NAME_MAX		(NI_MAXHOST + NI_MAXSERV + 4)
 
@@ -69,9 +79,9 @@ struct health_conn {
 	size_t		 inlen;
 	size_t		 outlen;
 	size_t		 outoff;
+	char		*out;		/* the response: headers and body */
 	char		 peer[HEALTH_NAME_MAX];
 	char		 in[HTTP_MAX_REQUEST];
-	char		 out[HEALTH_RESPONSE_MAX];
 };
 
 struct health {
@@ -84,6 +94,7 @@ struct health {
 	ev_tstamp	 last_warn_cap;
 	ev_tstamp	 last_warn_accept;
 	health_status_fn status_fn;
+	health_page_fn	 page_fn;
 	void		*arg;
 	char		 name[HEALTH_NAME_MAX];
 	LIST_HEAD(, health_conn) conns;
@@ -267,6 +278,7 @@ conn_close(struct health_conn *c)
 	ev_timer_stop(h->loop, &c->timer);
 	close_fd(c->fd);
 	LIST_REMOVE(c, entry);
+	free(c->out);
 	free(c);
 	h->nconns--;
 	accept_update(h);
@@ -310,35 +322,57 @@ status_reason(int code)
 }
 
 /*
- * Queue a response and start writing it.  HEAD gets the headers of the
- * GET response, Content-Length included.  c may be freed on return.
+ * Queue a response of bodylen bytes of body, typed ctype, and start
+ * writing it.  HEAD gets the headers of the GET response, Content-Length
+ * included.  c may be freed on return.
  */
 static void
-conn_respond(struct health_conn *c, int code, const char *extra,
-    const char *body, int head)
+conn_respond_body(struct health_conn *c, int code, const char *ctype,
+    const char *extra, const char *body, size_t bodylen, int head)
 {
+	char	hdr[HEALTH_HEADERS_MAX];
+	size_t	len;
 	int	n;
 
-	n = snprintf(c->out, sizeof(c->out),
+	n = snprintf(hdr, sizeof(hdr),
 	    "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: application/json\r\n"
+	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "%s"
 	    "Connection: close\r\n"
-	    "\r\n"
-	    "%s",
-	    code, status_reason(code), strlen(body), extra, head ? "" : body);
-	if (n < 0 || (size_t)n >= sizeof(c->out)) {
-		log_warn("health: %s: response too big", c->peer);
+	    "\r\n",
+	    code, status_reason(code), ctype, bodylen, extra);
+	if (n < 0 || (size_t)n >= sizeof(hdr)) {
+		log_warn("health: %s: response headers too big", c->peer);
 		conn_close(c);
 		return;
 	}
-	c->outlen = (size_t)n;
+	len = (size_t)n + (head ? 0 : bodylen);
+	free(c->out);
+	if ((c->out = malloc(len)) == NULL) {
+		log_warn("health: %s: response of %zu bytes: %s", c->peer,
+		    len, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out, hdr, (size_t)n);
+	if (!head && bodylen > 0)
+		memcpy(c->out + n, body, bodylen);
+	c->outlen = len;
 	c->outoff = 0;
 	c->state = CONN_WRITING;
-	conn_timer_restart(c, HEALTH_IDLE_TIMEOUT);
+	conn_timer_restart(c, HEALTH_SEND_TIMEOUT);
 	conn_write(c);
+}
+
+/* conn_respond_body with a JSON body of health's own. */
+static void
+conn_respond(struct health_conn *c, int code, const char *extra,
+    const char *body, int head)
+{
+	conn_respond_body(c, code, CONTENT_TYPE_JSON, extra, body,
+	    strlen(body), head);
 }
 
 /*
@@ -402,6 +436,28 @@ readyz(struct health_conn *c, int head)
 	conn_respond(c, 503, "", body, head);
 }
 
+/*
+ * /metrics and /status: the owner's page_fn renders the body (for HEAD
+ * too, so Content-Length is the GET's); it failing is a 500.
+ */
+static void
+page(struct health_conn *c, enum health_page which, int head)
+{
+	struct health	*h = c->h;
+	char		*body;
+	size_t		 len = 0;
+
+	body = h->page_fn(h->arg, which, &len);
+	if (body == NULL) {
+		conn_respond(c, 500, "", "{\"error\":\"internal error\"}",
+		    head);
+		return;
+	}
+	conn_respond_body(c, 200, which == HEALTH_PAGE_METRICS ?
+	    CONTENT_TYPE_METRICS : CONTENT_TYPE_JSON, "", body, len, head);
+	free(body);
+}
+
 static void
 conn_route(struct health_conn *c, const struct http_request *req)
 {
@@ -418,6 +474,14 @@ conn_route(struct health_conn *c, const struct http_request *req)
 	}
 	if (strcmp(req->path, "/readyz") == 0) {
 		readyz(c, head);
+		return;
+	}
+	if (c->h->page_fn != NULL && strcmp(req->path, "/metrics") == 0) {
+		page(c, HEALTH_PAGE_METRICS, head);
+		return;
+	}
+	if (c->h->page_fn != NULL && strcmp(req->path, "/status") == 0) {
+		page(c, HEALTH_PAGE_STATUS, head);
 		return;
 	}
 	conn_respond(c, 404, "", "{\"error\":\"not found\"}", head);
@@ -517,6 +581,7 @@ static void
 conn_write(struct health_conn *c)
 {
 	ssize_t	n;
+	int	progress = 0;
 
 	while (c->outoff < c->outlen) {
 		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
@@ -525,6 +590,9 @@ conn_write(struct health_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (progress)
+					conn_timer_restart(c,
+					    HEALTH_SEND_TIMEOUT);
 				if (!(c->io.events & EV_WRITE))
 					conn_watch(c, EV_WRITE);
 				return;
@@ -535,7 +603,10 @@ conn_write(struct health_conn *c)
 			return;
 		}
 		c->outoff += (size_t)n;
+		progress = 1;
 	}
+	free(c->out);		/* all in the kernel's hands */
+	c->out = NULL;
 	conn_linger(c);
 }
 
@@ -667,6 +738,12 @@ health_start(struct ev_loop *loop, const char *addr, int port,
 	accept_update(h);
 	log_info("health: listening on %s", h->name);
 	return h;
+}
+
+void
+health_set_pages(struct health *h, health_page_fn fn)
+{
+	h->page_fn = fn;
 }
 
 void
