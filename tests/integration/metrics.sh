@@ -209,4 +209,18 @@ else
 fi
 expect "Prometheus: the target is up" "$(query 'up{job="persistent-cache-service"}')" 1
 expect "Prometheus: pcs_ready" "$(query pcs_ready)" 1
+
+# A reload replaces both consumers, one at a time: two normal exits, a
+# reload counted, and the totals still whole, the last counters of each
+# consumer read from its channel before the master closes it.
+kill -HUP "$PCS_PID"
+rolled() {
+    scrape "$WORK/reload" &&
+    [ "$(value "$WORK/reload" 'pcs_config_reloads_total{outcome="ok"}')" = 1 ] &&
+    [ "$(value "$WORK/reload" 'pcs_consumer_exits_total{cause="normal"}')" = 2 ] &&
+    ready_with 2
+}
+wait_for 60 rolled && ok "reload: counted, both consumers replaced (two normal exits)"     || fail "reload: $(grep -E '^pcs_(config_reloads|consumer_exits)_total' "$WORK/reload" | tr '\n' ' ')"
+totals_are $N $N $((2 * NI)) $((2 * NB)) && ok "the totals are whole after the roll"     || fail "after the roll: counters $(show_totals)"
+expect "restarts: still one" "$(value "$WORK/totals" pcs_consumer_restarts_total)" 1
 finish
