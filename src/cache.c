@@ -316,6 +316,8 @@ struct cache {
 	struct backoff		 backoff;
 	uint64_t		 last_ok_ms;
 	uint64_t		 errors;
+	struct metrics_counters	*mc;		/* NULL: not counted */
+	int			 primary_known;	/* Sentinel: found, not moved */
 	size_t			 pending;
 
 	char			 sha[41];	/* of cache_script */
@@ -347,6 +349,7 @@ struct op {
 	char		**argv;
 	size_t		*argvlen;
 	int		 retried;
+	uint64_t	 sent_us;	/* monotonic: the script's last send */
 	/*
 	 * Sentinel mode: the replies still due to on_script and on_wait
 	 * (each send of the script is followed by a WAIT); the op ends when
@@ -363,6 +366,21 @@ struct op {
 };
 
 static void	conn_start(struct cache *);
+
+static void
+count_error(struct cache *c, enum metrics_redis_error kind)
+{
+	if (c->mc != NULL)
+		c->mc->redis_errors[kind]++;
+}
+
+/* A result that did the op's job: written, or nothing to do. */
+static int
+succeeded(enum cache_result r)
+{
+	return r == CACHE_APPLIED || r == CACHE_SKIPPED ||
+	    r == CACHE_SKIPPED_UNCACHED;
+}
 
 /* --- pure helpers --- */
 
@@ -576,6 +594,7 @@ refuse(struct cache *c, const char *err)
 
 	if (c->state != CONN_UP)
 		return;
+	count_error(c, METRICS_REDIS_REFUSING);
 	snprintf(reason, sizeof(reason), "redis: refusing writes: %s", err);
 	log_outage(c, reason);
 	c->refusing = 1;
@@ -597,6 +616,7 @@ lost_primary(struct cache *c, const char *err)
 
 	if (c->state != CONN_UP || c->ac == NULL || c->handshake_failed)
 		return;
+	count_error(c, METRICS_REDIS_REFUSING);
 	endpoint(c, ep, sizeof(ep));
 	snprintf(c->reason, sizeof(c->reason), "redis: %s: no longer the "
 	    "primary (%s); asking the sentinels", ep, err);
@@ -663,6 +683,7 @@ conn_drop(struct cache *c, const char *reason)
 static void
 conn_next(struct cache *c, const char *reason)
 {
+	count_error(c, METRICS_REDIS_CONNECT);
 	if (c->addr_i + 1 >= c->addrs.n) {
 		mark_down(c, reason);
 		return;
@@ -687,6 +708,9 @@ on_disconnect(struct rconn *ac, int status)
 	if (c->closing)
 		return;
 	if (c->handshake_failed) {
+		/* Up: no longer the primary, counted as a refusal. */
+		if (c->state == CONN_CONNECTING)
+			count_error(c, METRICS_REDIS_CONNECT);
 		snprintf(reason, sizeof(reason), "%s", c->reason);
 		mark_down(c, reason);
 		return;
@@ -706,8 +730,10 @@ on_disconnect(struct rconn *ac, int status)
 			snprintf(reason + strlen(reason), sizeof(reason) -
 			    strlen(reason), " (a TLS port? see REDIS_TLS)");
 		conn_next(c, reason);
-	} else
+	} else {
+		count_error(c, METRICS_REDIS_LOST);
 		mark_down(c, reason);
+	}
 }
 
 /*
@@ -1056,6 +1082,7 @@ on_resolved(void *arg, const struct resolve_result *res, const char *err)
 	if (res == NULL) {
 		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
 		    c->host, err);
+		count_error(c, METRICS_REDIS_CONNECT);
 		mark_down(c, reason);
 		return;
 	}
@@ -1085,6 +1112,7 @@ conn_resolve(struct cache *c)
 	if (c->lookup == NULL) {
 		snprintf(reason, sizeof(reason), "redis: resolving %s: %s",
 		    c->host, err);
+		count_error(c, METRICS_REDIS_CONNECT);
 		mark_down(c, reason);
 	}
 }
@@ -1098,9 +1126,16 @@ on_discovered(void *arg, const char *host, int port, const char *err)
 	if (c->closing || c->state != CONN_DISCOVERING)
 		return;
 	if (host == NULL) {
+		c->primary_known = 0;
+		count_error(c, METRICS_REDIS_CONNECT);
 		mark_down(c, err);
 		return;
 	}
+	/* Another primary than the last one: a failover. */
+	if (c->found[0] != '\0' && (strcmp(c->found, host) != 0 ||
+	    c->port != port) && c->mc != NULL)
+		c->mc->redis_primary_switches++;
+	c->primary_known = 1;
 	snprintf(c->found, sizeof(c->found), "%s", host);
 	c->host = c->found;
 	c->port = port;
@@ -1121,6 +1156,7 @@ on_moved(void *arg, const char *why)
 	if (c->closing)
 		return;
 	log_info("%s", why);
+	c->primary_known = 0;
 	resolve_cancel(c->lookup);
 	c->lookup = NULL;
 	sentinel_cancel(c->sentinel);
@@ -1215,6 +1251,7 @@ on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		    "redis: %s: no reply within %dms",
 		    c->refusing ? "EVALSHA (write probe)" : "PING",
 		    CACHE_PING_TIMEOUT);
+		count_error(c, METRICS_REDIS_TIMEOUT);
 		conn_drop(c, reason);
 		return;
 	}
@@ -1246,6 +1283,8 @@ reply_error(struct cache *c, redisReply *r, char *detail, size_t len)
 		lost_primary(c, text);
 	else if (cache_error_refuses(r->str))
 		refuse(c, text);
+	else
+		count_error(c, METRICS_REDIS_REPLY);
 	/*
 	 * OOM and its kin are Redis's outage, not the write's: they never
 	 * count against the message.  An ACL denial the write probe passes
@@ -1264,7 +1303,7 @@ static int	op_send_script(struct op *, int eval);
 static void
 op_end(struct op *op, enum cache_result r, const char *detail)
 {
-	if (op->nowait && (r == CACHE_APPLIED || r == CACHE_SKIPPED)) {
+	if (op->nowait && succeeded(r)) {
 		r = CACHE_FAILED;
 		detail = "redis: WAIT: cannot send the command";
 	}
@@ -1295,7 +1334,7 @@ on_wait(struct rconn *ac, void *reply, void *arg)
 	res = op->ended ? op->result : CACHE_FAILED;
 	snprintf(detail, sizeof(detail), "%s", op->ended ? op->detail :
 	    "redis: connection lost");
-	if (res == CACHE_APPLIED || res == CACHE_SKIPPED) {
+	if (succeeded(res)) {
 		if (r == NULL) {
 			res = CACHE_FAILED;
 			snprintf(detail, sizeof(detail),
@@ -1327,8 +1366,12 @@ on_script(struct rconn *ac, void *reply, void *arg)
 	char detail[160];
 
 	(void)ac;
-	if (r != NULL)
+	if (r != NULL) {
 		c->reply_ms = util_mono_ms();
+		if (c->mc != NULL)
+			metrics_observe(&c->mc->redis, METRICS_H_REDIS,
+			    (double)(util_mono_us() - op->sent_us) / 1e6);
+	}
 	if (op->outstanding > 0)
 		op->outstanding--;
 	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
@@ -1343,6 +1386,7 @@ on_script(struct rconn *ac, void *reply, void *arg)
 		if (r != NULL && r->type != REDIS_REPLY_ERROR) {
 			snprintf(detail, sizeof(detail),
 			    "redis: unexpected reply type %d", r->type);
+			count_error(c, METRICS_REDIS_REPLY);
 			op_end(op, CACHE_REFUSED, detail);
 		} else
 			op_end(op, reply_error(c, r, detail,
@@ -1357,7 +1401,7 @@ on_script(struct rconn *ac, void *reply, void *arg)
 	} else if (r->integer == -2)
 		op_end(op, CACHE_SKIPPED, "purged at a newer version");
 	else if (r->integer < 0)
-		op_end(op, CACHE_SKIPPED, "not cached");
+		op_end(op, CACHE_SKIPPED_UNCACHED, "not cached");
 	else if (r->integer == 0)
 		op_end(op, CACHE_SKIPPED, "newer data in Redis");
 	else {
@@ -1385,6 +1429,7 @@ op_send_script(struct op *op, int eval)
 		op->argvlen[0] = 4;
 		op->argvlen[1] = strlen(cache_script);
 	}
+	op->sent_us = util_mono_us();
 	if (rconn_command_argv(c->ac, on_script, op, op->argc,
 	    (const char **)op->argv, op->argvlen) != 0)
 		return -1;
@@ -1833,6 +1878,24 @@ int
 cache_is_up(const struct cache *c)
 {
 	return usable(c);
+}
+
+int
+cache_connected(const struct cache *c)
+{
+	return c->state == CONN_UP && c->ac != NULL;
+}
+
+int
+cache_primary_known(const struct cache *c)
+{
+	return c->sentinel == NULL || c->primary_known;
+}
+
+void
+cache_set_counters(struct cache *c, struct metrics_counters *mc)
+{
+	c->mc = mc;
 }
 
 uint64_t

@@ -18,13 +18,17 @@
 
 #include "config.h"
 #include "events.h"
+#include "metrics.h"
 
 struct ev_loop;
 struct cache;
 
 enum cache_result {
 	CACHE_APPLIED,		/* written (or purged) */
-	CACHE_SKIPPED,		/* nothing to do: older data, or not cached */
+	CACHE_SKIPPED,		/* nothing to do: Redis has newer data (or
+				   a newer purge) */
+	CACHE_SKIPPED_UNCACHED,	/* nothing to do: the customer is not
+				   cached (a usage update) */
 	CACHE_FAILED,		/* no answer (Redis down, connection lost), or
 				   Redis refusing every write (OOM, READONLY,
 				   MISCONF, BUSY, LOADING): try again once the
@@ -62,6 +66,15 @@ struct cache *cache_new(struct ev_loop *loop, const struct config *cfg,
 /* Close the connection; pending operations complete as CACHE_FAILED. */
 void	cache_free(struct cache *c);
 int	cache_is_up(const struct cache *c);
+/* Connected and past the handshake (up, or up but refusing writes). */
+int	cache_connected(const struct cache *c);
+/* Sentinel mode: the sentinels named the primary; a fixed address: 1. */
+int	cache_primary_known(const struct cache *c);
+/*
+ * Count into mc: Redis errors by kind, primary switches (Sentinel), the
+ * time from each script's send to its reply.  mc NULL: no counting.
+ */
+void	cache_set_counters(struct cache *c, struct metrics_counters *mc);
 uint64_t cache_last_ok_ms(const struct cache *c);	/* wall clock */
 uint64_t cache_errors(const struct cache *c);
 /* Operations sent and not yet answered. */

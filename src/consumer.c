@@ -52,6 +52,7 @@
 #include "httpc.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "settle.h"
 #include "sqs.h"
 #include "util.h"
@@ -121,6 +122,8 @@ struct msg {
 	int			 applying;	/* cache_apply answer pending */
 	int			 probe;		/* its refill probes the Edge API */
 	int			 refusals;	/* writes Redis answered with an error */
+	uint64_t		 received_us;	/* monotonic: its receive */
+	enum metrics_event	 mev;		/* its label, once parsed */
 	enum hold		 held;
 	struct edge_call	*edge;
 	char			 name[256];	/* for logs: see log_id */
@@ -148,6 +151,12 @@ struct consumer {
 	int			 exit_status;
 	char			 reason[IPC_REASON_MAX];
 	struct ipc_msg		 stats;
+	/*
+	 * What this process counted, sent to the master with every
+	 * heartbeat and once more before it exits; the modules that count
+	 * (sqs, settle, cache, creds) are given a pointer to it.
+	 */
+	struct metrics_counters	 mc;
 
 	struct cache		*cache;
 	struct httpc		*http;
@@ -181,6 +190,7 @@ struct consumer {
 	int			 sqs_failing;	/* since sqs_fail_since_ms */
 	int			 sqs_fatal;	/* auth or client error */
 	int			 sqs_auth;	/* the credentials refused */
+	int			 auth_reported;	/* this refusal, to the master */
 	uint64_t		 sqs_fail_since_ms;
 	char			 sqs_logged[SQS_ERROR_MAX];
 	struct backoff		 sqs_backoff;
@@ -216,6 +226,80 @@ send_status(struct consumer *c, enum ipc_type type)
 	if (ipc_send(c->fd, &m) == -1 && errno != EAGAIN)
 		log_debug("ipc: send %s: %s", ipc_type_name(type),
 		    strerror(errno));
+}
+
+/*
+ * The counters and gauges, to the master.  EAGAIN (the master is busy):
+ * dropped, the next heartbeat carries the same totals, counters being
+ * cumulative.
+ */
+static void
+send_metrics(struct consumer *c)
+{
+	struct ipc_metrics m;
+	const struct creds_value *v;
+
+	memset(&m, 0, sizeof(m));
+	m.pid = (uint32_t)getpid();
+	m.counters = c->mc;
+	m.gauges.in_hand = c->nin_hand;
+	m.gauges.held = c->nheld;
+	m.gauges.receives_in_flight = (uint64_t)c->nreceives;
+	if (c->creds != NULL && (v = creds_current(c->creds)) != NULL &&
+	    v->expires_ms > 0)
+		m.gauges.creds_expiry_ms = (uint64_t)v->expires_ms;
+	m.gauges.redis_connected = c->cache != NULL &&
+	    cache_connected(c->cache);
+	m.gauges.redis_primary_known = c->cache != NULL &&
+	    cache_primary_known(c->cache);
+	if (ipc_send_metrics(c->fd, &m) == -1 && errno != EAGAIN)
+		log_debug("ipc: send metrics: %s", strerror(errno));
+}
+
+/*
+ * An error for the master to report (Sentry): text one line, no secret,
+ * no message body; m the message concerned, or NULL.  EAGAIN: dropped,
+ * and unlike the counters this report is lost; the log line stays.
+ */
+static void
+send_report(struct consumer *c, enum ipc_report_kind kind,
+    const struct msg *m, const char *text)
+{
+	struct ipc_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.pid = (uint32_t)getpid();
+	r.kind = (uint8_t)kind;
+	if (m != NULL && m->m.message_id != NULL)
+		snprintf(r.sqs_message_id, sizeof(r.sqs_message_id), "%s",
+		    m->m.message_id);
+	if (m != NULL && m->have_ev)
+		snprintf(r.event_id, sizeof(r.event_id), "%s",
+		    m->ev.message_id);
+	snprintf(r.text, sizeof(r.text), "%s", text);
+	if (ipc_send_report(c->fd, &r) == -1 && errno != EAGAIN)
+		log_debug("ipc: send report: %s", strerror(errno));
+}
+
+/*
+ * m is done with (outcome): counted under its event, and for all but a
+ * rejection its lag (now minus SentTimestamp, when SQS gave one) and its
+ * time since the receive.
+ */
+static void
+count_message(struct consumer *c, const struct msg *m,
+    enum metrics_outcome outcome)
+{
+	uint64_t now = util_now_ms();
+
+	c->mc.messages[m->mev][outcome]++;
+	if (outcome == METRICS_OUT_REJECTED)
+		return;
+	if (m->m.sent_timestamp_ms > 0)
+		metrics_observe(&c->mc.lag, METRICS_H_LAG,
+		    ((double)now - (double)m->m.sent_timestamp_ms) / 1000.0);
+	metrics_observe(&c->mc.processing, METRICS_H_PROCESSING,
+	    (double)(util_mono_us() - m->received_us) / 1e6);
 }
 
 static int
@@ -418,6 +502,7 @@ hold(struct consumer *c, struct msg *m, enum hold kind, const char *why)
 		log_warn("message %s: released, visible again now: more than "
 		    "%d messages held (held_messages_max); it counts as one "
 		    "more receive", log_id(old), c->cfg->held_messages_max);
+		c->mc.held_released++;
 		msg_done(c, old, 0);
 	}
 	if (kind == HOLD_EDGE)
@@ -567,8 +652,12 @@ on_applied(void *arg, enum cache_result r, const char *detail)
 	switch (r) {
 	case CACHE_APPLIED:
 	case CACHE_SKIPPED:
+	case CACHE_SKIPPED_UNCACHED:
 		log_debug("message %s: %s %s: %s", log_id(m), m->ev.type,
 		    r == CACHE_APPLIED ? "applied" : "skipped", detail);
+		count_message(c, m, r == CACHE_APPLIED ? METRICS_OUT_APPLIED :
+		    r == CACHE_SKIPPED ? METRICS_OUT_SKIPPED_OLDER :
+		    METRICS_OUT_SKIPPED_UNCACHED);
 		/* Writes work: the next failure starts its retries afresh. */
 		if (c->nheld == 0)
 			backoff_reset(&c->hold_backoff);
@@ -627,6 +716,8 @@ on_edge(void *arg, const struct edge_result *r)
 	m->probe = 0;
 	if (probe)
 		c->edge_probing = 0;
+	if (!r->ok)
+		c->mc.edge_refills[edge_metrics_outcome(r)]++;
 	if (!r->ok && edge_outage(r)) {
 		edge_failed(c, r->error);
 		log_warn("message %s: refill of customer '%s' from the Edge "
@@ -640,11 +731,17 @@ on_edge(void *arg, const struct edge_result *r)
 	if (r->ok && (rc = events_apply_edge(&m->ev, r->body, r->body_len,
 	    perr, sizeof(perr))) == EVENTS_NOMEM) {
 		log_error("message %s: out of memory; held", log_id(m));
+		c->mc.edge_refills[METRICS_EDGE_OK]++;
+		send_report(c, IPC_REPORT_INTERNAL, m, "out of memory while "
+		    "reading the Edge API's answer");
 		events_free(&m->ev);
 		m->have_ev = 0;
 		hold(c, m, HOLD_MEMORY, "out of memory");
 		return;
 	}
+	if (r->ok)
+		c->mc.edge_refills[rc == 0 ? METRICS_EDGE_OK :
+		    METRICS_EDGE_FAILED]++;
 	if (!r->ok || rc != 0) {
 		/* An answer, but none usable for this message. */
 		log_warn("message %s: refill of customer '%s' from the Edge "
@@ -671,6 +768,7 @@ refill(struct consumer *c, struct msg *m, int probe)
 	m->edge = edge_fetch(c->edge, m->ev.customer_id, m->ev.resource_id,
 	    on_edge, m, err, sizeof(err));
 	if (m->edge == NULL) {
+		c->mc.edge_refills[METRICS_EDGE_FAILED]++;
 		log_warn("message %s: refill of customer '%s': %s; delivered "
 		    "again in %ds", log_id(m), m->ev.customer_id, err,
 		    retry_visibility(c, m));
@@ -697,10 +795,14 @@ process(struct consumer *c, struct msg *m)
 	if (rc == EVENTS_NOMEM) {
 		/* Our trouble, not the message's: try it again later. */
 		log_error("message %s: %s; held", log_id(m), err);
+		send_report(c, IPC_REPORT_INTERNAL, m, err);
 		hold(c, m, HOLD_MEMORY, "out of memory");
 		return;
 	}
 	if (rc != 0) {
+		m->mev = METRICS_EV_UNKNOWN;
+		count_message(c, m, METRICS_OUT_REJECTED);
+		send_report(c, IPC_REPORT_POISON, m, err);
 		if (c->cfg->poison_policy == CONFIG_POISON_DELETE) {
 			log_warn("message %s: rejected: %s; deleted "
 			    "(poison_policy delete)", log_id(m), err);
@@ -715,9 +817,11 @@ process(struct consumer *c, struct msg *m)
 		return;
 	}
 	m->have_ev = 1;
+	m->mev = events_metrics_event(m->ev.kind);
 	switch (m->ev.kind) {
 	case EVENT_IGNORED:
 		log_debug("message %s: %s ignored", log_id(m), m->ev.type);
+		count_message(c, m, METRICS_OUT_IGNORED);
 		msg_done(c, m, -1);
 		return;
 	case EVENT_INVALIDATE_ALL:
@@ -725,6 +829,7 @@ process(struct consumer *c, struct msg *m)
 			log_info("message %s: %s for all customers ignored "
 			    "(on_package_published ignore)", log_id(m),
 			    m->ev.type);
+			count_message(c, m, METRICS_OUT_IGNORED);
 			msg_done(c, m, -1);
 			return;
 		}
@@ -773,6 +878,11 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 	}
 	c->sqs_fatal = st == SQS_AUTH || st == SQS_CLIENT;
 	c->sqs_auth = st == SQS_AUTH;
+	/* Once per episode: until SQS takes a request again. */
+	if (c->sqs_auth && !c->auth_reported) {
+		c->auth_reported = 1;
+		send_report(c, IPC_REPORT_CREDENTIALS, NULL, err);
+	}
 	/*
 	 * The other long polls in flight fail alike: one step of backoff per
 	 * round of failures, not one per poll.
@@ -806,6 +916,7 @@ static void
 sqs_succeeded(struct consumer *c)
 {
 	c->stats.last_sqs_ok_ms = util_now_ms();
+	c->auth_reported = 0;
 	if (!c->sqs_failing)
 		return;
 	log_info("sqs: receiving again");
@@ -851,9 +962,12 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 			pause_receiving(c, SHORT_POLL_PAUSE_MS);
 		return;
 	}
+	c->mc.received += n;
 	if (n > 0 && (fresh = calloc(n, sizeof(*fresh))) == NULL) {
 		log_error("sqs: out of memory; %zu messages will be delivered "
 		    "again", n);
+		send_report(c, IPC_REPORT_INTERNAL, NULL, "out of memory "
+		    "taking a batch of messages in hand");
 		sqs_messages_free(msgs, n);
 		maybe_receive(c);
 		return;
@@ -862,9 +976,13 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		if ((m = calloc(1, sizeof(*m))) == NULL) {
 			log_error("message %s: out of memory; delivered again "
 			    "later", msgs[i].message_id);
+			send_report(c, IPC_REPORT_INTERNAL, NULL,
+			    "out of memory taking a message in hand");
 			continue;
 		}
 		m->c = c;
+		m->received_us = util_mono_us();
+		m->mev = METRICS_EV_UNKNOWN;
 		m->m = msgs[i];
 		memset(&msgs[i], 0, sizeof(msgs[i]));	/* moved */
 		m->lease = settle_track(c->settle, m->m.receipt_handle,
@@ -873,6 +991,8 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		if (m->lease == NULL) {
 			log_error("message %s: out of memory; delivered again "
 			    "later", m->m.message_id);
+			send_report(c, IPC_REPORT_INTERNAL, m,
+			    "out of memory taking a message in hand");
 			free(m->m.body);
 			free(m->m.message_id);
 			free(m);
@@ -1000,6 +1120,8 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_stop(loop, &c->edge_timer);
 	for (m = TAILQ_FIRST(&c->in_hand); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
+		if (m->held != HOLD_NONE && m->lease != NULL)
+			c->mc.held_released++;
 		if (m->lease != NULL)
 			settle_done(m->lease, 0);
 		m->lease = NULL;
@@ -1038,6 +1160,7 @@ on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	update_ready(c);	/* an SQS outage turns unhealthy with time */
 	send_status(c, IPC_HEARTBEAT);
+	send_metrics(c);
 }
 
 static void
@@ -1186,6 +1309,10 @@ consumer_main(const struct config *cfg, int slot, int fd)
 		log_error("settle: out of memory");
 		_exit(CONSUMER_EXIT_FAILURE);
 	}
+	sqs_set_counters(c.sqs, &c.mc);
+	settle_set_counters(c.settle, &c.mc);
+	if (c.creds != NULL)
+		creds_set_counters(c.creds, &c.mc);
 
 	ev_io_init(&c.ipc_io, on_ipc, fd, EV_READ);
 	c.ipc_io.data = &c;
@@ -1219,9 +1346,12 @@ consumer_main(const struct config *cfg, int slot, int fd)
 		_exit(strcmp(err, "out of memory") == 0 ?
 		    CONSUMER_EXIT_FAILURE : CONSUMER_EXIT_CONFIG);
 	}
+	cache_set_counters(c.cache, &c.mc);
 
 	ev_run(c.loop, 0);
 
+	/* After the last settle: the master accounts for everything. */
+	send_metrics(&c);
 	teardown(&c);
 	log_debug("exiting with status %d", c.exit_status);
 	_exit(c.exit_status);

@@ -1666,6 +1666,7 @@ struct creds {
 	int			 invalidated;
 	int			 ok;		/* as last reported */
 	char			 reason[CREDS_REASON_MAX];
+	struct metrics_counters	*mc;		/* NULL: not counted */
 	struct util_reentry	 re;
 };
 
@@ -1784,6 +1785,8 @@ success(struct creds *c)
 	c->invalidated = 0;
 	c->ok = 1;
 	c->reason[0] = '\0';
+	if (c->mc != NULL)
+		c->mc->credential_refreshes[METRICS_REFRESH_OK]++;
 	c->last_ok_ms = util_mono_ms();
 	backoff_reset(&c->backoff);
 	schedule(c);
@@ -1860,6 +1863,8 @@ failed(struct creds *c, const char *fmt, ...)
 	reason[CREDS_REASON_MAX - 1] = '\0';
 	redact(c, reason, CREDS_REASON_MAX);
 	end_fetch(c);
+	if (c->mc != NULL)
+		c->mc->credential_refreshes[METRICS_REFRESH_FAILED]++;
 	same = strcmp(reason, c->reason) == 0;
 	memcpy(c->reason, reason, CREDS_REASON_MAX);
 	delay = backoff_next(&c->backoff, backoff_random());
@@ -2785,6 +2790,12 @@ creds_new(struct ev_loop *loop, struct httpc *hc, const struct config *cfg,
 	c->expiry.data = c;
 	ev_timer_start(loop, &c->timer);
 	return c;
+}
+
+void
+creds_set_counters(struct creds *c, struct metrics_counters *mc)
+{
+	c->mc = mc;
 }
 
 void

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct config;
 struct ev_loop;
 struct httpc;
@@ -82,6 +84,11 @@ typedef void (*creds_state_fn)(void *arg, int ok, const char *reason);
 struct creds *creds_new(struct ev_loop *loop, struct httpc *hc,
 	    const struct config *cfg, const struct creds_plan *plan,
 	    creds_state_fn fn, void *arg, char *err, size_t errlen);
+/*
+ * Count each refresh into mc (credentials in: ok; a fetch of the chain
+ * failed: failed).  mc NULL: no counting.
+ */
+void	creds_set_counters(struct creds *c, struct metrics_counters *mc);
 /* Stops every fetch (a credential_process is killed); no callbacks. */
 void	creds_free(struct creds *c);
 /* The credentials to sign with now, NULL while there are none. */

@@ -137,6 +137,18 @@ call_free(struct edge_call *c)
 	free(c);
 }
 
+enum metrics_edge_outcome
+edge_metrics_outcome(const struct edge_result *r)
+{
+	if (r->ok)
+		return METRICS_EDGE_OK;
+	if (r->status == 404)
+		return METRICS_EDGE_NOT_FOUND;
+	if (r->status == 401 || r->status == 403)
+		return METRICS_EDGE_UNAUTHORIZED;
+	return METRICS_EDGE_FAILED;
+}
+
 static void
 destroy(struct edge *e)
 {

@@ -8,6 +8,7 @@
 #ifndef PCS_EDGE_H
 #define PCS_EDGE_H
 
+#include "metrics.h"
 #include <stddef.h>
 
 struct ev_loop;
@@ -34,6 +35,13 @@ struct edge_result {
 };
 
 typedef void	(*edge_done_fn)(void *arg, const struct edge_result *r);
+
+/*
+ * The label outcome of pcs_edge_refills_total for a fetch's result: ok
+ * (an answer the caller still has to find usable), not_found (404: the
+ * customer is gone), unauthorized (401, 403: the API key), failed.
+ */
+enum metrics_edge_outcome edge_metrics_outcome(const struct edge_result *r);
 
 struct edge;
 struct edge_call;

@@ -1635,6 +1635,26 @@ events_free(struct event *ev)
 	memset(ev, 0, sizeof(*ev));
 }
 
+enum metrics_event
+events_metrics_event(enum event_kind kind)
+{
+	switch (kind) {
+	case EVENT_ENTITLEMENTS:
+		return METRICS_EV_ENTITLEMENTS;
+	case EVENT_REFILL:
+		return METRICS_EV_REFILL;
+	case EVENT_USAGE:
+		return METRICS_EV_USAGE;
+	case EVENT_PURGE:
+		return METRICS_EV_PURGE;
+	case EVENT_INVALIDATE_ALL:
+		return METRICS_EV_INVALIDATE_ALL;
+	case EVENT_IGNORED:
+		break;
+	}
+	return METRICS_EV_OTHER;
+}
+
 const char *
 events_kind_name(enum event_kind kind)
 {

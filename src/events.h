@@ -7,6 +7,7 @@
 #ifndef PCS_EVENTS_H
 #define PCS_EVENTS_H
 
+#include "metrics.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,8 @@ int	events_apply_edge(struct event *ev, const char *body, size_t len,
 
 void	events_free(struct event *ev);
 const char *events_kind_name(enum event_kind);
+/* The label event of pcs_messages_total for a parsed message of kind. */
+enum metrics_event events_metrics_event(enum event_kind kind);
 
 /* Parse an ISO-8601 date or accept epoch ms: 0, or -1 if unparsable. */
 int	events_parse_date(const char *s, int64_t *ms);

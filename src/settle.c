@@ -99,6 +99,7 @@ struct settle {
 	size_t			 ndelq, nrelq;
 	size_t			 busy;		/* settled, not yet answered */
 	uint64_t		 errors;
+	struct metrics_counters	*mc;		/* NULL: not counted */
 	struct batch_list	 batches;
 	char			 beat_logged[SQS_ERROR_MAX];
 	ev_timer		 beat;
@@ -129,6 +130,19 @@ lease_finish(struct settle_lease *l)
 {
 	l->s->busy--;
 	lease_free(l);
+}
+
+/* n entries of a batch of kind ended so (ok, retried, failed). */
+static void
+count(struct settle *s, enum batch_kind kind, enum metrics_entry_outcome o,
+    size_t n)
+{
+	if (s->mc == NULL)
+		return;
+	if (kind == B_DELETE)
+		s->mc->deletes[o] += n;
+	else
+		s->mc->visibility[o] += n;
 }
 
 static int
@@ -252,6 +266,10 @@ extended(struct batch *b, enum sqs_status st, const char *err,
 			l->expires_ms = b->sent_ms + (uint64_t)s->vt * 1000;
 		else
 			l->beat_after_ms = now + BEAT_RETRY_MS;
+		if (ok)
+			count(s, B_EXTEND, METRICS_ENTRY_OK, 1);
+		if (!ok && (st != SQS_OK || l->action != A_NONE))
+			count(s, B_EXTEND, METRICS_ENTRY_RETRIED, 1);
 		if (st == SQS_OK && !ok && l->action == A_NONE) {
 			s->errors++;
 			/*
@@ -261,6 +279,8 @@ extended(struct batch *b, enum sqs_status st, const char *err,
 			 * heartbeat gives it up, saying so once.
 			 */
 			l->lost = i < n && res[i].sender_fault;
+			count(s, B_EXTEND, l->lost ? METRICS_ENTRY_FAILED :
+			    METRICS_ENTRY_RETRIED, 1);
 			log_warn("sqs: ChangeMessageVisibilityBatch: message "
 			    "%s: %s: %s%s", l->id, i < n ? res[i].code : "?",
 			    i < n ? res[i].message : "no answer", l->lost ?
@@ -293,9 +313,11 @@ on_batch(void *arg, enum sqs_status st, const char *err,
 	if (st != SQS_OK) {
 		s->errors++;
 		if (retryable(st) && b->tries < SETTLE_TRIES) {
+			count(s, b->kind, METRICS_ENTRY_RETRIED, b->n);
 			retry_later(b, err);
 			return;
 		}
+		count(s, b->kind, METRICS_ENTRY_FAILED, b->n);
 		give_up(b, 0, err);
 		batch_free(b);
 		s->idle(s->arg);
@@ -304,14 +326,17 @@ on_batch(void *arg, enum sqs_status st, const char *err,
 	/* Keep the entries worth another try, in order; the rest are done. */
 	for (i = 0, keep = 0; i < b->n; i++) {
 		if (i < n && res[i].ok) {
+			count(s, b->kind, METRICS_ENTRY_OK, 1);
 			lease_finish(b->e[i]);
 			continue;
 		}
 		s->errors++;
 		if (i < n && !res[i].sender_fault && b->tries < SETTLE_TRIES) {
+			count(s, b->kind, METRICS_ENTRY_RETRIED, 1);
 			b->e[keep++] = b->e[i];
 			continue;
 		}
+		count(s, b->kind, METRICS_ENTRY_FAILED, 1);
 		log_warn("sqs: %s: message %s: %s: %s", action_name(b->kind),
 		    b->e[i]->id, i < n ? res[i].code : "?",
 		    i < n ? res[i].message : "no answer");
@@ -354,9 +379,11 @@ send_batch(struct batch *b)
 		return;
 	}
 	if (++b->tries < SETTLE_TRIES) {
+		count(s, b->kind, METRICS_ENTRY_RETRIED, b->n);
 		retry_later(b, err);
 		return;
 	}
+	count(s, b->kind, METRICS_ENTRY_FAILED, b->n);
 	give_up(b, 0, err);
 	batch_free(b);
 	s->idle(s->arg);
@@ -374,6 +401,7 @@ flush_list(struct settle *s, struct lease_list *q, size_t *nq,
 		if ((b = batch_new(s, kind)) == NULL) {
 			log_error("%s: out of memory; %zu messages will be "
 			    "delivered again", action_name(kind), *nq);
+			count(s, kind, METRICS_ENTRY_FAILED, *nq);
 			while ((l = TAILQ_FIRST(q)) != NULL) {
 				TAILQ_REMOVE(q, l, link);
 				lease_finish(l);
@@ -537,6 +565,12 @@ size_t
 settle_busy(const struct settle *s)
 {
 	return s->busy;
+}
+
+void
+settle_set_counters(struct settle *s, struct metrics_counters *mc)
+{
+	s->mc = mc;
 }
 
 uint64_t

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct ev_loop;
 struct sqs;
 struct settle;
@@ -29,6 +31,13 @@ typedef void	(*settle_idle_fn)(void *arg);
  */
 struct settle	*settle_new(struct ev_loop *loop, struct sqs *sqs,
 		    int visibility_timeout, settle_idle_fn idle, void *arg);
+/*
+ * Count each entry of the batches into mc: deletes and visibility
+ * changes (releases and the heartbeat's extensions) as ok, retried (it
+ * failed and goes again) or failed (given up).  mc NULL: no counting.
+ */
+void		 settle_set_counters(struct settle *s,
+		    struct metrics_counters *mc);
 /* Cancel the batches in flight and free every lease; before sqs_free. */
 void		 settle_free(struct settle *s);
 

@@ -115,6 +115,7 @@ struct sqs_call {
 	sqs_batch_fn		 bfn;
 	void			*arg;
 	size_t			 n;		/* batch entries */
+	uint64_t		 started_us;	/* monotonic */
 	/* Copies of what signed it, for redaction; NULL: unsigned. */
 	char			*signed_with[SQS_NSECRETS];
 };
@@ -125,6 +126,7 @@ struct sqs {
 	char			*endpoint;
 	char			*region;
 	struct creds		*creds;		/* NULL: unsigned */
+	struct metrics_counters	*mc;		/* NULL: not counted */
 	struct util_reentry	 re;		/* callbacks running */
 	LIST_HEAD(, sqs_call)	 calls;
 };
@@ -704,6 +706,50 @@ sqs_cancel(struct sqs_call *c)
 	call_free(c);
 }
 
+enum metrics_sqs_outcome
+sqs_metrics_outcome(enum sqs_status st)
+{
+	switch (st) {
+	case SQS_OK:
+		return METRICS_SQS_OK;
+	case SQS_AUTH:
+		return METRICS_SQS_AUTH;
+	case SQS_THROTTLED:
+		return METRICS_SQS_THROTTLED;
+	case SQS_SERVER:
+		return METRICS_SQS_SERVER;
+	case SQS_NETWORK:
+		return METRICS_SQS_NETWORK;
+	case SQS_CLIENT:
+		return METRICS_SQS_CLIENT;
+	case SQS_PROTOCOL:
+		break;
+	}
+	return METRICS_SQS_PROTOCOL;
+}
+
+void
+sqs_set_counters(struct sqs *s, struct metrics_counters *mc)
+{
+	s->mc = mc;
+}
+
+/* One answered request, by action and outcome, and its duration. */
+static void
+count(const struct sqs_call *c, enum sqs_status st)
+{
+	struct metrics_counters *mc = c->s->mc;
+	enum metrics_sqs_action a = c->action == SQS_RECEIVE ?
+	    METRICS_SQS_RECEIVE : c->action == SQS_DELETE ?
+	    METRICS_SQS_DELETE : METRICS_SQS_CHANGE;
+
+	if (mc == NULL)
+		return;
+	mc->sqs_requests[a][sqs_metrics_outcome(st)]++;
+	metrics_observe(&mc->sqs[a], METRICS_H_SQS,
+	    (double)(util_mono_us() - c->started_us) / 1e6);
+}
+
 static void
 deliver(struct sqs_call *c, const struct httpc_result *r)
 {
@@ -738,6 +784,7 @@ deliver(struct sqs_call *c, const struct httpc_result *r)
 		    name, perr);
 	}
 	redact(c, err, sizeof(err));
+	count(c, st);
 	/* Only what it was signed with can have been refused. */
 	if (st == SQS_AUTH && c->signed_with[0] != NULL &&
 	    matches(code, stale_codes))
@@ -852,6 +899,7 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	hr.max_body = max_body;
 	c->s = s;
 	c->action = action;
+	c->started_us = util_mono_us();
 	if (v != NULL) {
 		hr.sigv4_region = s->region;
 		hr.sigv4_service = "sqs";

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "metrics.h"
+
 struct creds;
 struct httpc;
 
@@ -86,6 +88,12 @@ struct sqs	*sqs_new(struct httpc *hc, const char *queue_url,
 		    size_t errlen);
 /* Cancel every call (no callbacks); call before httpc_free. */
 void		 sqs_free(struct sqs *s);
+/*
+ * Count every request answered (or failed) into mc, by action and
+ * outcome, with its duration from start to answer in the action's
+ * histogram; a cancelled one counts nothing.  mc NULL: no counting.
+ */
+void		 sqs_set_counters(struct sqs *s, struct metrics_counters *mc);
 
 /*
  * Start an action; the callback runs once, from the loop.  NULL with err
@@ -158,5 +166,7 @@ enum sqs_status	 sqs_classify_skew(long status, const char *body, size_t len,
  */
 int		 sqs_endpoint(const char *queue_url, char *buf, size_t len);
 const char	*sqs_status_name(enum sqs_status st);
+/* The label of pcs_sqs_requests_total{outcome} for st. */
+enum metrics_sqs_outcome sqs_metrics_outcome(enum sqs_status st);
 
 #endif

@@ -16,6 +16,8 @@
 uint64_t	util_now_ms(void);
 /* Monotonic clock, milliseconds: for every interval and deadline. */
 uint64_t	util_mono_ms(void);
+/* The same in microseconds: for the latency histograms. */
+uint64_t	util_mono_us(void);
 
 int	util_set_nonblock(int fd);
 int	util_set_cloexec(int fd);

@@ -283,6 +283,35 @@ static const char want_api_calls_usage[] =
     "{\"currentUsage\":42,\"usagePeriodStart\":1761955200000,"
     "\"usagePeriodEnd\":1893456000000}";
 
+/* Each example under the label pcs_messages_total{event} counts it by. */
+START_TEST(ex_metrics_labels)
+{
+	static const struct {
+		const char		*file;
+		enum metrics_event	 want;
+	} t[] = {
+		{ "entitlements-updated.json", METRICS_EV_ENTITLEMENTS },
+		{ "entitlements-updated-resource.json", METRICS_EV_ENTITLEMENTS },
+		{ "entitlements-updated-thin.json", METRICS_EV_REFILL },
+		{ "measurement-reported.json", METRICS_EV_USAGE },
+		{ "customer-deleted.json", METRICS_EV_PURGE },
+		{ "purge-requested.json", METRICS_EV_PURGE },
+		{ "package-published.json", METRICS_EV_INVALIDATE_ALL },
+		{ "ignored-subscription-created.json", METRICS_EV_OTHER },
+	};
+	struct event ev;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		parse_file(t[i].file, &ev);
+		ck_assert_msg(events_metrics_event(ev.kind) == t[i].want,
+		    "%s: label %d, expected %d", t[i].file,
+		    (int)events_metrics_event(ev.kind), (int)t[i].want);
+		events_free(&ev);
+	}
+}
+END_TEST
+
 START_TEST(ex_entitlements_updated)
 {
 	struct event ev;
@@ -1797,6 +1826,7 @@ events_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("examples");
+	tcase_add_test(tc, ex_metrics_labels);
 	tcase_add_test(tc, ex_entitlements_updated);
 	tcase_add_test(tc, ex_entitlements_updated_resource);
 	tcase_add_test(tc, ex_entitlements_updated_empty);
