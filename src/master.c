@@ -486,6 +486,20 @@ finish_if_drained(struct master *m)
 }
 
 /*
+ * Why a consumer cannot work, for /status' last_error: the reason of a
+ * not-ready status, a heartbeat's included (one that never became ready
+ * sends no NOT_READY), but not the consumer's own words for starting
+ * and stopping, which are no error.
+ */
+static int
+is_error_reason(const struct ipc_msg *msg)
+{
+	return msg->type != IPC_HELLO && !msg->ready &&
+	    msg->reason[0] != '\0' && strcmp(msg->reason, "starting") != 0 &&
+	    strcmp(msg->reason, "stopping") != 0;
+}
+
+/*
  * Read every message waiting on p's channel.  exited: the consumer is
  * gone (on_child), and what it sent last, its final counters above all,
  * is read before the channel is closed; its status no longer moves the
@@ -544,8 +558,7 @@ read_channel(struct master *m, struct proc *p, int exited)
 		msg = any.status;
 		clean_reason(msg.reason, sizeof(msg.reason));
 		p->status = msg;
-		/* Why it could not work (not the "starting" of a hello). */
-		if (msg.type == IPC_NOT_READY && msg.reason[0] != '\0')
+		if (is_error_reason(&msg))
 			memcpy(p->last_error, msg.reason, sizeof(p->last_error));
 		if (exited || p->state == PROC_DRAINING)
 			continue;

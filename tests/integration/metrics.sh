@@ -223,4 +223,28 @@ rolled() {
 wait_for 60 rolled && ok "reload: counted, both consumers replaced (two normal exits)"     || fail "reload: $(grep -E '^pcs_(config_reloads|consumer_exits)_total' "$WORK/reload" | tr '\n' ' ')"
 totals_are $N $N $((2 * NI)) $((2 * NB)) && ok "the totals are whole after the roll"     || fail "after the roll: counters $(show_totals)"
 expect "restarts: still one" "$(value "$WORK/totals" pcs_consumer_restarts_total)" 1
+stop_pcs
+
+# /status passes a consumer's reason through the redaction of the
+# configuration's secrets: here the reason names a Redis host that does not
+# resolve, and the host is also the API key.
+secret=redis-at-the-api-key.invalid
+SERVER_API_KEY=$secret REDIS_HOST=$secret CONSUMERS=1 PCS_WRAP=$(no_dns) start_pcs
+last_error() {
+    http GET /status | node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+  const e = JSON.parse(s.slice(4)).consumers[0].last_error; if (e !== null) console.log(e); })'
+}
+has_error() { [ -n "$(last_error)" ]; }
+if wait_for 30 has_error; then
+    err=$(last_error)
+    case "$err" in
+    *"$secret"*) fail "/status shows the secret: $err" ;;
+    *"[redacted]"*) ok "/status: the reason with the secret redacted: $err" ;;
+    *) fail "/status: reason not as expected: $err" ;;
+    esac
+else
+    fail "/status: no last_error: $(http GET /status)"
+fi
+scrape "$WORK/secret" && ! grep -q "$secret" "$WORK/secret" && ok "/metrics: no secret" \
+    || fail "/metrics names the secret (or failed)"
 finish
