@@ -4,8 +4,8 @@
 # costs nothing; apt-get update runs once, and only when something is
 # missing.  Run as root (the README's commands are run as root).
 # prometheus gives the tests a real Prometheus server and promtool (the
-# metrics scrape, the shipped alert rules and dashboard); its service is
-# not needed and may stay stopped.
+# metrics scrape in metrics.sh, the shipped alert rules and dashboard); its
+# service is not needed and may stay stopped.
 # Node.js (Debian's nodejs and npm, only when there is no node at all) runs
 # the test helpers in tests/support/; their npm packages are pinned in
 # package-lock.json and installed with `npm ci` into node_modules/ when it

@@ -24,13 +24,16 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
+#include <json-c/json.h>
 
 #include "backoff.h"
 #include "consumer.h"
@@ -39,6 +42,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "notify.h"
 #include "proc.h"
 #include "rconn.h"
@@ -100,6 +104,10 @@ struct master {
 	struct sentry	*sentry;	/* NULL: nothing is reported */
 	uint64_t	 redis_down_ms;	/* since when no consumer reaches it; 0 */
 	int		 redis_reported; /* this outage was reported */
+
+	/* What the master counts itself (the exposition's master part). */
+	struct metrics_master mm;
+	uint64_t	 start_mono_ms;	/* for the uptime */
 };
 
 static void	spawn(struct master *, struct proc *, const struct config *);
@@ -157,6 +165,242 @@ health_status(void *arg, struct health_status *out)
 		why = out->consumers_ready > 0 ? "no consumer reached redis "
 		    "lately" : "no recent status from the consumers";
 	snprintf(out->reason, sizeof(out->reason), "%s", why);
+}
+
+/*
+ * A slot's gauges count when its process is alive and its last report is
+ * fresh: a consumer that stopped reporting says nothing about now.
+ */
+static int
+slot_live(const struct proc *p, uint64_t now)
+{
+	return proc_alive(p) && p->have_metrics &&
+	    now - p->last_msg_ms <= STATUS_FRESH_MS;
+}
+
+/* A slot's totals: its earlier processes' and the live one's. */
+static void
+slot_totals(const struct proc *p, struct metrics_counters *out)
+{
+	*out = p->base;
+	if (p->have_metrics)
+		metrics_add(out, &p->metrics.counters);
+}
+
+/* GET /metrics */
+static char *
+page_metrics(struct master *m, size_t *len)
+{
+	/* 64 slots of 1.5 kB: off the stack; the master has one thread. */
+	static struct metrics_counters c[CONFIG_MAX_CONSUMERS];
+	struct metrics_gauges g[CONFIG_MAX_CONSUMERS];
+	struct health_status hs;
+	int live[CONFIG_MAX_CONSUMERS], i;
+	uint64_t now = util_mono_ms();
+
+	health_status(m, &hs);
+	m->mm.consumers_configured = m->cfg->consumers;
+	m->mm.consumers_running = alive_count(m);
+	m->mm.consumers_ready = hs.consumers_ready;
+	m->mm.ready = hs.ready;
+	m->mm.now_ms = util_now_ms();
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		slot_totals(&m->procs[i], &c[i]);
+		g[i] = m->procs[i].metrics.gauges;
+		live[i] = slot_live(&m->procs[i], now);
+	}
+	return metrics_render(&m->mm, c, CONFIG_MAX_CONSUMERS, g, live,
+	    CONFIG_MAX_CONSUMERS, len);
+}
+
+/* The most secrets one configuration has (config_secrets), and the DSN's two. */
+#define SECRETS_MAX	24
+
+/*
+ * The secrets of cfg, for util_redact: its secret settings, and the key
+ * (and legacy secret) inside the Sentry DSN, copied into keys.
+ */
+static size_t
+slot_secrets(const struct config *cfg, const char **out,
+    char keys[2][256])
+{
+	struct sentry_dsn dsn;
+	char err[8];
+	size_t n;
+
+	n = config_secrets(cfg, out, SECRETS_MAX - 2);
+	if (cfg->sentry_dsn == NULL ||
+	    sentry_dsn_parse(cfg->sentry_dsn, &dsn, err, sizeof(err)) == -1)
+		return n;
+	snprintf(keys[0], sizeof(keys[0]), "%s", dsn.public_key);
+	out[n++] = keys[0];
+	if (dsn.secret_key != NULL) {
+		snprintf(keys[1], sizeof(keys[1]), "%s", dsn.secret_key);
+		out[n++] = keys[1];
+	}
+	sentry_dsn_free(&dsn);
+	return n;
+}
+
+/* Epoch milliseconds as RFC 3339 UTC, or JSON null when 0 (never). */
+static struct json_object *
+json_time(uint64_t ms)
+{
+	char buf[96];	/* room for any int gmtime_r gives */
+	struct tm tm;
+	time_t t;
+
+	if (ms == 0)
+		return NULL;
+	t = (time_t)(ms / 1000);
+	if (gmtime_r(&t, &tm) == NULL)
+		return NULL;
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return json_object_new_string(buf);
+}
+
+/* One line for an operator, every secret of the slot's configuration out. */
+static struct json_object *
+json_text(const struct master *m, const struct proc *p, const char *text)
+{
+	const char *sec[2 * SECRETS_MAX];
+	char buf[IPC_REASON_MAX + 64], keys[2][2][256];
+	size_t n;
+
+	if (text[0] == '\0')
+		return NULL;
+	(void)util_clean(buf, sizeof(buf), text, strlen(text), 0,
+	    UTIL_CLEAN_ASCII | UTIL_CLEAN_SPACE | UTIL_CLEAN_LINE);
+	n = slot_secrets(m->cfg, sec, keys[0]);
+	if (p->cfg != NULL && p->cfg != m->cfg)
+		n += slot_secrets(p->cfg, sec + n, keys[1]);
+	(void)util_redact(buf, sizeof(buf), sec, n, 0);
+	return json_object_new_string(buf);
+}
+
+static void
+json_add(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+/* Milliseconds as seconds with three decimals, not a double's noise. */
+static struct json_object *
+json_seconds(uint64_t ms)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64 ".%03u", ms / 1000,
+	    (unsigned)(ms % 1000));
+	return json_object_new_double_s((double)ms / 1000.0, buf);
+}
+
+static struct json_object *
+json_u64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static struct json_object *
+status_slot(const struct master *m, const struct proc *p, uint64_t now)
+{
+	struct metrics_counters c;
+	struct json_object *o, *k;
+	uint64_t applied = 0, skipped = 0, ignored = 0, rejected = 0;
+	char state[32], how[96], *cut;
+	int e, live = slot_live(p, now);
+
+	slot_totals(p, &c);
+	for (e = 0; e < METRICS_EV_N; e++) {
+		applied += c.messages[e][METRICS_OUT_APPLIED];
+		skipped += c.messages[e][METRICS_OUT_SKIPPED_OLDER] +
+		    c.messages[e][METRICS_OUT_SKIPPED_UNCACHED];
+		ignored += c.messages[e][METRICS_OUT_IGNORED];
+		rejected += c.messages[e][METRICS_OUT_REJECTED];
+	}
+	/* "not-ready" in the logs, an identifier here. */
+	snprintf(state, sizeof(state), "%s", proc_state_name(p->state));
+	for (cut = state; *cut != '\0'; cut++)
+		if (*cut == '-')
+			*cut = '_';
+	o = json_object_new_object();
+	json_add(o, "slot", json_object_new_int(p->slot));
+	json_add(o, "pid", proc_alive(p) ? json_object_new_int64(p->pid) :
+	    NULL);
+	json_add(o, "state", json_object_new_string(state));
+	json_add(o, "uptime_seconds", proc_alive(p) ?
+	    json_seconds(now - p->started_ms) : NULL);
+	json_add(o, "restarts", json_object_new_int64(p->restarts));
+	if (p->exited) {
+		/* "killed by signal 9", without util_wait_status' name of it */
+		util_wait_status(p->exit_status, how, sizeof(how));
+		if ((cut = strstr(how, " (")) != NULL)
+			*cut = '\0';
+		json_add(o, "last_exit", json_object_new_string(how));
+	} else
+		json_add(o, "last_exit", NULL);
+	json_add(o, "last_error", json_text(m, p, p->last_error));
+	json_add(o, "last_sqs_ok", json_time(p->status.last_sqs_ok_ms));
+	json_add(o, "last_redis_ok", json_time(p->status.last_redis_ok_ms));
+	k = json_object_new_object();
+	json_add(k, "received", json_u64(c.received));
+	json_add(k, "applied", json_u64(applied));
+	json_add(k, "skipped", json_u64(skipped));
+	json_add(k, "ignored", json_u64(ignored));
+	json_add(k, "rejected", json_u64(rejected));
+	json_add(o, "counters", k);
+	json_add(o, "in_hand", json_u64(live ? p->metrics.gauges.in_hand : 0));
+	json_add(o, "held", json_u64(live ? p->metrics.gauges.held : 0));
+	return o;
+}
+
+/* GET /status: the summary and one object per slot. */
+static char *
+page_status(struct master *m, size_t *len)
+{
+	struct json_object *o, *a;
+	struct health_status hs;
+	uint64_t now = util_mono_ms();
+	const char *text;
+	char *body;
+	int i;
+
+	health_status(m, &hs);
+	o = json_object_new_object();
+	json_add(o, "status", json_object_new_string(hs.ready ? "UP" :
+	    "DOWN"));
+	json_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	json_add(o, "uptime_seconds", json_seconds(now - m->start_mono_ms));
+	a = json_object_new_array();
+	/* The configured slots, and any beyond them still running. */
+	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		if (i < m->cfg->consumers || proc_alive(&m->procs[i]))
+			json_object_array_add(a, status_slot(m, &m->procs[i],
+			    now));
+	json_add(o, "consumers", a);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	body = text != NULL ? strdup(text) : NULL;
+	if (body != NULL)
+		*len = strlen(body);
+	json_object_put(o);
+	return body;
+}
+
+/* health's page hook: /metrics and /status. */
+static char *
+pages(void *arg, enum health_page page, size_t *len)
+{
+	struct master *m = arg;
+
+	switch (page) {
+	case HEALTH_PAGE_METRICS:
+		return page_metrics(m, len);
+	case HEALTH_PAGE_STATUS:
+		return page_status(m, len);
+	}
+	return NULL;
 }
 
 /*
@@ -293,20 +537,36 @@ report_from(struct master *m, const struct proc *p,
 	sentry_capture(m->sentry, &ev);
 }
 
-static void
-on_channel(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Why a consumer cannot work, for /status' last_error: the reason of a
+ * not-ready status, a heartbeat's included (one that never became ready
+ * sends no NOT_READY), but not the consumer's own words for starting
+ * and stopping, which are no error.
+ */
+static int
+is_error_reason(const struct ipc_msg *msg)
 {
-	struct proc *p = w->data;
-	struct master *m = p->owner;
+	return msg->type != IPC_HELLO && !msg->ready &&
+	    msg->reason[0] != '\0' && strcmp(msg->reason, "starting") != 0 &&
+	    strcmp(msg->reason, "stopping") != 0;
+}
+
+/*
+ * Read every message waiting on p's channel.  exited: the consumer is
+ * gone (on_child), and what it sent last, its final counters above all,
+ * is read before the channel is closed; its status no longer moves the
+ * slot's state.
+ */
+static void
+read_channel(struct master *m, struct proc *p, int exited)
+{
 	struct ipc_any any;
 	struct ipc_msg msg;
 	uint32_t pid;
 	char err[128];
 	int r;
 
-	(void)loop;
-	(void)revents;
-	for (;;) {
+	while (p->fd != -1) {
 		r = ipc_recv_any(p->fd, &any, err, sizeof(err));
 		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
@@ -322,7 +582,9 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 			log_error("consumer %d (pid %ld): malformed "
 			    "status message: %s; killing it", p->slot,
 			    (long)p->pid, err);
-			(void)kill(p->pid, SIGKILL);
+			/* Exited: the pid is reaped, maybe another's now. */
+			if (!exited)
+				(void)kill(p->pid, SIGKILL);
 			close_channel(m, p);
 			return;
 		}
@@ -349,7 +611,9 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 		msg = any.status;
 		clean_reason(msg.reason, sizeof(msg.reason));
 		p->status = msg;
-		if (p->state == PROC_DRAINING)
+		if (is_error_reason(&msg))
+			memcpy(p->last_error, msg.reason, sizeof(p->last_error));
+		if (exited || p->state == PROC_DRAINING)
 			continue;
 		if (msg.ready && p->state != PROC_READY) {
 			p->state = PROC_READY;
@@ -369,6 +633,29 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		announce(m);
 	}
+}
+
+static void
+on_channel(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proc *p = w->data;
+
+	(void)loop;
+	(void)revents;
+	read_channel(p->owner, p, 0);
+}
+
+/*
+ * A consumer is gone: what it counted joins what the slot's earlier
+ * processes counted, so the slot's totals never go backwards.
+ */
+static void
+settle_counters(struct proc *p)
+{
+	if (p->have_metrics)
+		metrics_add(&p->base, &p->metrics.counters);
+	memset(&p->metrics, 0, sizeof(p->metrics));
+	p->have_metrics = 0;
 }
 
 /* Count an unexpected exit; say when a crash storm starts. */
@@ -484,7 +771,7 @@ report_exit(struct master *m, const struct proc *p, int status,
 	struct sentry_event ev;
 	char sig[16], code[16];
 
-	if (m->sentry == NULL || p->hung)
+	if (m->sentry == NULL || p->hang_killed)
 		return;
 	if (WIFSIGNALED(status)) {
 		if (m->draining && WTERMSIG(status) == SIGKILL)
@@ -524,11 +811,25 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 
 	(void)revents;
 	ev_child_stop(loop, w);
+	/* Its last heartbeat and final counters may still be unread. */
+	read_channel(m, p, 1);
 	close_channel(m, p);
+	settle_counters(p);
 	util_wait_status(status, how, sizeof(how));
 	uptime = (now - p->started_ms) / 1000.0;
 	expected = p->state == PROC_DRAINING && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == CONSUMER_EXIT_OK;
+	p->exited = 1;
+	p->exit_status = status;
+	if (expected)
+		m->mm.exits[METRICS_EXIT_NORMAL]++;
+	else if (WIFEXITED(status) &&
+	    WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG)
+		m->mm.exits[METRICS_EXIT_CONFIG]++;
+	else if (p->hang_killed)
+		m->mm.exits[METRICS_EXIT_HANG]++;
+	else
+		m->mm.exits[METRICS_EXIT_CRASH]++;
 	if (expected)
 		log_info("consumer %d (pid %ld) %s after %.1fs",
 		    p->slot, (long)p->pid, how, uptime);
@@ -584,8 +885,11 @@ on_restart(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!m->draining && p->state == PROC_BACKOFF)
+	if (!m->draining && p->state == PROC_BACKOFF) {
+		p->restarts++;
+		m->mm.restarts++;
 		spawn(m, p, p->cfg != NULL ? p->cfg : m->cfg);
+	}
 }
 
 /* In a new consumer: the master's signal watchers are not its own. */
@@ -618,11 +922,13 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 
 	ev_timer_stop(m->loop, &p->restart);
 	p->cfg = cfg;
-	p->replace = p->retire = p->hung = 0;
+	p->replace = p->retire = 0;
 	p->first_ready_ms = 0;
 	/* Also on a failed fork: a roll's timeout counts from here. */
 	p->started_ms = p->last_msg_ms = now;
 	memset(&p->status, 0, sizeof(p->status));
+	settle_counters(p);
+	p->hang_killed = 0;
 	if (proc_spawn(p, child_atfork, child_run, m, log_fd()) == -1) {
 		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
 		log_error("fork consumer %d: %s; retrying in %.2fs",
@@ -805,9 +1111,9 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		    "for %ds; killing it", p->slot, (long)p->pid,
 		    slot_cfg(m, p)->hang_timeout);
 		(void)kill(p->pid, SIGKILL);
+		p->hang_killed = 1;
 		/* Once: its exit, not another kill, comes next. */
 		p->last_msg_ms = now;
-		p->hung = 1;
 		report_hang(m, p, now);
 	}
 	check_storm_over(m, now);
@@ -956,6 +1262,8 @@ health_listen(struct master *m, const struct config *cfg)
 			    sizeof(err2));
 			if (m->health == NULL)
 				log_error("%s", err2);
+			else
+				health_set_pages(m->health, pages);
 		}
 	}
 	if (h == NULL) {
@@ -967,6 +1275,7 @@ health_listen(struct master *m, const struct config *cfg)
 	if (m->health != NULL)
 		health_stop(m->health);
 	free(m->health_addr);
+	health_set_pages(h, pages);
 	m->health = h;
 	m->health_addr = addr;
 	m->health_port = cfg->port;
@@ -991,6 +1300,7 @@ reload(struct master *m)
 	    sizeof(desc)) == -1) {
 		log_error("reload: %s; keeping the current "
 		    "configuration", err);
+		m->mm.reload_failures++;
 		/* The old configuration runs on: the reload is over. */
 		m->notified_ready = 0;
 		m->status_sent[0] = '\0';
@@ -1000,6 +1310,7 @@ reload(struct master *m)
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		log_error("reload: out of memory; keeping the current "
 		    "configuration");
+		m->mm.reload_failures++;
 		config_free(&next);
 		m->notified_ready = 0;
 		m->status_sent[0] = '\0';
@@ -1007,6 +1318,7 @@ reload(struct master *m)
 		return;
 	}
 	g->cfg = next;
+	m->mm.reloads++;
 	log_info("reload: configuration read; replacing consumers "
 	    "one at a time");
 	log_info("aws: credentials: %s", desc);
@@ -1130,6 +1442,8 @@ master_run(struct config *cfg, const char *config_path)
 	m.config_path = config_path;
 	m.roll_slot = -1;
 	m.exit_status = MASTER_EXIT_OK;
+	m.mm.start_time_ms = util_now_ms();
+	m.start_mono_ms = util_mono_ms();
 
 	signal(SIGPIPE, SIG_IGN);
 	signal_watch(&m, &m.sigterm, SIGTERM);

@@ -186,6 +186,12 @@ void	metrics_add(struct metrics_counters *dst,
 const char *metrics_event_name(enum metrics_event);
 const char *metrics_outcome_name(enum metrics_outcome);
 const char *metrics_sqs_action_name(enum metrics_sqs_action);
+/*
+ * src as a label value of the text format (backslash, double quote and
+ * line feed escaped) in dst, of size bytes, NUL-terminated: 0, or -1 when
+ * it was cut to fit (2 * strlen(src) + 1 bytes always fit).
+ */
+int	metrics_escape_label(char *dst, size_t size, const char *src);
 
 /*
  * Render the exposition: every family with its # HELP and # TYPE, every

@@ -39,7 +39,6 @@ struct proc {
 	const struct config *cfg;
 	int		 replace;	/* stopping to be replaced (reload) */
 	int		 retire;	/* stopping for good (fewer consumers) */
-	int		 hung;		/* killed for want of a heartbeat */
 	uint64_t	 started_ms;	/* monotonic */
 	uint64_t	 first_ready_ms; /* monotonic, 0 until first ready */
 	uint64_t	 last_msg_ms;	/* monotonic time of the last message */
@@ -47,6 +46,17 @@ struct proc {
 	struct ipc_msg	 status;	/* the last status message */
 	struct ipc_metrics metrics;	/* the last metrics message */
 	int		 have_metrics;	/* metrics holds one */
+	/*
+	 * What the slot's earlier processes counted: the slot's totals are
+	 * base plus the live process's last metrics, so they never go
+	 * backwards when a consumer restarts.
+	 */
+	struct metrics_counters base;
+	unsigned	 restarts;	/* restarted after an exit */
+	int		 hang_killed;	/* the master killed it as hung */
+	int		 exited;	/* exit_status holds the last exit */
+	int		 exit_status;	/* wait(2) status of the last exit */
+	char		 last_error[IPC_REASON_MAX]; /* last reason, cleaned */
 	ev_io		 io;		/* channel readable */
 	ev_child	 child;		/* exit */
 	ev_timer	 restart;	/* backoff timer */
