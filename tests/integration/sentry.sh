@@ -146,10 +146,13 @@ EX=$PCS_SRCDIR/tests/data/examples
 wait_for 15 ready_with 2 || die "not ready after SIGFPE: $(http GET /readyz)"
 PCS_SQS_KEY="$AKID:$ASECRET" sqs send "$SQS_URL" "$EX/bad-date.json" >/dev/null || die "cannot send"
 wait_for 15 nreq_is 6 || die "no poison event"
-sqs_id=$(sed -n 's/.*message \([0-9a-f-]*\): rejected: entitlementsUpdatedAt.*/\1/p' "$PCS_LOG" | head -n 1)
+# The log line: "message <SQS id> (event m-bad-3): rejected: ...".
+sqs_id=$(sed -n 's/.*message \([0-9a-f-]*\) (event m-bad-3): rejected: entitlementsUpdatedAt.*/\1/p' "$PCS_LOG" | head -n 1)
+[ -n "$sqs_id" ] || die "no rejected line with the SQS id and messageId m-bad-3 in the log"
 expect "poison event" "$(field 6 e.tags.kind)" poison
 expect "poison level" "$(field 6 e.level)" warning
 expect "poison SQS id tag" "$(field 6 e.tags.sqs_message_id)" "$sqs_id"
+expect "poison messageId tag (Stigg's, kept for a rejected message)" "$(field 6 e.tags.message_id)" m-bad-3
 expect "poison fingerprint: the reason's first words" "$(field 6 'JSON.stringify(e.fingerprint)')" \
     '["poison","entitlementsupdatedat is not an"]'
 case "$(field 6 e.message)" in
