@@ -356,6 +356,12 @@ update_ready(struct consumer *c)
 		log_info("ready");
 	else
 		log_info("not ready: %s", c->reason);
+	/*
+	 * The gauges first, as of this change: else /metrics says ready with
+	 * the gauges of the last heartbeat (or none yet: a new consumer's
+	 * first READY with pcs_redis_connected 0) until the next one.
+	 */
+	send_metrics(c);
 	send_status(c, ready ? IPC_READY : IPC_NOT_READY);
 }
 

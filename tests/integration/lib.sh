@@ -264,6 +264,36 @@ with_hosts() {
     echo "unshare -m $WORK/with-hosts"
 }
 
+# start_prometheus CONFIG: Debian's prometheus server (scripts/deps.sh) on
+# a free loopback port, PROM_PORT, with the configuration file CONFIG, its
+# data in $WORK/prom-data and its log in $WORK/prometheus.log; returns once
+# it answers /-/ready.  prom_api PATH [CURL-ARGS...] asks its HTTP API
+# (/api/v1/PATH, JSON; -G --data-urlencode "query=..." for a query), and
+# prom_query EXPR prints the value of an instant query with one result,
+# else nothing.
+PROM_PORT=
+start_prometheus() {
+    command -v prometheus >/dev/null ||
+        { echo "SKIP: prometheus missing (Debian package prometheus: scripts/deps.sh)"; exit 77; }
+    PROM_PORT=$(free_port)
+    mkdir -p "$WORK/prom-data"
+    prometheus --config.file="$1" --storage.tsdb.path="$WORK/prom-data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
+    HELPER_PIDS="$HELPER_PIDS $!"
+    wait_for 30 prom_ready || die "prometheus did not start: $(tail -n 5 "$WORK/prometheus.log")"
+}
+prom_ready() { [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROM_PORT/-/ready")" = 200 ]; }
+prom_api() {
+    local path=$1
+    shift
+    curl -s -m 5 "$@" "http://127.0.0.1:$PROM_PORT/api/v1/$path"
+}
+prom_query() {
+    prom_api query -G --data-urlencode "query=$1" |
+        node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+  try { const r = JSON.parse(s); if (r.status === "success" && r.data.result.length === 1) console.log(r.data.result[0].value[1]); } catch (e) {} })'
+}
+
 # The consumers of the running daemon, one pid a line.
 consumers() { pgrep -P "$PCS_PID" | sort; }
 remember_consumers() { ALL_PIDS="$ALL_PIDS $(consumers | tr '\n' ' ')"; }

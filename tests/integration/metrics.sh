@@ -181,8 +181,6 @@ hdr=$(curl -s -m 5 -D - -o /dev/null "http://127.0.0.1:$HTTP_PORT/metrics" | tr 
 expect "/metrics: the text format's content type" "$hdr" "Content-Type: text/plain; version=0.0.4; charset=utf-8"
 
 # The real Prometheus scrapes the daemon every second.
-PROM_PORT=$(free_port)
-mkdir -p "$WORK/prom-data"
 cat >"$WORK/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -192,23 +190,15 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$HTTP_PORT']
 EOF
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
-HELPER_PIDS="$HELPER_PIDS $!"
-# query EXPR: the single value of an instant query, or nothing.
-query() {
-    curl -s -m 5 "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" |
-        node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
-  try { const r = JSON.parse(s); if (r.status === "success" && r.data.result.length === 1) console.log(r.data.result[0].value[1]); } catch (e) {} })'
-}
-applied_is() { [ "$(query 'sum(pcs_messages_total{job="persistent-cache-service",outcome="applied"})')" = "$1" ]; }
+start_prometheus "$WORK/prometheus.yml"
+applied_is() { [ "$(prom_query 'sum(pcs_messages_total{job="persistent-cache-service",outcome="applied"})')" = "$1" ]; }
 if wait_for 60 applied_is $((2 * N)); then
     ok "Prometheus scraped the daemon: sum(pcs_messages_total{outcome=\"applied\"}) = $((2 * N))"
 else
-    fail "Prometheus query: '$(query 'sum(pcs_messages_total{outcome="applied"})')', want $((2 * N)); up=$(query up); $(tail -n 5 "$WORK/prometheus.log")"
+    fail "Prometheus query: '$(prom_query 'sum(pcs_messages_total{outcome="applied"})')', want $((2 * N)); up=$(prom_query up); $(tail -n 5 "$WORK/prometheus.log")"
 fi
-expect "Prometheus: the target is up" "$(query 'up{job="persistent-cache-service"}')" 1
-expect "Prometheus: pcs_ready" "$(query pcs_ready)" 1
+expect "Prometheus: the target is up" "$(prom_query 'up{job="persistent-cache-service"}')" 1
+expect "Prometheus: pcs_ready" "$(prom_query pcs_ready)" 1
 
 # A reload replaces both consumers, one at a time: two normal exits, a
 # reload counted, and the totals still whole, the last counters of each

@@ -1,16 +1,22 @@
 #!/bin/bash
 # The monitoring files the packages ship (packaging/monitoring/), checked
-# with Debian's prometheus package: promtool check rules on the alert
-# rules; promtool test rules with tests/data/monitoring/rules-test.yml,
-# which fires every alert on synthetic series and checks it stays quiet
-# where it should; every PromQL expression of the rules and the Grafana
-# dashboard names only metrics, labels and label values of the daemon's
-# catalogue (tests/data/monitoring/metrics.txt) and parses; the dashboard
-# is JSON with its data source and instance variables and the panels the
-# README lists; the scrape snippet, added to a prometheus.yml, passes
-# promtool check config, and a real prometheus loads it with the rules and
-# evaluates them (PcsDown pending for the snippet's job when its target
-# is down).  About 5 s; starts no daemon.
+# with Debian's prometheus package and against the daemon itself:
+# promtool check rules on the alert rules; promtool test rules with
+# tests/data/monitoring/rules-test.yml, which fires every alert on
+# synthetic series and checks it stays quiet where it should; every
+# PromQL expression of the rules and the Grafana dashboard names only
+# metrics, labels and label values of the daemon's catalogue
+# (tests/data/monitoring/metrics.txt) and parses; the dashboard is JSON
+# with its data source and instance variables and the panels the README
+# lists.  Then the real parts: the daemon's GET /metrics renders exactly
+# what metrics.txt lists, both ways (families, types, label names, label
+# values); the scrape snippet, added to a prometheus.yml with its target
+# rewritten to the daemon and to a port nobody listens on, passes promtool
+# check config, and a real prometheus scrapes with it and evaluates the
+# rules every second: while the daemon is ready no alert is ever pending
+# or firing but PcsDown for the dead target; every dashboard expression
+# evaluates without error on the scraped data; with Redis stopped,
+# PcsNotReady and PcsRedisDisconnected are pending.  About 12 s.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
 
 command -v promtool >/dev/null && command -v prometheus >/dev/null ||
@@ -119,9 +125,42 @@ case "$out" in
 *) fail "dashboard expressions: $out" ;;
 esac
 
+# The daemon itself, one consumer (short long polls, so that it stops
+# soon).  A consumer that has just become ready says so with its gauges:
+# the first scrape that says pcs_ready 1 says pcs_redis_connected 1 too.
+start_redis
+start_sqs
+CONSUMERS=1 WAIT_TIME_SECONDS=1 start_pcs
+PCS=127.0.0.1:$HTTP_PORT
+first_ready() {
+    curl -s -m 5 -o "$WORK/first" "http://$PCS/metrics" && grep -qx 'pcs_ready 1' "$WORK/first"
+}
+wait_for 20 first_ready || die "/metrics never said ready: $(http GET /readyz)"
+expect "the first ready scrape: Redis connected" "$(grep '^pcs_redis_connected ' "$WORK/first")" "pcs_redis_connected 1"
+wait_for 20 ready_with 1 || die "not ready: $(http GET /readyz)"
+
+# What it renders is the list, both ways: every family (a histogram by
+# its base name) with its type, its label names and every value of a
+# closed label.  The checker catches a family missing, one too many, a
+# label value renamed, an extra label and a sample of no family.
+curl -s -m 5 -o "$WORK/scrape" "http://$PCS/metrics" || die "scrape failed"
+if out=$(node "$NAMES" --exposition "$DATA/metrics.txt" "$WORK/scrape"); then
+    ok "GET /metrics renders exactly metrics.txt ($(grep -c '^ok' <<<"$out") families)"
+else
+    fail "GET /metrics against metrics.txt: $(grep FAIL <<<"$out")"
+fi
+{
+    grep -v 'pcs_messages_released_total' "$WORK/scrape" |
+        sed -e 's/outcome="rejected"/outcome="refused"/' -e 's/^pcs_ready 1$/pcs_ready{slot="1"} 1/'
+    printf '# TYPE pcs_extra_total counter\npcs_extra_total 0\npcs_orphan 1\n'
+} >"$WORK/bad-scrape"
+expect "exposition differences caught" \
+    "$(node "$NAMES" --exposition "$DATA/metrics.txt" "$WORK/bad-scrape" | grep -c '^FAIL')" 5
+
 # The scrape snippet: the job the rules watch, on the default port; added
 # to a prometheus.yml beside a copy of the rules, as the README says,
-# promtool check config passes and reads the rules.
+# promtool check config passes and reads the rules.  Its one target is
+# rewritten to two: the daemon, and a port nobody listens on.
 expect "scrape job" "$(sed -n 's/^ *- job_name: //p' "$SCRAPE")" "persistent-cache-service"
 expect "rules' job" "$(grep -o 'up{job="[^"]*"}' "$RULES")" 'up{job="persistent-cache-service"}'
 expect "metrics_path" "$(sed -n 's/^ *metrics_path: //p' "$SCRAPE")" "/metrics"
@@ -130,30 +169,26 @@ rules_line=$(sed -n 's/^ *- \(.*\.rules\.yml\)$/\1/p' "$SCRAPE")
 expect "rule_files line" "$rules_line" "/etc/prometheus/persistent-cache-service.rules.yml"
 mkdir "$WORK/prom"
 cp "$RULES" "$WORK/prom/"
-DOWN_PORT=$(free_port)
+DOWN=127.0.0.1:$(free_port)
 {
     printf 'global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n'
     printf 'alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: []\n'
     sed -e "s|$rules_line|$WORK/prom/persistent-cache-service.rules.yml|" \
-        -e "s|localhost:4000|127.0.0.1:$DOWN_PORT|" "$SCRAPE"
+        -e "s|^\( *\)- localhost:4000$|\1- $PCS\n\1- $DOWN|" "$SCRAPE"
 } >"$WORK/prom/prometheus.yml"
+expect "targets" "$(grep -c "^ *- \($PCS\|$DOWN\)$" "$WORK/prom/prometheus.yml")" 2
 out=$(promtool check config "$WORK/prom/prometheus.yml" 2>&1)
 case "$out" in
 *"is valid prometheus config file syntax"*"SUCCESS: 8 rules found"*) ok "promtool check config with the snippet" ;;
 *) fail "promtool check config: $out" ;;
 esac
 
-# A real prometheus on loopback with that configuration: the rules load,
-# are evaluated without error, and the target the snippet names (here on
-# a port nobody listens on) is down, so PcsDown is pending for it.
-PROM_PORT=$(free_port)
-prometheus --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prom/log" 2>&1 &
-HELPER_PIDS="$HELPER_PIDS $!"
-api() { curl -s -m 5 "http://127.0.0.1:$PROM_PORT/api/v1/$1"; }
+# A real prometheus on loopback with that configuration, rules evaluated
+# every second.
+start_prometheus "$WORK/prom/prometheus.yml"
 # rules_state: the alerting rules' "name health" pairs and the alerts' "name state instance".
 rules_state() {
-    api rules | node -e '
+    prom_api rules | node -e '
         let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
           for (const g of JSON.parse(s).data.groups) for (const r of g.rules) {
             console.log(`rule ${g.name} ${r.name} ${r.health} ${r.lastError || ""}`);
@@ -161,14 +196,100 @@ rules_state() {
           }
         });'
 }
-pending_down() { rules_state | grep -qx "alert PcsDown pending 127.0.0.1:$DOWN_PORT"; }
+# results EXPR: an instant query's results, "{labels} value" a line.
+results() {
+    prom_api query -G --data-urlencode "query=$1" | node -e '
+        let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
+          const r = JSON.parse(s);
+          if (r.status !== "success") { console.log(`error ${r.error}`); process.exit(1); }
+          for (const x of r.data.result) console.log(JSON.stringify(x.metric), x.value[1]);
+        });'
+}
+# evaluated_since T: the group was last evaluated after T (Prometheus' clock, seconds).
+evaluated_since() {
+    prom_api rules | node -e '
+        let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
+          const g = JSON.parse(s).data.groups.find((g) => g.name === "persistent-cache-service");
+          const t = Date.parse(g.lastEvaluation.replace(/(\.\d{3})\d*/, "$1")) / 1000;
+          process.exit(t > +process.argv[1] ? 0 : 1);
+        });' "$1"
+}
+scraped_ready() { [ "$(prom_query "count_over_time(pcs_ready{instance=\"$PCS\"}[5m])")" -ge 3 ] 2>/dev/null; }
+pending_down() { rules_state | grep -qx "alert PcsDown pending $DOWN"; }
+
+# While the daemon is ready: three scrapes of it, the rules evaluated
+# since, PcsDown pending for the target that is down, and no alert at
+# all, pending or firing, at any evaluation so far (Prometheus' ALERTS
+# series) but PcsDown for that target.
+wait_for 30 scraped_ready || die "prometheus did not scrape the daemon: $(results up) $(tail -n 5 "$WORK/prometheus.log")"
+now=$(prom_query 'vector(time())')
+wait_for 10 evaluated_since "$now" || die "rules not evaluated since $now: $(rules_state)"
 if wait_for 30 pending_down; then
-    ok "prometheus: PcsDown pending for the snippet's target"
+    ok "prometheus: PcsDown pending for the target that is down"
 else
-    fail "prometheus: PcsDown never pending: $(rules_state) $(tail -n 5 "$WORK/prom/log")"
+    fail "prometheus: PcsDown never pending: $(rules_state) $(tail -n 5 "$WORK/prometheus.log")"
 fi
 rules_state >"$WORK/prom/state"
 expect "prometheus: rules loaded" "$(grep -c '^rule persistent-cache-service ' "$WORK/prom/state")" 8
 expect "prometheus: rules evaluated, healthy" "$(grep -c '^rule persistent-cache-service [A-Za-z]* ok $' "$WORK/prom/state")" 8
-expect "prometheus: no other alert" "$(grep '^alert' "$WORK/prom/state" | grep -vc '^alert PcsDown ')" 0
+expect "prometheus: the daemon was ready at every scrape" \
+    "$(prom_query "min_over_time(pcs_ready{instance=\"$PCS\"}[5m]) + min_over_time(pcs_redis_connected{instance=\"$PCS\"}[5m])")" 2
+expect "prometheus: ALERTS records PcsDown pending for the dead target" \
+    "$(results 'count_over_time(ALERTS{alertname="PcsDown",alertstate="pending"}[5m])' | grep -c "\"instance\":\"$DOWN\"")" 1
+expect "prometheus: no alert while ready (ALERTS)" \
+    "$(results "count_over_time(ALERTS{alertname!=\"PcsDown\"}[5m]) or count_over_time(ALERTS{instance!=\"$DOWN\"}[5m])")" ""
+
+# Every expression of the dashboard, for the daemon's instance, is
+# evaluated without error or warning; the only empty results are the
+# credentials' expiry, absent with keys that never expire; and the
+# instance variable's label_values() lists the daemon.
+node "$NAMES" --queries "$DASH" "$PCS" >"$WORK/dash-queries"
+if out=$(node - "http://127.0.0.1:$PROM_PORT" "$WORK/dash-queries" <<'EOF' 2>&1
+const [base, file] = process.argv.slice(2);
+const exprs = require('fs').readFileSync(file, 'utf8').split('\n').filter(Boolean);
+(async () => {
+  const bad = [];
+  let filled = 0;
+  for (const e of exprs) {
+    const r = await (await fetch(`${base}/api/v1/query?query=${encodeURIComponent(e)}`)).json();
+    if (r.status !== 'success') bad.push(`${e}: ${r.errorType} ${r.error}`);
+    else if (r.warnings) bad.push(`${e}: warnings ${r.warnings.join('; ')}`);
+    else if (r.data.result.length > 0) filled++;
+    else if (!e.includes('pcs_aws_credentials_expiry_seconds')) bad.push(`${e}: empty`);
+  }
+  if (bad.length) { console.log(bad.join('\n')); process.exit(1); }
+  console.log(`${exprs.length} expressions, ${filled} with data`);
+})().catch((e) => { console.log(e.message); process.exit(1); });
+EOF
+); then
+    ok "prometheus: the dashboard's expressions evaluate: $out"
+else
+    fail "prometheus: dashboard expressions: $out"
+fi
+expect "dashboard expressions evaluated" "$(wc -l <"$WORK/dash-queries")" "$(grep -c '^ *- record: ' "$WORK/dash-rules.yml")"
+lv=$(node -e 'const d = require(process.argv[1]);
+const q = d.templating.list.find((v) => v.name === "instance").query;
+const m = /^label_values\((\w+), (\w+)\)$/.exec(q.query || q); console.log(m[1], m[2])' "$DASH")
+read -r lv_metric lv_label <<<"$lv"
+expect "instance variable: label_values($lv_metric, $lv_label) lists the daemon" \
+    "$(prom_api "label/$lv_label/values" -G --data-urlencode "match[]=$lv_metric" |
+        node -e 'let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => console.log(JSON.parse(s).data.join(" ")))')" "$PCS"
+
+# Redis stops: the daemon is not ready, and PcsNotReady and
+# PcsRedisDisconnected are pending for it (their "for" is minutes), and
+# no other alert is (PcsDown for the dead target aside).
+stop_redis
+alerts() {
+    prom_api alerts | node -e '
+        let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
+          for (const a of JSON.parse(s).data.alerts) console.log(a.labels.alertname, a.state, a.labels.instance);
+        });' | grep -v "^PcsDown [a-z]* $DOWN$" | LC_ALL=C sort
+}
+redis_alerts() { [ "$(alerts | tr '\n' ';')" = "PcsNotReady pending $PCS;PcsRedisDisconnected pending $PCS;" ]; }
+if wait_for 30 redis_alerts; then
+    ok "prometheus: Redis stopped: PcsNotReady and PcsRedisDisconnected pending, no other alert"
+else
+    fail "prometheus: Redis stopped: alerts $(alerts | tr '\n' ';'), /readyz $(http GET /readyz)"
+fi
+expect "prometheus: pcs_ready" "$(prom_query "pcs_ready{instance=\"$PCS\"}")" 0
 finish

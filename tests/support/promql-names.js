@@ -9,6 +9,8 @@
  *   node tests/support/promql-names.js [--allow NAME]... METRICS DASHBOARD.json
  *   node tests/support/promql-names.js [--allow NAME]... METRICS - <exprs
  *   node tests/support/promql-names.js --dump DASHBOARD.json
+ *   node tests/support/promql-names.js --queries DASHBOARD.json [INSTANCE]
+ *   node tests/support/promql-names.js --exposition METRICS SCRAPE
  *
  * METRICS is tests/data/monitoring/metrics.txt (name, type, labels).  The
  * expressions are every target's expr of the dashboard's panels (rows'
@@ -21,6 +23,17 @@
  * --dump prints a Prometheus rules file with the dashboard's expressions
  * as recording rules, Grafana's variables replaced by values PromQL
  * accepts ($__rate_interval by 5m, $instance by .*), for promtool to parse.
+ * --queries prints the same expressions one a line, $instance replaced by
+ * INSTANCE (default .*), for a real Prometheus to evaluate.
+ *
+ * --exposition checks a scrape of the daemon (the text format, a file or
+ * "-") against METRICS, both ways: every family it renders (its # TYPE
+ * line; a histogram by its base name) is listed, with the same type, and
+ * every listed one is rendered; every series of a family has exactly the
+ * listed label names (a histogram's _bucket le besides); and the values a
+ * closed label takes over the family's series are exactly the listed
+ * ones.  One line per family ("ok: ..." or "FAIL: ..."); exits 1 when one
+ * fails.
  *
  * The scan is a tokenizer, not a parser: strings, durations and numbers
  * are skipped, an identifier followed by "(" is a function or aggregation,
@@ -197,24 +210,123 @@ function dashboardExprs(path) {
   return out;
 }
 
+/* A dashboard's expression as PromQL: Grafana's variables replaced. */
+function promql(expr, instance) {
+  return expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m')
+    .replace(/\$\{?instance\}?/g, instance);
+}
+
+/* The label pairs of a sample's {...}: [[name, value]...] */
+function sampleLabels(text, line) {
+  const out = [];
+  const re = /\s*([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"\s*(,|$)/y;
+  let i = 0;
+  while (i < text.length) {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (!m) throw new Error(`cannot read the labels of "${line}"`);
+    out.push([m[1], m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1')]);
+    i = re.lastIndex;
+  }
+  return out;
+}
+
+/* The families of a scrape: name -> { type, series: [Map label -> value] } */
+function loadScrape(text) {
+  const fams = new Map();
+  const orphans = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const t = /^# TYPE (\S+) (\S+)\s*$/.exec(line);
+    if (t) {
+      if (fams.has(t[1])) throw new Error(`# TYPE ${t[1]} twice`);
+      fams.set(t[1], { type: t[2], series: [] });
+      continue;
+    }
+    if (line[0] === '#') continue;
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+\S+(\s+-?\d+)?\s*$/.exec(line);
+    if (!m) throw new Error(`cannot read the sample "${line}"`);
+    const labels = new Map(sampleLabels(m[2] || '', line));
+    let fam = fams.get(m[1]);
+    const h = /^(.*)_(bucket|sum|count)$/.exec(m[1]);
+    if ((!fam || fam.type === 'histogram') && h && fams.has(h[1]) && fams.get(h[1]).type === 'histogram') {
+      fam = fams.get(h[1]);
+      if (h[2] === 'bucket') {
+        if (!labels.has('le')) { orphans.push(`${m[1]} without le`); continue; }
+        labels.delete('le');
+      }
+    } else if (fam && fam.type === 'histogram') {
+      fam = undefined;
+    }
+    if (!fam) { orphans.push(`${m[1]}: a sample of no family (# TYPE)`); continue; }
+    fam.series.push(labels);
+  }
+  return { fams, orphans };
+}
+
+function exposition(metricsPath, scrapePath) {
+  const metrics = loadCatalogue(metricsPath);
+  const { fams, orphans } = loadScrape(fs.readFileSync(scrapePath === '-' ? 0 : scrapePath, 'utf8'));
+  const sorted = (xs) => [...xs].sort();
+  const setEq = (a, b) => a.size === b.size && [...a].every((x) => b.has(x));
+  let bad = 0;
+  for (const o of orphans) { console.log(`FAIL: ${o}`); bad++; }
+  for (const name of sorted(new Set([...metrics.keys(), ...fams.keys()]))) {
+    const want = metrics.get(name), got = fams.get(name);
+    const problems = [];
+    if (!got) problems.push('listed, not rendered');
+    else if (!want) problems.push(`rendered (${got.type}, ${got.series.length} series), not listed`);
+    else {
+      if (got.type !== want.type) problems.push(`rendered as ${got.type}, listed as ${want.type}`);
+      const names = new Set(want.labels.keys());
+      for (const s of got.series) {
+        const have = new Set(s.keys());
+        if (!setEq(have, names)) {
+          problems.push(`a series has the labels {${sorted(have).join(',')}}, listed {${sorted(names).join(',')}}`);
+          break;
+        }
+      }
+      for (const [label, values] of want.labels) {
+        if (values === null) continue;
+        const seen = new Set(got.series.map((s) => s.get(label)).filter((v) => v !== undefined));
+        const extra = sorted([...seen].filter((v) => !values.has(v)));
+        const missing = sorted([...values].filter((v) => !seen.has(v)));
+        if (extra.length) problems.push(`${label}: rendered, not listed: ${extra.join(', ')}`);
+        if (missing.length) problems.push(`${label}: listed, not rendered: ${missing.join(', ')}`);
+      }
+    }
+    if (problems.length) { console.log(`FAIL: ${name}: ${problems.join('; ')}`); bad++; }
+    else console.log(`ok: ${name} ${got.type}, ${got.series.length} series`);
+  }
+  return bad > 0 ? 1 : 0;
+}
+
 function main(argv) {
   const allow = new Set();
-  let dump = false;
+  let mode = null;
   const args = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--allow') allow.add(argv[++i]);
-    else if (argv[i] === '--dump') dump = true;
+    else if (/^--(dump|queries|exposition)$/.test(argv[i])) mode = argv[i].slice(2);
     else args.push(argv[i]);
   }
-  if (dump) {
+  if (mode === 'exposition') {
+    if (args.length !== 2) throw new Error('usage: --exposition METRICS SCRAPE');
+    return exposition(args[0], args[1]);
+  }
+  if (mode === 'queries') {
+    if (args.length < 1 || args.length > 2) throw new Error('usage: --queries DASHBOARD.json [INSTANCE]');
+    for (const { where, expr } of dashboardExprs(args[0]))
+      if (!where.startsWith('variable ')) console.log(promql(expr, args[1] || '.*'));
+    return 0;
+  }
+  if (mode === 'dump') {
     if (args.length !== 1) throw new Error('usage: --dump DASHBOARD.json');
     let out = 'groups:\n  - name: dashboard\n    rules:\n', n = 0;
     for (const { where, expr } of dashboardExprs(args[0])) {
       if (where.startsWith('variable ')) continue;
-      const e = expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m')
-        .replace(/\$\{?instance\}?/g, '.*');
       /* A JSON string is a YAML double-quoted scalar. */
-      out += `      - record: dashboard:expr_${++n}\n        expr: ${JSON.stringify(e)}\n`;
+      out += `      - record: dashboard:expr_${++n}\n        expr: ${JSON.stringify(promql(expr, '.*'))}\n`;
     }
     process.stdout.write(out);
     return 0;
