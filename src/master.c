@@ -490,7 +490,7 @@ report_from(struct master *m, const struct proc *p,
 		break;
 	case IPC_REPORT_CREDENTIALS:
 		sentry_event_init(&ev, "error", "credentials", p->slot);
-		sentry_event_message(&ev, "aws credentials refused: %s",
+		sentry_event_message(&ev, "no usable aws credentials: %s",
 		    r->text);
 		sentry_event_fingerprint(&ev, "refused");
 		break;
