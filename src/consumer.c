@@ -191,6 +191,7 @@ struct consumer {
 	int			 sqs_fatal;	/* auth or client error */
 	int			 sqs_auth;	/* the credentials refused */
 	int			 auth_reported;	/* this refusal, to the master */
+	int			 creds_reported; /* this creds failure, likewise */
 	uint64_t		 sqs_fail_since_ms;
 	char			 sqs_logged[SQS_ERROR_MAX];
 	struct backoff		 sqs_backoff;
@@ -1065,8 +1066,17 @@ on_creds_state(void *arg, int ok, const char *reason)
 		snprintf(c->creds_reason, sizeof(c->creds_reason), "%.*s",
 		    (int)sizeof(c->creds_reason) - 1, reason);
 	update_ready(c);
+	/*
+	 * No credentials (STS refused the role, the chain found none): as
+	 * SQS refusing them, reported once until credentials come back.
+	 */
+	if (!ok && !c->creds_reported) {
+		c->creds_reported = 1;
+		send_report(c, IPC_REPORT_CREDENTIALS, NULL, reason);
+	}
 	if (!ok)
 		return;
+	c->creds_reported = 0;
 	if (c->sqs_auth && c->sqs_waiting) {
 		log_info("sqs: new AWS credentials; receiving again now");
 		ev_timer_stop(c->loop, &c->sqs_timer);

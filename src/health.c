@@ -468,36 +468,6 @@ conn_respond(struct health_conn *c, int code, const char *extra,
 }
 
 /*
- * s as the inside of a JSON string: quote, backslash and anything but
- * printable ASCII escaped as \uXXXX, so the body is valid JSON whatever
- * s holds.  Cut (at a whole escape) to fit len.
- */
-static void
-json_escape(char *dst, size_t len, const char *s)
-{
-	size_t o = 0;
-	char esc[8];
-	int n;
-
-	if (len == 0)
-		return;
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			n = snprintf(esc, sizeof(esc), "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			n = snprintf(esc, sizeof(esc), "\\u%04x",
-			    (unsigned char)*s);
-		else
-			n = snprintf(esc, sizeof(esc), "%c", *s);
-		if (o + (size_t)n >= len)
-			break;
-		memcpy(dst + o, esc, (size_t)n);
-		o += (size_t)n;
-	}
-	dst[o] = '\0';
-}
-
-/*
  * /readyz: 200 {"status":"UP",...} exactly as Stigg's container answers;
  * a 503 adds "reason", why it is not ready.
  */
@@ -508,6 +478,8 @@ readyz(struct health_conn *c, int head)
 	struct health_status	 st;
 	char			 body[HEALTH_BODY_MAX];
 	char			 reason[6 * HEALTH_REASON_MAX];
+	const char		*why;
+	size_t			 off = 0;
 
 	memset(&st, 0, sizeof(st));
 	if (h->status_fn != NULL)
@@ -520,8 +492,9 @@ readyz(struct health_conn *c, int head)
 		conn_respond(c, 200, "", body, head);
 		return;
 	}
-	json_escape(reason, sizeof(reason), st.reason[0] != '\0' ?
-	    st.reason : "not ready");
+	why = st.reason[0] != '\0' ? st.reason : "not ready";
+	/* log.c's escaping: one JSON string escaper in the daemon. */
+	(void)log_json_escape(reason, sizeof(reason), &off, why, strlen(why));
 	snprintf(body, sizeof(body), "{\"status\":\"DOWN\",\"consumers\":%d,"
 	    "\"redis\":\"%s\",\"reason\":\"%s\"}", st.consumers_ready,
 	    st.redis_connected ? "CONNECTED" : "DISCONNECTED", reason);

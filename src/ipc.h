@@ -54,8 +54,8 @@ struct ipc_metrics {
 
 /*
  * IPC_REPORT kinds.  POISON: a message rejected as bad (text: the reason,
- * as logged); CREDENTIALS: SQS or STS refused the credentials (once per
- * episode); REDIS: sent by nobody (the master derives a long Redis outage
+ * as logged); CREDENTIALS: SQS refused the credentials, or the chain
+ * has none (STS refused the role...), once per episode; REDIS: sent by nobody (the master derives a long Redis outage
  * from the status messages); INTERNAL: out of memory or another internal
  * error worth reporting.
  */

@@ -213,35 +213,6 @@ page_metrics(struct master *m, size_t *len)
 	    CONFIG_MAX_CONSUMERS, len);
 }
 
-/* The most secrets one configuration has (config_secrets), and the DSN's two. */
-#define SECRETS_MAX	24
-
-/*
- * The secrets of cfg, for util_redact: its secret settings, and the key
- * (and legacy secret) inside the Sentry DSN, copied into keys.
- */
-static size_t
-slot_secrets(const struct config *cfg, const char **out,
-    char keys[2][256])
-{
-	struct sentry_dsn dsn;
-	char err[8];
-	size_t n;
-
-	n = config_secrets(cfg, out, SECRETS_MAX - 2);
-	if (cfg->sentry_dsn == NULL ||
-	    sentry_dsn_parse(cfg->sentry_dsn, &dsn, err, sizeof(err)) == -1)
-		return n;
-	snprintf(keys[0], sizeof(keys[0]), "%s", dsn.public_key);
-	out[n++] = keys[0];
-	if (dsn.secret_key != NULL) {
-		snprintf(keys[1], sizeof(keys[1]), "%s", dsn.secret_key);
-		out[n++] = keys[1];
-	}
-	sentry_dsn_free(&dsn);
-	return n;
-}
-
 /* Epoch milliseconds as RFC 3339 UTC, or JSON null when 0 (never). */
 static struct json_object *
 json_time(uint64_t ms)
@@ -265,18 +236,20 @@ json_time(uint64_t ms)
 static struct json_object *
 json_text(const struct master *m, const struct proc *p, const char *text)
 {
-	const char *sec[2 * SECRETS_MAX];
-	char buf[IPC_REASON_MAX + 64], keys[2][2][256];
+	const char *sec[2 * SENTRY_SECRETS_MAX];
+	struct sentry_keys keys[2];
+	char buf[IPC_REASON_MAX + 64];
 	size_t n;
 
 	if (text[0] == '\0')
 		return NULL;
 	(void)util_clean(buf, sizeof(buf), text, strlen(text), 0,
 	    UTIL_CLEAN_ASCII | UTIL_CLEAN_SPACE | UTIL_CLEAN_LINE);
-	n = slot_secrets(m->cfg, sec, keys[0]);
+	n = sentry_secrets(m->cfg, sec, &keys[0]);
 	if (p->cfg != NULL && p->cfg != m->cfg)
-		n += slot_secrets(p->cfg, sec + n, keys[1]);
+		n += sentry_secrets(p->cfg, sec + n, &keys[1]);
 	(void)util_redact(buf, sizeof(buf), sec, n, 0);
+	explicit_bzero(keys, sizeof(keys));
 	return json_object_new_string(buf);
 }
 
@@ -517,7 +490,7 @@ report_from(struct master *m, const struct proc *p,
 		break;
 	case IPC_REPORT_CREDENTIALS:
 		sentry_event_init(&ev, "error", "credentials", p->slot);
-		sentry_event_message(&ev, "aws credentials refused: %s",
+		sentry_event_message(&ev, "no usable aws credentials: %s",
 		    r->text);
 		sentry_event_fingerprint(&ev, "refused");
 		break;

@@ -37,8 +37,6 @@
 #define CLIENT_NAME	PACKAGE_NAME "/" PACKAGE_VERSION
 /* A failed send is logged at most this often. */
 #define FAIL_LOG_MS	60000
-/* Secrets of a configuration, and the DSN's two. */
-#define SECRETS_MAX	24
 /* The answer to an envelope is a small JSON object ({"id":...}). */
 #define ANSWER_MAX	(64 * 1024)
 /* "2025-11-14T20:05:12.345Z", with room for what strftime may give. */
@@ -147,6 +145,31 @@ sentry_dsn_free(struct sentry_dsn *d)
 		explicit_bzero(d->secret_key, strlen(d->secret_key));
 	free(d->secret_key);
 	explicit_bzero(d, sizeof(*d));
+}
+
+size_t
+sentry_secrets(const struct config *cfg, const char **out,
+    struct sentry_keys *keys)
+{
+	struct sentry_dsn dsn;
+	char err[8];
+	size_t n;
+
+	memset(keys, 0, sizeof(*keys));
+	n = config_secrets(cfg, out, SENTRY_SECRETS_MAX - 2);
+	if (cfg->sentry_dsn == NULL ||
+	    sentry_dsn_parse(cfg->sentry_dsn, &dsn, err, sizeof(err)) == -1)
+		return n;
+	snprintf(keys->public_key, sizeof(keys->public_key), "%s",
+	    dsn.public_key);
+	out[n++] = keys->public_key;
+	if (dsn.secret_key != NULL) {
+		snprintf(keys->secret_key, sizeof(keys->secret_key), "%s",
+		    dsn.secret_key);
+		out[n++] = keys->secret_key;
+	}
+	sentry_dsn_free(&dsn);
+	return n;
 }
 
 int
@@ -556,7 +579,7 @@ struct sentry {
 	char			 environment[65];
 	char			 server_name[256];
 	struct utsname		 uts;
-	char			*secrets[SECRETS_MAX];
+	char			*secrets[SENTRY_SECRETS_MAX];
 	struct sentry_limit	 limit;
 	struct sentry_event	*queue[SENTRY_QUEUE_MAX];	/* a ring */
 	size_t			 head, count;
@@ -738,23 +761,23 @@ sentry_capture(struct sentry *s, struct sentry_event *ev)
 	pump(s);
 }
 
-/* The secrets of cfg and of the DSN, copied: s outlives no cfg. */
+/* The secrets of cfg and of its DSN, copied: s outlives no cfg. */
 static int
 copy_secrets(struct sentry *s, const struct config *cfg)
 {
-	const char *list[SECRETS_MAX];
+	const char *list[SENTRY_SECRETS_MAX];
+	struct sentry_keys keys;
 	size_t n, i;
+	int rc = 0;
 
-	n = config_secrets(cfg, list, SECRETS_MAX - 2);
-	list[n++] = s->dsn.public_key;
-	if (s->dsn.secret_key != NULL)
-		list[n++] = s->dsn.secret_key;
-	for (i = 0; i < n; i++)
+	n = sentry_secrets(cfg, list, &keys);
+	for (i = 0; i < n && rc == 0; i++)
 		if ((s->secrets[i] = strdup(list[i])) == NULL)
-			return -1;
+			rc = -1;
+	explicit_bzero(&keys, sizeof(keys));
 	s->ctx.secrets = (const char *const *)s->secrets;
-	s->ctx.nsecrets = n;
-	return 0;
+	s->ctx.nsecrets = rc == 0 ? n : 0;
+	return rc;
 }
 
 static void
@@ -770,7 +793,7 @@ destroy(struct sentry *s)
 	ev_timer_stop(s->loop, &s->resume);
 	for (i = 0; i < SENTRY_QUEUE_MAX; i++)
 		free(s->queue[i]);
-	for (i = 0; i < SECRETS_MAX; i++)
+	for (i = 0; i < SENTRY_SECRETS_MAX; i++)
 		if (s->secrets[i] != NULL) {
 			explicit_bzero(s->secrets[i], strlen(s->secrets[i]));
 			free(s->secrets[i]);

@@ -52,6 +52,20 @@ int	sentry_dsn_parse(const char *dsn, struct sentry_dsn *out, char *err,
 void	sentry_dsn_free(struct sentry_dsn *d);
 
 /*
+ * What a text of cfg's daemon must never show, for util_redact: cfg's
+ * secret settings (config_secrets) and, inside its DSN, the public key
+ * and the legacy secret, copied into keys (zero them after use).  At most
+ * SENTRY_SECRETS_MAX pointers into out; their count.  Pure.
+ */
+#define SENTRY_SECRETS_MAX	24
+struct sentry_keys {
+	char	 public_key[SENTRY_KEY_MAX + 1];
+	char	 secret_key[256];
+};
+size_t	sentry_secrets(const struct config *cfg, const char **out,
+	    struct sentry_keys *keys);
+
+/*
  * Sentry's rules for an environment name: 1 to 64 bytes of printable
  * ASCII without blanks or '/', not "None".  0 when v keeps them.  Pure.
  */

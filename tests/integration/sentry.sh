@@ -8,7 +8,8 @@
 # too; a 429 with Retry-After pauses sending that long; a poison message
 # is one event with its SQS id, and another of its kind is grouped with
 # it; failed sends are logged once a minute at most; Redis unreachable
-# longer than SENTRY_REDIS_DOWN_SECS is one event.  A bad DSN is an error
+# longer than SENTRY_REDIS_DOWN_SECS is one event; credentials refused by
+# SQS, or by STS, are one event an episode.  A bad DSN is an error
 # of -t naming SENTRY_DSN, not its value; without a DSN, or with
 # DISABLE_SENTRY, nothing is sent.
 . "${PCS_SRCDIR:-.}/tests/integration/lib.sh"
@@ -197,6 +198,44 @@ expect "every request passed the checks" "$(requests | grep -vc '"problems":\[\]
 grep -qF "$KEY" "$PCS_LOG" && fail "the DSN's key is in the log" || ok "the DSN's key never reached the log"
 stop_pcs
 start_redis --requirepass "$REDIS_PW"
+
+# Credentials refused, by SQS (a wrong secret) and by STS (AssumeRole
+# with the wrong external id): a "credentials" event each, naming the
+# refusal, the key not in it.  A daemon each: one fingerprint, whose
+# repeats the rate limit would hold back.
+ROLE=arn:aws:iam::123456789012:role/pcs-sentry
+start_fake_aws --key "$AKID:$ASECRET" --require-external-id "ext-right-$RANDOM"
+for how in sqs sts; do
+    mark_log
+    before=$(nreq)
+    if [ "$how" = sqs ]; then
+        SENTRY_DSN=$DSN AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=wrong-secret-4e5f \
+            REDIS_PASSWORD=$REDIS_PW CONSUMERS=1 start_pcs
+        want="no usable aws credentials: sqs: ReceiveMessage: HTTP 403"
+    else
+        SENTRY_DSN=$DSN AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$ASECRET \
+            AWS_ROLE_ARN=$ROLE AWS_ROLE_EXTERNAL_ID=ext-wrong AWS_ENDPOINT_URL_STS=$FAKE_AWS_URL \
+            REDIS_PASSWORD=$REDIS_PW CONSUMERS=1 start_pcs
+        want="no usable aws credentials: aws: credentials: STS AssumeRole $ROLE: HTTP 403"
+    fi
+    if wait_for 20 nreq_is $((before + 1)); then
+        n=$((before + 1))
+        expect "$how: kind credentials" "$(field $n e.tags.kind)" credentials
+        case "$(field $n e.message)" in
+        "$want"*) ok "$how: message: $(field $n e.message)" ;;
+        *) fail "$how: message: $(field $n e.message)" ;;
+        esac
+        expect "$how: the request passed every check" "$(field $n 'r.problems.join("; ")')" ""
+    else
+        fail "$how: no credentials event; the log: $(since | grep -i 'credentials\|403' | tail -n 3)"
+    fi
+    wait_for 4 nreq_is $((before + 2))
+    expect "$how: once an episode" "$(nreq)" $((before + 1))
+    stop_pcs
+done
+for secret in "$KEY" "$ASECRET" "$API_KEY" "$REDIS_PW"; do
+    grep -qF "$secret" "$WORK/sentry.out" && fail "a secret (${secret:0:6}...) reached Sentry"
+done
 
 # Without a DSN, and with DISABLE_SENTRY: no client, nothing sent.
 before=$(nreq)

@@ -131,7 +131,8 @@ env_dsn(const char *name)
 START_TEST(config_dsn)
 {
 	struct config cfg;
-	const char *sec[16];
+	struct sentry_keys keys;
+	const char *sec[16], *secs[SENTRY_SECRETS_MAX];
 	char err[512];
 	size_t n, i;
 	int found;
@@ -158,8 +159,22 @@ START_TEST(config_dsn)
 		    strcmp(sec[i], "redis-pw-5678") == 0 ||
 		    strcmp(sec[i], dsn_value) == 0;
 	ck_assert_int_eq(found, 3);
+	/* sentry_secrets: those, and the key inside the DSN alone. */
+	n = sentry_secrets(&cfg, secs, &keys);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(secs[3], KEY);
 	cfg.disable_sentry = 1;
 	ck_assert_int_eq(sentry_wanted(&cfg), 0);
+	config_free(&cfg);
+
+	/* A legacy secret (public:secret@) is one more. */
+	dsn_value = "https://" KEY ":legacysecret99@sentry.example.com/1";
+	ck_assert_msg(config_load(&cfg, "/dev/null", env_dsn, err,
+	    sizeof(err)) == 0, "%s", err);
+	n = sentry_secrets(&cfg, secs, &keys);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(secs[3], KEY);
+	ck_assert_str_eq(secs[4], "legacysecret99");
 	config_free(&cfg);
 }
 END_TEST
