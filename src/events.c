@@ -288,37 +288,6 @@ get_bool(struct pctx *p, struct json_object *o, const char *where,
 	return 0;
 }
 
-/*
- * The output form of a JSON number v: integral values (1000, 1000.0,
- * 1e3) as int64, others as the double the sender wrote, with its own
- * spelling (json-c keeps it; printing the double again would turn 4.3
- * into 4.2999999999999998).  Returns -1 with *bad set for NaN and the
- * infinities, which JSON cannot carry, or with *bad clear when out of
- * memory.
- */
-static int
-number_out(struct json_object *v, struct json_object **out, int *bad)
-{
-	double d;
-
-	*bad = 0;
-	if (json_object_is_type(v, json_type_int))
-		*out = json_object_new_int64(json_object_get_int64(v));
-	else {
-		d = json_object_get_double(v);
-		if (!isfinite(d)) {
-			*bad = 1;
-			return -1;
-		}
-		if (d > -INT64_AS_DOUBLE && d < INT64_AS_DOUBLE &&
-		    (double)(int64_t)d == d)
-			*out = json_object_new_int64((int64_t)d);
-		else
-			*out = json_object_get(v);
-	}
-	return *out == NULL ? -1 : 0;
-}
-
 static int
 is_number(struct json_object *v)
 {
@@ -326,27 +295,36 @@ is_number(struct json_object *v)
 	    json_object_is_type(v, json_type_double);
 }
 
+/* A number JSON can carry: not NaN nor an infinity. */
+static int
+finite_number(struct json_object *v)
+{
+	return !json_object_is_type(v, json_type_double) ||
+	    isfinite(json_object_get_double(v));
+}
+
 /*
- * A number member, rendered for the output in *out (NULL when absent or
- * null).  required: absent or null is an error.
+ * A number member, finite, for jw_number (*vp NULL when absent or null).
+ * required: absent or null is an error.
  */
 static int
 get_number(struct pctx *p, struct json_object *o, const char *where,
-    const char *name, int required, struct json_object **out)
+    const char *name, int required, struct json_object **vp)
 {
 	struct json_object *v = member(o, name);
 	char f[160];
-	int bad;
 
-	*out = NULL;
-	field_name(f, sizeof(f), where, name);
+	*vp = NULL;
 	if (v == NULL)
-		return required ? fail(p, "%s is missing", f) : 0;
+		return required ? fail(p, "%s is missing",
+		    field_name(f, sizeof(f), where, name)) : 0;
 	if (!is_number(v))
-		return fail(p, "%s: expected a number", f);
-	if (number_out(v, out, &bad) == -1)
-		return bad ? fail(p, "%s: expected a finite number", f) :
-		    oom(p);
+		return fail(p, "%s: expected a number",
+		    field_name(f, sizeof(f), where, name));
+	if (!finite_number(v))
+		return fail(p, "%s: expected a finite number",
+		    field_name(f, sizeof(f), where, name));
+	*vp = v;
 	return 0;
 }
 
@@ -385,20 +363,25 @@ all_finite(struct json_object *v)
  * refused: the id becomes part of a Redis key handled as a C string.
  */
 static int
-check_id(struct pctx *p, const char *field, struct json_object *v)
+check_id(struct pctx *p, const char *where, const char *name,
+    struct json_object *v)
 {
+	char f[160];
 	size_t len;
 
 	if (!json_object_is_type(v, json_type_string))
-		return fail(p, "%s: expected a string", field);
+		return fail(p, "%s: expected a string",
+		    field_name(f, sizeof(f), where, name));
 	len = (size_t)json_object_get_string_len(v);
 	if (len == 0)
-		return fail(p, "%s is empty", field);
+		return fail(p, "%s is empty", field_name(f, sizeof(f), where,
+		    name));
 	if (len > EVENTS_MAX_ID)
-		return fail(p, "%s is longer than %d bytes", field,
-		    EVENTS_MAX_ID);
+		return fail(p, "%s is longer than %d bytes",
+		    field_name(f, sizeof(f), where, name), EVENTS_MAX_ID);
 	if (strlen(json_object_get_string(v)) != len)
-		return fail(p, "%s contains a NUL byte", field);
+		return fail(p, "%s contains a NUL byte",
+		    field_name(f, sizeof(f), where, name));
 	return 0;
 }
 
@@ -626,7 +609,7 @@ get_ids(struct pctx *p, struct json_object *root, int top_id,
 	}
 	if (v == NULL)
 		return fail(p, "customer id is missing");
-	if (check_id(p, field, v) == -1)
+	if (check_id(p, NULL, field, v) == -1)
 		return -1;
 	if ((ev->customer_id = strdup(json_object_get_string(v))) == NULL)
 		return oom(p);
@@ -642,99 +625,254 @@ get_ids(struct pctx *p, struct json_object *root, int top_id,
 			return fail(p, "resource id is missing");
 		return 0;
 	}
-	if (check_id(p, field, v) == -1)
+	if (check_id(p, NULL, field, v) == -1)
 		return -1;
 	if ((ev->resource_id = strdup(json_object_get_string(v))) == NULL)
 		return oom(p);
 	return 0;
 }
 
-/* A new JSON string with the bytes of v, NUL bytes and all. */
-static struct json_object *
-copy_string(struct json_object *v)
+/*
+ * The cache JSON is written straight into a growing buffer, as the bytes
+ * json-c's printer (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+ * gave when the values were built as a second json-c tree only to be
+ * printed: the SDK reads these bytes, and tests/unit/check_render pins
+ * them.  A failed allocation is remembered (nomem) and every later write
+ * is a no-op, so that the renderer checks once, at the end.
+ */
+struct jw {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+	int	 nomem;
+};
+
+#define JW_FLAGS	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Room for n more bytes and the NUL. */
+static int
+jw_room(struct jw *w, size_t n)
 {
-	return json_object_new_string_len(json_object_get_string(v),
-	    json_object_get_string_len(v));
+	size_t cap;
+	char *s;
+
+	if (w->nomem)
+		return -1;
+	if (w->cap - w->len > n)
+		return 0;
+	cap = w->cap == 0 ? 128 : w->cap;
+	while (cap - w->len <= n) {
+		if (cap > SIZE_MAX / 2) {
+			w->nomem = 1;
+			return -1;
+		}
+		cap *= 2;
+	}
+	if ((s = realloc(w->s, cap)) == NULL) {
+		w->nomem = 1;
+		return -1;
+	}
+	w->s = s;
+	w->cap = cap;
+	return 0;
+}
+
+static void
+jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (jw_room(w, n) == -1)
+		return;
+	memcpy(w->s + w->len, s, n);
+	w->len += n;
+}
+
+#define jw_lit(w, lit)	jw_raw((w), (lit), sizeof(lit) - 1)
+
+/*
+ * A JSON string of the n bytes at s, escaped as json-c escapes it: the
+ * two-character forms of \b \n \r \t \f \" \\, \u00xx (lower-case hex)
+ * for the other bytes below 0x20, NUL included; '/', DEL and UTF-8 as
+ * they are.  upper: ASCII letters in upper case (resetPeriod).
+ */
+static void
+jw_str(struct jw *w, const char *s, size_t n, int upper)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t i;
+	char *o;
+
+	/* At worst six bytes out for one in, and the quotes. */
+	if (n > (SIZE_MAX - 2) / 6) {
+		w->nomem = 1;
+		return;
+	}
+	if (jw_room(w, n * 6 + 2) == -1)
+		return;
+	o = w->s + w->len;
+	*o++ = '"';
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*o++ = upper && c >= 'a' && c <= 'z' ?
+			    (char)(c - 'a' + 'A') : (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '\b':
+			*o++ = 'b';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		case '\f':
+			*o++ = 'f';
+			break;
+		case '"':
+		case '\\':
+			*o++ = (char)c;
+			break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0xf];
+			break;
+		}
+	}
+	*o++ = '"';
+	w->len = (size_t)(o - w->s);
+}
+
+/* A JSON string member's value, its bytes as they are. */
+static void
+jw_jstr(struct jw *w, struct json_object *v)
+{
+	jw_str(w, json_object_get_string(v),
+	    (size_t)json_object_get_string_len(v), 0);
+}
+
+/* An int64 in decimal, as json-c prints one ("%" PRId64). */
+static void
+jw_int(struct jw *w, int64_t v)
+{
+	char buf[24], *o = buf + sizeof(buf);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--o = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--o = '-';
+	jw_raw(w, o, (size_t)(buf + sizeof(buf) - o));
 }
 
 /*
- * Adds v (a new reference, NULL meaning the allocation failed) to o;
- * on failure v is released.
+ * A value of the input as json-c prints it: a double in the sender's own
+ * spelling (json-c keeps it), resetPeriodConfiguration as it came.
  */
-static int
-put(struct pctx *p, struct json_object *o, const char *key,
-    struct json_object *v)
-{
-	if (v == NULL)
-		return oom(p);
-	if (json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return oom(p);
-	}
-	return 0;
-}
-
-static int
-put_null(struct pctx *p, struct json_object *o, const char *key)
-{
-	if (json_object_object_add(o, key, NULL) != 0)
-		return oom(p);
-	return 0;
-}
-
-static int
-put_date(struct pctx *p, struct json_object *o, const char *key, int found,
-    int64_t ms)
-{
-	if (!found)
-		return put_null(p, o, key);
-	return put(p, o, key, json_object_new_int64(ms));
-}
-
-static int
-push(struct pctx *p, struct json_object *a, struct json_object *v)
-{
-	if (v == NULL)
-		return oom(p);
-	if (json_object_array_add(a, v) != 0) {
-		json_object_put(v);
-		return oom(p);
-	}
-	return 0;
-}
-
-static char *
-to_text(struct json_object *o)
+static void
+jw_value(struct jw *w, struct json_object *v)
 {
 	const char *s;
+	size_t n;
 
-	s = json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	return s == NULL ? NULL : strdup(s);
+	if (w->nomem)
+		return;
+	if ((s = json_object_to_json_string_length(v, JW_FLAGS, &n)) == NULL) {
+		w->nomem = 1;
+		return;
+	}
+	jw_raw(w, s, n);
+}
+
+/*
+ * A number checked by check_number: integral values (1000, 1000.0, 1e3)
+ * as int64, others as the double the sender wrote (printing the double
+ * again would turn 4.3 into 4.2999999999999998); NULL is 0.
+ */
+static void
+jw_number(struct jw *w, struct json_object *v)
+{
+	double d;
+
+	if (v == NULL)
+		jw_lit(w, "0");
+	else if (json_object_is_type(v, json_type_int))
+		jw_int(w, json_object_get_int64(v));
+	else {
+		d = json_object_get_double(v);
+		if (d > -INT64_AS_DOUBLE && d < INT64_AS_DOUBLE &&
+		    (double)(int64_t)d == d)
+			jw_int(w, (int64_t)d);
+		else
+			jw_value(w, v);
+	}
+}
+
+/* A date member's value: epoch ms, or null when it was absent. */
+static void
+jw_date(struct jw *w, int found, int64_t ms)
+{
+	if (found)
+		jw_int(w, ms);
+	else
+		jw_lit(w, "null");
+}
+
+/* The text written, NUL-terminated, now the caller's; NULL when out of memory. */
+static char *
+jw_take(struct jw *w)
+{
+	char *s;
+
+	if (jw_room(w, 0) == -1) {
+		free(w->s);
+		memset(w, 0, sizeof(*w));
+		return NULL;
+	}
+	w->s[w->len] = '\0';
+	s = w->s;
+	memset(w, 0, sizeof(*w));
+	return s;
+}
+
+static void
+jw_free(struct jw *w)
+{
+	free(w->s);
+	memset(w, 0, sizeof(*w));
 }
 
 /*
  * The usage JSON of one feature: {"currentUsage":N,"usagePeriodStart":
- * ms|null,"usagePeriodEnd":ms|null}.  cur is a reference this takes over.
+ * ms|null,"usagePeriodEnd":ms|null}; cur as jw_number takes it.
  */
 static char *
 usage_text(struct pctx *p, struct json_object *cur, int has_start,
     int64_t start, int has_end, int64_t end)
 {
-	struct json_object *o;
-	char *s = NULL;
+	struct jw w = { NULL, 0, 0, 0 };
+	char *s;
 
-	if ((o = json_object_new_object()) == NULL) {
-		json_object_put(cur);
+	jw_lit(&w, "{\"currentUsage\":");
+	jw_number(&w, cur);
+	jw_lit(&w, ",\"usagePeriodStart\":");
+	jw_date(&w, has_start, start);
+	jw_lit(&w, ",\"usagePeriodEnd\":");
+	jw_date(&w, has_end, end);
+	jw_lit(&w, "}");
+	if ((s = jw_take(&w)) == NULL)
 		oom(p);
-		return NULL;
-	}
-	if (put(p, o, "currentUsage", cur) == 0 &&
-	    put_date(p, o, "usagePeriodStart", has_start, start) == 0 &&
-	    put_date(p, o, "usagePeriodEnd", has_end, end) == 0 &&
-	    (s = to_text(o)) == NULL)
-		oom(p);
-	json_object_put(o);
 	return s;
 }
 
@@ -874,28 +1012,30 @@ enum meter {
  * plural) or the GraphQL one (refId, featureUnits, featureUnitsPlural).
  * GraphQL's feature.id is an internal UUID, so refId wins when both are
  * there.  A missing featureType is BOOLEAN: the plainest entitlement, and
- * one that never asks for a usage key.
+ * one that never asks for a usage key.  Checked whole before anything is
+ * written: the caller writes the member's key, the feature id, first.
  */
 static int
-render_feature(struct pctx *p, struct json_object *e, const char *where,
-    struct json_object **fidp, int *meteredp, struct json_object **out)
+check_feature(struct pctx *p, struct json_object *e, const char *where,
+    struct json_object **fidp, int *meteredp, const char **typep,
+    enum meter *meterp, struct json_object **unitp,
+    struct json_object **unitsp)
 {
-	struct json_object *feature, *id, *ftype, *mtype, *unit, *units, *fo;
-	char fw[96], f[160], q[QUOTE_SIZE];
-	const char *type;
+	struct json_object *feature, *id, *ftype, *mtype, *unit, *units;
+	char fw[96], q[QUOTE_SIZE];
+	const char *type, *idname;
 	enum meter meter;
 
-	*out = NULL;
 	if (get_object(p, e, where, "feature", &feature) == -1)
 		return -1;
 	field_name(fw, sizeof(fw), where, "feature");
 	if ((id = member(feature, "refId")) != NULL)
-		field_name(f, sizeof(f), fw, "refId");
+		idname = "refId";
 	else if ((id = member(feature, "id")) != NULL)
-		field_name(f, sizeof(f), fw, "id");
+		idname = "id";
 	else
 		return fail(p, "%s.id is missing", fw);
-	if (check_id(p, f, id) == -1)
+	if (check_id(p, fw, idname, id) == -1)
 		return -1;
 
 	if (get_string(p, feature, fw, "featureType", &ftype) == -1 ||
@@ -928,64 +1068,77 @@ render_feature(struct pctx *p, struct json_object *e, const char *where,
 	    (units == NULL &&
 	    get_string(p, feature, fw, "featureUnitsPlural", &units) == -1))
 		return -1;
-
-	if ((fo = json_object_new_object()) == NULL)
-		return oom(p);
-	if (put(p, fo, "id", json_object_new_string(
-	    json_object_get_string(id))) == -1 ||
-	    put(p, fo, "featureType", json_object_new_string(type)) == -1 ||
-	    (meter != METER_NONE && put(p, fo, "meterType",
-	    json_object_new_string(meter == METER_INCREMENTAL ?
-	    "Incremental" : "Fluctuating")) == -1) ||
-	    put(p, fo, "units", unit == NULL ? json_object_new_string("") :
-	    copy_string(unit)) == -1 ||
-	    put(p, fo, "unitsPlural", units == NULL ?
-	    json_object_new_string("") : copy_string(units)) == -1) {
-		json_object_put(fo);
-		return -1;
-	}
 	*fidp = id;
+	*typep = type;
+	*meterp = meter;
+	*unitp = unit;
+	*unitsp = units;
 	*meteredp = strcmp(type, "NUMBER") == 0 && meter != METER_NONE;
-	*out = fo;
 	return 0;
 }
 
-/* enumValues: an array of strings, [] when absent or null. */
+static void
+write_feature(struct jw *w, struct json_object *id, const char *type,
+    enum meter meter, struct json_object *unit, struct json_object *units)
+{
+	const char *s = json_object_get_string(id);
+
+	jw_lit(w, "{\"id\":");
+	jw_str(w, s, strlen(s), 0);
+	jw_lit(w, ",\"featureType\":\"");
+	jw_raw(w, type, strlen(type));
+	if (meter == METER_INCREMENTAL)
+		jw_lit(w, "\",\"meterType\":\"Incremental\",\"units\":");
+	else if (meter == METER_FLUCTUATING)
+		jw_lit(w, "\",\"meterType\":\"Fluctuating\",\"units\":");
+	else
+		jw_lit(w, "\",\"units\":");
+	if (unit == NULL)
+		jw_lit(w, "\"\"");
+	else
+		jw_jstr(w, unit);
+	jw_lit(w, ",\"unitsPlural\":");
+	if (units == NULL)
+		jw_lit(w, "\"\"");
+	else
+		jw_jstr(w, units);
+	jw_lit(w, "}");
+}
+
+/* ,"enumValues": an array of strings, [] when absent or null. */
 static int
 render_enum_values(struct pctx *p, struct json_object *e, const char *where,
-    struct json_object *ce)
+    struct jw *w)
 {
-	struct json_object *v, *a, *s;
+	struct json_object *v, *s;
 	size_t i, n;
 	char f[160];
 
 	v = member(e, "enumValues");
-	field_name(f, sizeof(f), where, "enumValues");
 	if (v != NULL && !json_object_is_type(v, json_type_array))
-		return fail(p, "%s: expected an array of strings", f);
-	if ((a = json_object_new_array()) == NULL)
-		return oom(p);
+		return fail(p, "%s: expected an array of strings",
+		    field_name(f, sizeof(f), where, "enumValues"));
+	jw_lit(w, ",\"enumValues\":[");
 	n = v == NULL ? 0 : json_object_array_length(v);
 	for (i = 0; i < n; i++) {
 		s = json_object_array_get_idx(v, i);
-		if (s == NULL || !json_object_is_type(s, json_type_string)) {
-			json_object_put(a);
-			return fail(p, "%s[%zu]: expected a string", f, i);
-		}
-		if (push(p, a, copy_string(s)) == -1) {
-			json_object_put(a);
-			return -1;
-		}
+		if (s == NULL || !json_object_is_type(s, json_type_string))
+			return fail(p, "%s[%zu]: expected a string",
+			    field_name(f, sizeof(f), where, "enumValues"), i);
+		if (i > 0)
+			jw_lit(w, ",");
+		jw_jstr(w, s);
 	}
-	return put(p, ce, "enumValues", a);
+	jw_lit(w, "]");
+	return 0;
 }
 
-/* creditRate: {"amount","currencyId"}, when an object. */
+/* ,"creditRate": {"amount","currencyId"}, when an object. */
 static int
 render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
-    struct json_object *ce)
+    struct jw *w)
 {
-	struct json_object *rate, *amount, *currency, *o;
+	struct json_object *rate, *amount, *currency;
 	char f[160];
 
 	if (get_object(p, e, where, "creditRate", &rate) == -1)
@@ -996,17 +1149,19 @@ render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
 	if (get_string(p, rate, f, "currencyId", &currency) == -1 ||
 	    get_number(p, rate, f, "amount", 0, &amount) == -1)
 		return -1;
-	if ((o = json_object_new_object()) == NULL) {
-		json_object_put(amount);
-		return oom(p);
+	jw_lit(w, ",\"creditRate\":{");
+	if (amount != NULL) {
+		jw_lit(w, "\"amount\":");
+		jw_number(w, amount);
 	}
-	if ((amount != NULL && put(p, o, "amount", amount) == -1) ||
-	    (currency != NULL &&
-	    put(p, o, "currencyId", copy_string(currency)) == -1)) {
-		json_object_put(o);
-		return -1;
+	if (currency != NULL) {
+		if (amount != NULL)
+			jw_lit(w, ",");
+		jw_lit(w, "\"currencyId\":");
+		jw_jstr(w, currency);
 	}
-	return put(p, ce, "creditRate", o);
+	jw_lit(w, "}");
+	return 0;
 }
 
 /*
@@ -1016,80 +1171,84 @@ render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
  */
 static int
 render_calculated(struct pctx *p, struct json_object *e, const char *where,
-    const char *resource, struct json_object *ce)
+    const char *resource, struct jw *w)
 {
 	struct json_object *v, *reason;
 	char f[160];
 	int64_t until;
-	int b, found, bad;
+	int b, found;
 
-	if (resource != NULL &&
-	    put(p, ce, "resourceId", json_object_new_string(resource)) == -1)
-		return -1;
+	if (resource != NULL) {
+		jw_lit(w, ",\"resourceId\":");
+		jw_str(w, resource, strlen(resource), 0);
+	}
 	if (json_object_object_get_ex(e, "usageLimit", &v)) {
-		if (v == NULL) {
-			if (put_null(p, ce, "usageLimit") == -1)
-				return -1;
-		} else if (!is_number(v))
+		if (v == NULL)
+			jw_lit(w, ",\"usageLimit\":null");
+		else if (!is_number(v))
 			return fail(p, "%s: expected a number or null",
 			    field_name(f, sizeof(f), where, "usageLimit"));
+		else if (!finite_number(v))
+			return fail(p, "%s: expected a finite number",
+			    field_name(f, sizeof(f), where, "usageLimit"));
 		else {
-			if (number_out(v, &v, &bad) == -1)
-				return bad ? fail(p, "%s: expected a finite "
-				    "number", field_name(f, sizeof(f), where,
-				    "usageLimit")) : oom(p);
-			if (put(p, ce, "usageLimit", v) == -1)
-				return -1;
+			jw_lit(w, ",\"usageLimit\":");
+			jw_number(w, v);
 		}
 	}
-	if (get_bool(p, e, where, "hasUnlimitedUsage", &b) == -1 ||
-	    put(p, ce, "hasUnlimitedUsage", json_object_new_boolean(b)) == -1 ||
-	    get_bool(p, e, where, "hasSoftLimit", &b) == -1 ||
-	    put(p, ce, "hasSoftLimit", json_object_new_boolean(b)) == -1)
+	if (get_bool(p, e, where, "hasUnlimitedUsage", &b) == -1)
 		return -1;
-	if (get_string(p, e, where, "accessDeniedReason", &reason) == -1 ||
-	    (reason != NULL &&
-	    put(p, ce, "accessDeniedReason", copy_string(reason)) == -1))
+	if (b)
+		jw_lit(w, ",\"hasUnlimitedUsage\":true");
+	else
+		jw_lit(w, ",\"hasUnlimitedUsage\":false");
+	if (get_bool(p, e, where, "hasSoftLimit", &b) == -1)
 		return -1;
-	if (render_enum_values(p, e, where, ce) == -1)
+	if (b)
+		jw_lit(w, ",\"hasSoftLimit\":true");
+	else
+		jw_lit(w, ",\"hasSoftLimit\":false");
+	if (get_string(p, e, where, "accessDeniedReason", &reason) == -1)
 		return -1;
-	if (get_date(p, e, where, "validUntil", &found, &until) == -1 ||
-	    (found &&
-	    put(p, ce, "validUntil", json_object_new_int64(until)) == -1))
+	if (reason != NULL) {
+		jw_lit(w, ",\"accessDeniedReason\":");
+		jw_jstr(w, reason);
+	}
+	if (render_enum_values(p, e, where, w) == -1 ||
+	    get_date(p, e, where, "validUntil", &found, &until) == -1)
 		return -1;
-	return render_credit_rate(p, e, where, ce);
+	if (found) {
+		jw_lit(w, ",\"validUntil\":");
+		jw_int(w, until);
+	}
+	return render_credit_rate(p, e, where, w);
 }
 
 /* resetPeriod in the SDK's spelling: upper case, YEARLY read as YEAR. */
-static struct json_object *
-reset_period(struct json_object *v)
+static void
+jw_reset_period(struct jw *w, struct json_object *v)
 {
-	const char *s = json_object_get_string(v);
-	size_t i, len = (size_t)json_object_get_string_len(v);
-	struct json_object *o;
-	char *up;
+	size_t i;
 
 	for (i = 0; i < NPERIODS; i++)
-		if (str_is(v, periods[i].from))
-			return json_object_new_string(periods[i].to);
-	if ((up = malloc(len + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i++)
-		up[i] = ascii_upper(s[i]);
-	up[len] = '\0';
-	o = json_object_new_string_len(up, (int)len);
-	free(up);
-	return o;
+		if (str_is(v, periods[i].from)) {
+			jw_lit(w, "\"");
+			jw_raw(w, periods[i].to, strlen(periods[i].to));
+			jw_lit(w, "\"");
+			return;
+		}
+	jw_str(w, json_object_get_string(v),
+	    (size_t)json_object_get_string_len(v), 1);
 }
 
 /*
- * featureUsage: resetPeriod, resetPeriodConfiguration, currentUsage (0
+ * ,"featureUsage": resetPeriod, resetPeriodConfiguration, currentUsage (0
  * when unknown), usagePeriodAnchor, usagePeriodStart, usagePeriodEnd; and
  * the usage key's JSON in *usagep when the feature is metered.
  */
 static int
 render_usage(struct pctx *p, struct json_object *e, const char *where,
-    int metered, struct json_object *fu, char **usagep)
+    int metered, struct jw *w, char **usagep)
 {
 	struct json_object *period, *config, *cur;
 	int64_t anchor = 0, start = 0, end = 0;
@@ -1098,94 +1257,82 @@ render_usage(struct pctx *p, struct json_object *e, const char *where,
 
 	*usagep = NULL;
 	if (get_string(p, e, where, "resetPeriod", &period) == -1 ||
-	    (period != NULL &&
-	    put(p, fu, "resetPeriod", reset_period(period)) == -1))
-		return -1;
-	if (get_object(p, e, where, "resetPeriodConfiguration", &config) == -1)
+	    get_object(p, e, where, "resetPeriodConfiguration", &config) == -1)
 		return -1;
 	if (config != NULL && !all_finite(config))
 		return fail(p, "%s: expected finite numbers", field_name(f,
 		    sizeof(f), where, "resetPeriodConfiguration"));
-	if (config != NULL && put(p, fu, "resetPeriodConfiguration",
-	    json_object_get(config)) == -1)
-		return -1;
-	if (get_number(p, e, where, "currentUsage", 0, &cur) == -1)
-		return -1;
-	if (cur == NULL && (cur = json_object_new_int64(0)) == NULL)
-		return oom(p);
-	if (put(p, fu, "currentUsage", json_object_get(cur)) == -1) {
-		json_object_put(cur);
-		return -1;
-	}
-	if (get_date(p, e, where, "usagePeriodAnchor", &has_anchor,
+	if (get_number(p, e, where, "currentUsage", 0, &cur) == -1 ||
+	    get_date(p, e, where, "usagePeriodAnchor", &has_anchor,
 	    &anchor) == -1 ||
 	    get_date(p, e, where, "usagePeriodStart", &has_start,
 	    &start) == -1 ||
-	    get_date(p, e, where, "usagePeriodEnd", &has_end, &end) == -1 ||
-	    (has_anchor && put(p, fu, "usagePeriodAnchor",
-	    json_object_new_int64(anchor)) == -1) ||
-	    (has_start && put(p, fu, "usagePeriodStart",
-	    json_object_new_int64(start)) == -1) ||
-	    (has_end && put(p, fu, "usagePeriodEnd",
-	    json_object_new_int64(end)) == -1)) {
-		json_object_put(cur);
+	    get_date(p, e, where, "usagePeriodEnd", &has_end, &end) == -1)
 		return -1;
+
+	jw_lit(w, ",\"featureUsage\":{");
+	if (period != NULL) {
+		jw_lit(w, "\"resetPeriod\":");
+		jw_reset_period(w, period);
+		jw_lit(w, ",");
 	}
-	if (!metered) {
-		json_object_put(cur);
-		return 0;
+	if (config != NULL) {
+		jw_lit(w, "\"resetPeriodConfiguration\":");
+		jw_value(w, config);
+		jw_lit(w, ",");
 	}
-	if ((*usagep = usage_text(p, cur, has_start, start, has_end,
-	    end)) == NULL)
+	jw_lit(w, "\"currentUsage\":");
+	jw_number(w, cur);
+	if (has_anchor) {
+		jw_lit(w, ",\"usagePeriodAnchor\":");
+		jw_int(w, anchor);
+	}
+	if (has_start) {
+		jw_lit(w, ",\"usagePeriodStart\":");
+		jw_int(w, start);
+	}
+	if (has_end) {
+		jw_lit(w, ",\"usagePeriodEnd\":");
+		jw_int(w, end);
+	}
+	jw_lit(w, "}");
+	if (metered && (*usagep = usage_text(p, cur, has_start, start,
+	    has_end, end)) == NULL)
 		return -1;
 	return 0;
 }
 
 /*
- * One entitlement: its feature id in *fidp (a string of the input), its
- * {"calculatedEntitlement","featureUsage"} in *out, and its usage key's
- * JSON in *usagep when metered.
+ * One entitlement, written at the end of w as the member
+ * "<feature id>":{"calculatedEntitlement":{..},"featureUsage":{..}}; its
+ * feature id in *fidp (a string of the input), and its usage key's JSON
+ * in *usagep when metered.
  */
 static int
 render_one(struct pctx *p, struct json_object *e, const char *where,
-    const char *resource, struct json_object **fidp, struct json_object **out,
+    const char *resource, struct jw *w, struct json_object **fidp,
     char **usagep)
 {
-	struct json_object *o, *ce, *fu, *fo;
+	struct json_object *unit = NULL, *units = NULL;
+	const char *type = "BOOLEAN", *fid;
+	enum meter meter = METER_NONE;
 	int metered = 0;
 
-	*out = NULL;
+	*fidp = NULL;
 	*usagep = NULL;
-	if (render_feature(p, e, where, fidp, &metered, &fo) == -1)
+	if (check_feature(p, e, where, fidp, &metered, &type, &meter, &unit,
+	    &units) == -1)
 		return -1;
-	o = json_object_new_object();
-	ce = json_object_new_object();
-	fu = json_object_new_object();
-	if (o == NULL || ce == NULL || fu == NULL) {
-		json_object_put(o);
-		json_object_put(ce);
-		json_object_put(fu);
-		json_object_put(fo);
-		return oom(p);
-	}
-	if (put(p, o, "calculatedEntitlement", ce) == -1) {
-		json_object_put(fu);
-		json_object_put(fo);
-		json_object_put(o);
+	fid = json_object_get_string(*fidp);
+	jw_str(w, fid, strlen(fid), 0);
+	jw_lit(w, ":{\"calculatedEntitlement\":{\"feature\":");
+	write_feature(w, *fidp, type, meter, unit, units);
+	if (render_calculated(p, e, where, resource, w) == -1)
 		return -1;
-	}
-	if (put(p, o, "featureUsage", fu) == -1) {
-		json_object_put(fo);
-		json_object_put(o);
+	jw_lit(w, "}");
+	if (render_usage(p, e, where, metered, w, usagep) == -1)
 		return -1;
-	}
-	if (put(p, ce, "feature", fo) == -1 ||
-	    render_calculated(p, e, where, resource, ce) == -1 ||
-	    render_usage(p, e, where, metered, fu, usagep) == -1) {
-		json_object_put(o);
-		return -1;
-	}
-	*out = o;
+	jw_lit(w, "}");
 	return 0;
 }
 
@@ -1212,7 +1359,7 @@ find_resource(struct pctx *p, struct json_object *list, const char *lname,
 		if ((v = member(e, "resourceId")) == NULL)
 			continue;
 		snprintf(f, sizeof(f), "%s[%zu].resourceId", lname, i);
-		if (check_id(p, f, v) == -1)
+		if (check_id(p, NULL, f, v) == -1)
 			return -1;
 		if (event_resource != NULL && !same_id(v, event_resource))
 			return fail(p, "%s %s is not the event's resource %s",
@@ -1235,6 +1382,80 @@ find_resource(struct pctx *p, struct json_object *list, const char *lname,
 }
 
 /*
+ * Where each member of the entitlements object lies in the text, so that
+ * a repeated feature can take the place of the earlier one.  Up to
+ * SPAN_SCAN members are searched one by one; a longer list gets a hash
+ * of the feature ids (an Edge answer may hold thousands).
+ */
+#define SPAN_SCAN	16
+
+struct span {
+	const char	*key;		/* the feature id, a string of the input */
+	size_t		 start;		/* its leading ',' */
+	size_t		 end;
+	int		 live;
+};
+
+struct spans {
+	struct span	*v;
+	size_t		 n;
+	size_t		*slot;		/* index + 1 into v, 0: empty */
+	size_t		 mask;
+};
+
+static uint64_t
+key_hash(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The live member whose key is key, or -1; with a hash, *slotp too. */
+static long
+span_find(struct spans *sp, const char *key, size_t **slotp)
+{
+	size_t i, h;
+
+	*slotp = NULL;
+	if (sp->slot == NULL) {
+		for (i = 0; i < sp->n; i++)
+			if (sp->v[i].live && strcmp(sp->v[i].key, key) == 0)
+				return (long)i;
+		return -1;
+	}
+	for (h = (size_t)key_hash(key) & sp->mask; sp->slot[h] != 0;
+	    h = (h + 1) & sp->mask)
+		if (strcmp(sp->v[sp->slot[h] - 1].key, key) == 0)
+			break;
+	*slotp = &sp->slot[h];
+	return sp->slot[h] == 0 ? -1 : (long)(sp->slot[h] - 1);
+}
+
+/*
+ * Cuts the earlier member i out of the text: the one just written (the
+ * member sp->n, its end not yet recorded) replaces it.
+ */
+static void
+span_cut(struct jw *w, struct spans *sp, size_t i)
+{
+	size_t k, a = sp->v[i].start, b = sp->v[i].end;
+
+	if (w->nomem)
+		return;		/* the text is dropped anyway */
+	memmove(w->s + a, w->s + b, w->len - b);
+	w->len -= b - a;
+	sp->v[i].live = 0;
+	for (k = i + 1; k < sp->n; k++) {
+		sp->v[k].start -= b - a;
+		sp->v[k].end -= b - a;
+	}
+	sp->v[sp->n].start -= b - a;
+}
+
+/*
  * The renderer both entitlements.updated and the Edge API answer go
  * through.  container holds accessDeniedReason (where names it in
  * errors), list the entitlements (lname).  An empty list is a customer
@@ -1247,10 +1468,13 @@ render(struct pctx *p, struct json_object *container, const char *where,
     struct json_object *list, const char *lname, const char *event_resource,
     struct rendered *r)
 {
-	struct json_object *reason, *out, *meta, *e, *fid = NULL, *one;
+	struct json_object *reason, *e, *fid = NULL;
+	struct spans sp = { NULL, 0, NULL, 0 };
+	struct jw w = { NULL, 0, 0, 0 }, m = { NULL, 0, 0, 0 };
 	const char *resource, *key;
+	size_t i, n, size, *slot;
 	char ew[64], *usage;
-	size_t i, n;
+	long dup;
 
 	memset(r, 0, sizeof(*r));
 	if (get_string(p, container, where, "accessDeniedReason",
@@ -1261,54 +1485,66 @@ render(struct pctx *p, struct json_object *container, const char *where,
 		goto bad;
 	resource = event_resource != NULL ? event_resource : r->resource_id;
 
-	if ((out = json_object_new_object()) == NULL) {
-		oom(p);
-		goto bad;
+	if (n > 0 && (sp.v = calloc(n, sizeof(*sp.v))) == NULL)
+		goto nomem;
+	if (n > SPAN_SCAN) {
+		for (size = 2 * SPAN_SCAN; size < 2 * n; size *= 2)
+			;
+		if ((sp.slot = calloc(size, sizeof(*sp.slot))) == NULL)
+			goto nomem;
+		sp.mask = size - 1;
 	}
+	/* Every member with its leading ',': the first one's goes at the end. */
+	jw_lit(&w, "{");
 	for (i = 0; i < n; i++) {
 		e = json_object_array_get_idx(list, i);
 		snprintf(ew, sizeof(ew), "%s[%zu]", lname, i);
-		if (render_one(p, e, ew, resource, &fid, &one, &usage) == -1)
-			goto badout;
+		sp.v[sp.n].start = w.len;
+		jw_lit(&w, ",");
+		if (render_one(p, e, ew, resource, &w, &fid, &usage) == -1)
+			goto bad;
 		key = json_object_get_string(fid);
 		/* A repeated feature: the last one wins, in its place. */
-		if (json_object_object_get_ex(out, key, NULL)) {
-			json_object_object_del(out, key);
+		if ((dup = span_find(&sp, key, &slot)) != -1) {
+			span_cut(&w, &sp, (size_t)dup);
 			drop_usage(r, key);
 		}
-		if (put(p, out, key, one) == -1) {
-			free(usage);
-			goto badout;
-		}
+		if (slot != NULL)
+			*slot = sp.n + 1;
+		sp.v[sp.n].key = key;
+		sp.v[sp.n].end = w.len;
+		sp.v[sp.n].live = 1;
+		sp.n++;
 		if (usage != NULL && add_usage(p, r, key, usage) == -1)
-			goto badout;
+			goto bad;
 	}
-	if ((r->entitlements_json = to_text(out)) == NULL) {
-		oom(p);
-		goto badout;
+	jw_lit(&w, "}");
+	if (!w.nomem && w.len > 2) {
+		memmove(w.s + 1, w.s + 2, w.len - 2);
+		w.len--;
 	}
-	json_object_put(out);
+	if ((r->entitlements_json = jw_take(&w)) == NULL)
+		goto nomem;
 
-	if ((meta = json_object_new_object()) == NULL) {
-		oom(p);
-		goto bad;
-	}
-	if ((reason == NULL ? put_null(p, meta, "accessDeniedReason") :
-	    put(p, meta, "accessDeniedReason", copy_string(reason))) == -1) {
-		json_object_put(meta);
-		goto bad;
-	}
-	if ((r->metadata_json = to_text(meta)) == NULL) {
-		oom(p);
-		json_object_put(meta);
-		goto bad;
-	}
-	json_object_put(meta);
+	jw_lit(&m, "{\"accessDeniedReason\":");
+	if (reason == NULL)
+		jw_lit(&m, "null");
+	else
+		jw_jstr(&m, reason);
+	jw_lit(&m, "}");
+	if ((r->metadata_json = jw_take(&m)) == NULL)
+		goto nomem;
+	free(sp.v);
+	free(sp.slot);
 	r->kind = EVENT_ENTITLEMENTS;
 	return 0;
-badout:
-	json_object_put(out);
+nomem:
+	oom(p);
 bad:
+	free(sp.v);
+	free(sp.slot);
+	jw_free(&w);
+	jw_free(&m);
 	rendered_free(r);
 	return -1;
 }
@@ -1385,20 +1621,16 @@ parse_usage(struct pctx *p, struct json_object *root, int64_t sent,
 	}
 	if (id == NULL)
 		return fail(p, "feature id is missing");
-	if (check_id(p, field, id) == -1)
+	if (check_id(p, NULL, field, id) == -1)
 		return -1;
 	if (get_number(p, root, NULL, "currentUsage", 1, &cur) == -1)
 		return -1;
 	if (get_date(p, root, NULL, "usagePeriodStart", &has_start,
 	    &start) == -1 ||
-	    get_date(p, root, NULL, "usagePeriodEnd", &has_end, &end) == -1) {
-		json_object_put(cur);
+	    get_date(p, root, NULL, "usagePeriodEnd", &has_end, &end) == -1)
 		return -1;
-	}
-	if ((ev->feature_id = strdup(json_object_get_string(id))) == NULL) {
-		json_object_put(cur);
+	if ((ev->feature_id = strdup(json_object_get_string(id))) == NULL)
 		return oom(p);
-	}
 	if ((ev->usage_json = usage_text(p, cur, has_start, start, has_end,
 	    end)) == NULL)
 		return -1;
