@@ -171,14 +171,48 @@ quote_str(char *buf, struct json_object *v)
 	return quote(buf, s == NULL ? "" : s, s == NULL ? 0 : strlen(s));
 }
 
+/* Appends what fits of s[0..n) at buf[*off], NUL-terminated, as snprintf. */
+static void
+append(char *buf, size_t len, size_t *off, const char *s, size_t n)
+{
+	if (*off >= len)
+		return;
+	if (n > len - *off - 1)
+		n = len - *off - 1;
+	memcpy(buf + *off, s, n);
+	*off += n;
+	buf[*off] = '\0';
+}
+
 /* "where.name", or "name" at the top level, for error messages. */
 static const char *
 field_name(char *buf, size_t len, const char *where, const char *name)
 {
-	if (where == NULL || *where == '\0')
-		snprintf(buf, len, "%s", name);
-	else
-		snprintf(buf, len, "%s.%s", where, name);
+	size_t n = 0;
+
+	if (where != NULL && *where != '\0') {
+		append(buf, len, &n, where, strlen(where));
+		append(buf, len, &n, ".", 1);
+	}
+	append(buf, len, &n, name, strlen(name));
+	return buf;
+}
+
+/* "list[i]", for error messages; as field_name, without printf. */
+static const char *
+index_name(char *buf, size_t len, const char *list, size_t i)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	size_t n = 0;
+
+	do {
+		*--d = (char)('0' + i % 10);
+		i /= 10;
+	} while (i != 0);
+	append(buf, len, &n, list, strlen(list));
+	append(buf, len, &n, "[", 1);
+	append(buf, len, &n, d, (size_t)(digits + sizeof(digits) - d));
+	append(buf, len, &n, "]", 1);
 	return buf;
 }
 
@@ -531,32 +565,34 @@ get_date(struct pctx *p, struct json_object *o, const char *where,
 	*found = 0;
 	if (v == NULL)
 		return 0;
-	field_name(f, sizeof(f), where, name);
 	switch (json_object_get_type(v)) {
 	case json_type_string:
 		s = json_object_get_string(v);
 		if (strlen(s) != (size_t)json_object_get_string_len(v) ||
 		    events_parse_date(s, &t) == -1)
-			return fail(p, "%s: %s is not an ISO-8601 date", f,
+			return fail(p, "%s: %s is not an ISO-8601 date",
+			    field_name(f, sizeof(f), where, name),
 			    quote_str(q, v));
 		break;
 	case json_type_int:
 		t = json_object_get_int64(v);
 		if (t < 0 || t > MAX_DATE_MS)
 			return fail(p, "%s: %s is out of range for epoch "
-			    "milliseconds", f, quote_str(q, v));
+			    "milliseconds", field_name(f, sizeof(f), where,
+			    name), quote_str(q, v));
 		break;
 	case json_type_double:
 		d = json_object_get_double(v);
 		if (!(d >= 0 && d <= (double)MAX_DATE_MS) ||
 		    (double)(int64_t)d != d)
 			return fail(p, "%s: %s is not a number of epoch "
-			    "milliseconds", f, quote_str(q, v));
+			    "milliseconds", field_name(f, sizeof(f), where,
+			    name), quote_str(q, v));
 		t = (int64_t)d;
 		break;
 	default:
 		return fail(p, "%s: expected an ISO-8601 date or epoch "
-		    "milliseconds", f);
+		    "milliseconds", field_name(f, sizeof(f), where, name));
 	}
 	*found = 1;
 	*ms = t;
@@ -829,7 +865,7 @@ jw_date(struct jw *w, int found, int64_t ms)
 		jw_lit(w, "null");
 }
 
-/* The text written, NUL-terminated, now the caller's; NULL when out of memory. */
+/* The text written, NUL-terminated, now the caller's; NULL: out of memory. */
 static char *
 jw_take(struct jw *w)
 {
@@ -1498,7 +1534,7 @@ render(struct pctx *p, struct json_object *container, const char *where,
 	jw_lit(&w, "{");
 	for (i = 0; i < n; i++) {
 		e = json_object_array_get_idx(list, i);
-		snprintf(ew, sizeof(ew), "%s[%zu]", lname, i);
+		index_name(ew, sizeof(ew), lname, i);
 		sp.v[sp.n].start = w.len;
 		jw_lit(&w, ",");
 		if (render_one(p, e, ew, resource, &w, &fid, &usage) == -1)

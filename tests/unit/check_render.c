@@ -12,7 +12,8 @@
  * events.c wrote the JSON itself: the SDK reads these bytes from Redis,
  * so the direct writer must produce exactly what json-c printed.  To
  * regenerate it (only for a deliberate change of output):
- *	PCS_GOLDEN_WRITE=$PWD/tests/data/render/golden.txt _build/tests/unit/check_render
+ *	PCS_GOLDEN_WRITE=$PWD/tests/data/render/golden.txt \
+ *	    _build/tests/unit/check_render
  */
 #include "autoconf.h"
 
