@@ -912,7 +912,12 @@ usage_text(struct pctx *p, struct json_object *cur, int has_start,
 	return s;
 }
 
-/* The body as one JSON value, with nothing but whitespace after it. */
+/*
+ * The body as one JSON value, with nothing but whitespace after it.  Not
+ * util_json_parse, which reads AWS answers leniently: an event must be
+ * strict JSON (json-c's strict mode, UTF-8 checked), its error names the
+ * offset, and running out of memory is told from a bad message.
+ */
 static struct json_object *
 parse_json(struct pctx *p, const char *text, size_t len)
 {
