@@ -886,6 +886,10 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 		c->sqs_failing = 1;
 		c->sqs_fail_since_ms = util_mono_ms();
 	}
+	/* One poll again: the others would fail alike (polls.c). */
+	if (c->polls.target > 1)
+		log_debug("sqs: receives in flight: back to 1 after an error");
+	polls_failed(&c->polls);
 	c->sqs_fatal = st == SQS_AUTH || st == SQS_CLIENT;
 	c->sqs_auth = st == SQS_AUTH;
 	/* Once per episode: until SQS takes a request again. */
@@ -983,10 +987,6 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	forget_receive(c, rx);
 	free(rx);
 	if (st != SQS_OK) {
-		if (c->polls.target > 1)
-			log_debug("sqs: receives in flight: back to 1 after "
-			    "an error");
-		polls_failed(&c->polls);
 		sqs_failed(c, st, err);
 		maybe_exit(c);
 		return;
