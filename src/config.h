@@ -116,7 +116,7 @@ struct config {
 	char	*redis_tls_key_file;	/* its key */
 	char	*redis_tls_key_passphrase; /* secret */
 	char	*redis_tls_server_name;	/* NULL: the host connected to */
-	int	 batch_size;		/* 1, 1..10 */
+	int	 batch_size;		/* 10 (the container: 1), 1..10 */
 	long long keys_ttl;		/* 604800; < 0: no expiry; never 0 */
 	char	*edge_api_url;		/* "https://edge.api.stigg.io" */
 	char	*sentry_dsn;		/* secret; sentry.c reports to it */
@@ -129,7 +129,7 @@ struct config {
 	/* The daemon's own settings: the queue. */
 	int	 wait_time;		/* long poll, seconds, 20, 0..20 */
 	int	 visibility_timeout;	/* seconds, 60, 1..43200 */
-	int	 receives_in_flight;	/* per consumer, 4, 1..32 */
+	int	 receives_in_flight;	/* per consumer, the most, 24, 1..32 */
 	enum config_poison poison_policy;
 	int	 poison_visibility_timeout; /* seconds, 600, 0..43200 */
 	int	 held_messages_max;	/* per consumer, 1000, 0..100000 */

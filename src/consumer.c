@@ -3,7 +3,8 @@
  * (SQS and the Edge API), its Redis writer, its settling (settle.c) and
  * its side of the status channel.
  *
- * The pipeline: up to receives_in_flight long polls are outstanding at
+ * The pipeline: one long poll while the queue is idle, more while batches
+ * come back full, up to receives_in_flight (polls.c), are outstanding at
  * once while Redis takes writes, the Edge API answers, nothing is held
  * and the SQS backoff allows; each message received is parsed (events.c),
  * refilled from the Edge API when it is a thin notification (edge.c), and
@@ -53,6 +54,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "metrics.h"
+#include "polls.h"
 #include "settle.h"
 #include "sqs.h"
 #include "util.h"
@@ -171,6 +173,7 @@ struct consumer {
 
 	struct receive_ctx	*receives[32];	/* receives_in_flight at most */
 	int			 nreceives;
+	struct polls		 polls;		/* how many to keep going */
 	struct msg_list		 in_hand;
 	size_t			 nin_hand;
 
@@ -883,6 +886,10 @@ sqs_failed(struct consumer *c, enum sqs_status st, const char *err)
 		c->sqs_failing = 1;
 		c->sqs_fail_since_ms = util_mono_ms();
 	}
+	/* One poll again: the others would fail alike (polls.c). */
+	if (c->polls.target > 1)
+		log_debug("sqs: receives in flight: back to 1 after an error");
+	polls_failed(&c->polls);
 	c->sqs_fatal = st == SQS_AUTH || st == SQS_CLIENT;
 	c->sqs_auth = st == SQS_AUTH;
 	/* Once per episode: until SQS takes a request again. */
@@ -946,6 +953,27 @@ forget_receive(struct consumer *c, struct receive_ctx *rx)
 }
 
 
+/*
+ * A receive brought n messages, in_flight polls out (itself included):
+ * the number of polls to keep going (polls.c).  The moments it reaches
+ * the ceiling and comes back to one are logged (debug).
+ */
+static void
+adapt_polls(struct consumer *c, size_t n, int in_flight)
+{
+	int was = c->polls.target, now;
+
+	now = polls_received(&c->polls, n, in_flight);
+	if (now == was)
+		return;
+	if (now == c->polls.ceiling)
+		log_debug("sqs: receives in flight: up to %d (the ceiling, "
+		    "receives_in_flight): batches come back full", now);
+	else if (now == 1)
+		log_debug("sqs: receives in flight: back to 1: receives come "
+		    "back %s", n == 0 ? "empty" : "short");
+}
+
 static void
 on_receive(void *arg, enum sqs_status st, const char *err,
     struct sqs_message *msgs, size_t n)
@@ -954,6 +982,7 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 	struct consumer *c = rx->c;
 	struct msg *m, **fresh = NULL;
 	size_t i;
+	int in_flight = c->nreceives;
 
 	forget_receive(c, rx);
 	free(rx);
@@ -963,6 +992,7 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 		return;
 	}
 	sqs_succeeded(c);
+	adapt_polls(c, n, in_flight);
 	if (n == 0 && c->cfg->wait_time == 0) {
 		/* Short polling on an empty queue: pause instead of spinning. */
 		if (!c->sqs_waiting)
@@ -1020,9 +1050,11 @@ on_receive(void *arg, enum sqs_status st, const char *err,
 }
 
 /*
- * Start long polls up to the limits: only while Redis takes writes, the
- * Edge API answers, nothing is held and there are credentials to sign
- * with (the polls in flight when one of them fails are not cancelled:
+ * Start long polls up to the limits: as many as polls.c says the backlog
+ * wants (receives_in_flight at most), and only while Redis takes writes,
+ * the Edge API answers, nothing is held, there are credentials to sign
+ * with and fewer than 2 x receives_in_flight x batch_size messages are in
+ * hand (the polls in flight when one of them fails are not cancelled:
  * what they bring is held).
  */
 static void
@@ -1035,8 +1067,7 @@ maybe_receive(struct consumer *c)
 
 	while (!c->stopping && !c->sqs_waiting && cache_is_up(c->cache) &&
 	    !c->edge_failing && c->nheld == 0 && c->creds_ok &&
-	    c->nreceives < c->cfg->receives_in_flight &&
-	    c->nin_hand < limit) {
+	    c->nreceives < c->polls.target && c->nin_hand < limit) {
 		if ((rx = calloc(1, sizeof(*rx))) == NULL)
 			return;
 		rx->c = c;
@@ -1268,6 +1299,7 @@ consumer_main(const struct config *cfg, int slot, int fd)
 	c.sqs_failing = 0;
 	TAILQ_INIT(&c.in_hand);
 	TAILQ_INIT(&c.held);
+	polls_init(&c.polls, cfg->receives_in_flight, cfg->batch_size);
 	snprintf(c.reason, sizeof(c.reason), "starting");
 	snprintf(c.cache_reason, sizeof(c.cache_reason), "starting");
 	snprintf(name, sizeof(name), "consumer %d", slot);

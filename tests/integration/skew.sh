@@ -47,8 +47,8 @@ skewed() {
     fi
     wait_for 20 ready_with 2 && ok "$name: ready" || fail "$name: $(http GET /readyz)"
     n=$(( $(rejections "$reason") - before ))
-    # The long polls already sent when the first answer came (4 per
-    # consumer, RECEIVES_IN_FLIGHT's default), and none after.
+    # The long polls already sent when the first answer came (one per
+    # consumer at the start, a few more at most), and none after.
     [ "$n" -ge 1 ] && [ "$n" -le 8 ] && ok "$name: $n request(s) refused, those in flight at first" \
         || fail "$name: $n requests refused as '$reason'"
     # Another message, received and deleted: nothing refused now.

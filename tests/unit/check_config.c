@@ -156,7 +156,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.redis_db, 0);
 	ck_assert_ptr_null(cfg.redis_user);
 	ck_assert_ptr_null(cfg.redis_password);
-	ck_assert_int_eq(cfg.batch_size, 1);
+	ck_assert_int_eq(cfg.batch_size, 10);	/* the container's: 1 */
 	ck_assert(cfg.keys_ttl == 604800);
 	ck_assert_str_eq(cfg.edge_api_url, "https://edge.api.stigg.io");
 	ck_assert_ptr_null(cfg.sentry_dsn);
@@ -175,7 +175,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.hang_timeout, 30);
 	ck_assert_int_eq(cfg.wait_time, 20);
 	ck_assert_int_eq(cfg.visibility_timeout, 60);
-	ck_assert_int_eq(cfg.receives_in_flight, 4);
+	ck_assert_int_eq(cfg.receives_in_flight, 24);
 	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_KEEP);
 	ck_assert_int_eq(cfg.poison_visibility_timeout, 600);
 	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_INVALIDATE);
