@@ -7,6 +7,7 @@
  * ioredis of the peer's node_modules (NODE_PATH, set by run.sh).
  *
  *   bench.js gen --out DIR [--n N] [--customers C] [--seed S] [--prefix P]
+ *        [--metered-deletes 0]
  *       the mixed workload, in queue order, one SQS body a line in
  *       DIR/mix.jsonl, and DIR/oracle.json ({"prefix", "keys"}: the final
  *       SDK-visible keys, what tests/support/workload.js compare reads).
@@ -19,7 +20,10 @@
  *       updates; now and then a customer.deleted followed by a new grant);
  *       one in ten has unmetered features only and is deleted last (the
  *       peer's purge leaves usage keys behind, the daemon's does not: see
- *       ../shared/spec/redis-layout.md, Purge).
+ *       ../shared/spec/redis-layout.md, Purge).  --metered-deletes 0 leaves
+ *       out the deletions of metered customers, whose next usage update
+ *       lands only if their new grant came first (the soak redelivers
+ *       out of order).
  *   bench.js preload --queue URL --file F [--rate MSG_PER_S] [--inflight K]
  *       SendMessageBatch of the file's lines, in order (K calls in flight,
  *       default 8), at most --rate messages a second when given (steady,
@@ -210,7 +214,7 @@ function gen(o) {
     else if (!metered) kind = k === last(i) ? 'delete' : 'grant';
     else {
       const x = rnd();
-      kind = x < 0.3 ? 'grant' : x < 0.95 || k + C > last(i) ? 'usage' : 'delete';
+      kind = x < 0.3 ? 'grant' : x < 0.95 || k + C > last(i) || o['metered-deletes'] === '0' ? 'usage' : 'delete';
     }
     force.delete(i);
     if (kind === 'grant') {
