@@ -250,7 +250,9 @@ function gen(o) {
     keys[k] = kv.get(k).v;
     keys[`${k}#timestamp`] = String(kv.get(k).ts);
   }
-  fs.writeFileSync(path.join(o.out, 'oracle.json'), JSON.stringify({ prefix, keys }));
+  const entities = {};
+  for (let i = 0; i < Math.min(n, C); i++) entities[`${prefix}:c_bench-${i}`] = i % 10 !== 9 ? 'metered' : 'deleted';
+  fs.writeFileSync(path.join(o.out, 'oracle.json'), JSON.stringify({ prefix, keys, entities }));
   console.log(`workload: ${n} messages (${tally.grant} entitlements.updated, ${tally.usage} measurement.reported, ` +
     `${tally.deleted} customer.deleted), ${C} customers, ${Object.keys(keys).length} keys expected`);
 }
