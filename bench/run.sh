@@ -1,0 +1,276 @@
+#!/bin/bash
+# The benchmark of issue 11, one command from a fresh Debian 12 (as root):
+#
+#   bench/run.sh                 # 20 000 messages, 1000 customers: ~10 min
+#   BENCH_N=2000 bench/run.sh    # a quick try: a couple of minutes
+#
+# It installs what it needs (scripts/deps.sh, plus gnuplot-nox, wrk,
+# iproute2 and socat for the bench only), builds (scripts/build.sh), copies
+# ../shared/bench-peer (BENCH_PEER) to _build/bench/peer and runs `npm ci`
+# there, then starts one redis-server and the SQS emulator
+# (tests/integration/lib.sh) and, for each consumer, on a flushed Redis
+# db, preloads the same BENCH_N mixed messages (bench/bench.js gen) and
+# measures the drain (bench/bench.js watch: msg/s from the first receive to
+# an empty queue, CPU-us per message and peak PSS of the process tree):
+#   noop     a receive+delete loop doing no work (the local limit)
+#   peer     ../shared/bench-peer as it is (its own defaults)
+#   default  the daemon with only the required settings
+#   sweep    the daemon with BATCH_SIZE=10 and each RECEIVES_IN_FLIGHT of
+#            BENCH_SWEEP_RIF x CONSUMERS of BENCH_SWEEP_CONSUMERS; "best"
+#            is the fastest of them
+# then the latency at half the best rate (send-to-visible p50/p99, and
+# /readyz under wrk while consuming), then peer, default and best again
+# with 20 ms of round trip between consumer and emulator (BENCH_REGION=0
+# skips it).  Every daemon run's final Redis state must equal the peer's,
+# key by key (bench/bench.js diff): else the differences are printed and
+# the exit status is 1.  Writes _build/bench/results.{md,json,png}.
+#
+# Knobs: BENCH_N (20000), BENCH_CUSTOMERS (1000), BENCH_SWEEP_RIF
+# ("1 4 8 16"), BENCH_SWEEP_CONSUMERS ("1 2 4"), BENCH_LAT_SECS (10),
+# BENCH_REGION (1), BENCH_NOOP_CONCURRENCY (8), BENCH_SKIP_DEPS=1 (no
+# scripts/deps.sh, no build), BENCH_PEER (../shared/bench-peer).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$top/_build/bench
+N=${BENCH_N:-20000}
+C=${BENCH_CUSTOMERS:-1000}
+SWEEP_RIF=${BENCH_SWEEP_RIF:-"1 4 8 16"}
+SWEEP_CONSUMERS=${BENCH_SWEEP_CONSUMERS:-"1 2 4"}
+LAT_SECS=${BENCH_LAT_SECS:-10}
+REGION_RUN=${BENCH_REGION:-1}
+NOOP_K=${BENCH_NOOP_CONCURRENCY:-8}
+PEER_SRC=${BENCH_PEER:-$top/../shared/bench-peer}
+[ -d "$PEER_SRC" ] || PEER_SRC=/work/shared/bench-peer
+
+if [ "${BENCH_SKIP_DEPS-}" != 1 ]; then
+	sh "$top/scripts/deps.sh" gnuplot-nox wrk iproute2 socat
+	sh "$top/scripts/build.sh"
+fi
+mkdir -p "$OUT"
+if [ ! -f "$OUT/peer/node_modules/.package-lock.json" ] ||
+	! cmp -s "$PEER_SRC/peer.js" "$OUT/peer/peer.js"; then
+	rm -rf "$OUT/peer"
+	mkdir -p "$OUT/peer"
+	cp "$PEER_SRC/peer.js" "$PEER_SRC/package.json" "$PEER_SRC/package-lock.json" "$OUT/peer/"
+	(cd "$OUT/peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# lib.sh: free ports, redis-server, the emulator, the daemon, and an EXIT
+# trap that stops them (and fails on a daemon process left behind).
+export PCS_BIN=$top/_build/src/persistent-cache-service PCS_SRCDIR=$top
+TEST_NAME=bench
+# shellcheck source=../tests/integration/lib.sh
+. "$top/tests/integration/lib.sh"
+set -e
+export NODE_PATH="$NODE_PATH:$OUT/peer/node_modules"
+B="node $top/bench/bench.js"
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+CONS_PID=	# the peer or the noop loop
+NS=
+PROXY_PID=
+SOCAT_PID=
+SQS2_PID=
+
+bench_cleanup() {
+	local rc=$?
+	set +e
+	for p in $CONS_PID $PROXY_PID $SOCAT_PID $SQS2_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
+	(exit "$rc")
+	cleanup
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+
+machine() {
+	printf 'nproc %s, %s, Linux %s, Debian %s' "$(nproc)" \
+		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+		"$(uname -r)" "$(cat /etc/debian_version 2>/dev/null || echo '?')"
+}
+
+start_redis
+start_sqs events
+QURL=$SQS_URL
+say "redis on $REDIS_PORT, emulator at $QURL; workload: $N messages, $C customers"
+$B gen --out "$WORK/w" --n "$N" --customers "$C" | tee "$WORK/workload.txt" >&2
+
+# The region set-up: the emulator in a network namespace of its own,
+# reached through a veth pair with netem's 10 ms each way, exposed on the
+# namespace's address by socat; without netem in the kernel (no
+# sch_netem), a user-space proxy (bench/delay-proxy.js) delays each
+# direction by 10 ms on loopback instead.  R_QURL is the consumers' URL,
+# R_LOCAL the preloader's and watcher's (no delay), R_EXEC their prefix.
+R_QURL= R_LOCAL= R_EXEC= R_HOW=
+region_up() {
+	local port sub=$(( $$ % 200 + 20 )) a b
+	port=$(free_port)
+	NS=pcsb$$
+	a=pcsb$$a b=pcsb$$b
+	if ip netns add "$NS" 2>/dev/null &&
+		ip link add "$a" type veth peer name "$b" &&
+		ip link set "$b" netns "$NS" &&
+		ip addr add "10.231.$sub.1/30" dev "$a" && ip link set "$a" up &&
+		ip netns exec "$NS" ip addr add "10.231.$sub.2/30" dev "$b" &&
+		ip netns exec "$NS" ip link set "$b" up &&
+		ip netns exec "$NS" ip link set lo up &&
+		tc qdisc add dev "$a" root netem delay 10ms 2>/dev/null &&
+		ip netns exec "$NS" tc qdisc add dev "$b" root netem delay 10ms 2>/dev/null; then
+		ip netns exec "$NS" node "$SUPPORT/sqs-emulator.js" --port "$port" --queue events \
+			>"$WORK/sqs2.out" 2>"$WORK/sqs2.err" &
+		SQS2_PID=$!
+		wait_for 15 grep -qx ready "$WORK/sqs2.out" || die "region emulator did not start"
+		ip netns exec "$NS" socat "TCP-LISTEN:$port,bind=10.231.$sub.2,fork,reuseaddr" \
+			"TCP:127.0.0.1:$port" &
+		SOCAT_PID=$!
+		R_LOCAL=$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/sqs2.out")
+		R_QURL=$(echo "$R_LOCAL" | sed "s/127\.0\.0\.1/10.231.$sub.2/")
+		R_EXEC="ip netns exec $NS"
+		R_HOW="network namespace, veth, tc netem 10 ms each way"
+	else
+		[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
+		NS=
+		say "no netem qdisc in this kernel: a user-space delay proxy instead"
+		local pport
+		pport=$(free_port)
+		node "$top/bench/delay-proxy.js" --listen "$pport" --target "$SQS_PORT" --delay 10 \
+			>"$WORK/proxy.out" 2>&1 &
+		PROXY_PID=$!
+		wait_for 10 grep -qx ready "$WORK/proxy.out" || die "delay proxy did not start"
+		R_LOCAL=$QURL
+		R_QURL=$(echo "$QURL" | sed "s/:$SQS_PORT\//:$pport\//")
+		R_EXEC=
+		R_HOW="user-space proxy (bench/delay-proxy.js), 10 ms each way: no sch_netem in this kernel"
+	fi
+}
+
+# run NAME CONSUMER NET [VAR=VALUE...]: one drain.  CONSUMER: noop, peer
+# or pcs; NET: loopback or region; VARs: the daemon's settings.
+run() {
+	local name=$1 kind=$2 net=$3 qurl=$QURL local=$QURL ex= pid json v
+	shift 3
+	if [ "$net" = region ]; then qurl=$R_QURL local=$R_LOCAL ex=$R_EXEC; fi
+	redis_cli flushdb >/dev/null
+	$ex $B preload --queue "$local" --file "$WORK/w/mix.jsonl" >"$WORK/$name.preload"
+	case $kind in
+	noop)
+		$B noop --queue "$qurl" --concurrency "$NOOP_K" 2>"$WORK/$name.log" &
+		CONS_PID=$! pid=$! ;;
+	peer)
+		env QUEUE_URL="$qurl" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test \
+			AWS_SECRET_ACCESS_KEY=test REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" \
+			node "$OUT/peer/peer.js" 2>"$WORK/$name.log" &
+		CONS_PID=$! pid=$! ;;
+	pcs)
+		HTTP_PORT=
+		PCS_LOG=$WORK/$name.log
+		for v in "$@"; do export "${v?}"; done
+		QUEUE_URL=$qurl LOG_LEVEL=info start_pcs
+		for v in "$@"; do unset "${v%%=*}"; done
+		pid=$PCS_PID ;;
+	esac
+	if ! json=$($ex $B watch --queue "$local" --n "$N" --pid "$pid" --timeout 900); then
+		fail "$name: the drain did not finish"
+		return 1
+	fi
+	stop_consumer "$kind"
+	say "$name: $json"
+	printf '{"name":"%s","consumer":"%s","net":"%s","settings":"%s","result":%s}\n' \
+		"$name" "$kind" "$net" "$*" "$json" >>"$RESULTS"
+	[ "$kind" = noop ] || $B dump --port "$REDIS_PORT" --out "$WORK/$name.dump" 2>/dev/null
+}
+
+stop_consumer() {
+	if [ "$1" = pcs ]; then
+		stop_pcs
+	else
+		kill "$CONS_PID" 2>/dev/null
+		wait "$CONS_PID" 2>/dev/null || true
+		CONS_PID=
+	fi
+}
+
+# compare NAME: the run's final Redis state against the peer's.
+compare() {
+	if $B diff "$WORK/peer.dump" "$WORK/$1.dump" --names "peer,$1" >"$WORK/$1.diff"; then
+		ok "$1: $(tail -n 1 "$WORK/$1.diff")"
+	else
+		cat "$WORK/$1.diff" >&2
+		fail "$1: the final Redis state differs from the peer's"
+	fi
+}
+
+rate_of() { sed -n "s/.*\"name\":\"$1\".*\"rate\":\([0-9]*\).*/\1/p" "$RESULTS" | tail -n 1; }
+
+say "(a) receive+delete, no work"
+run noop noop loopback
+say "(b) the peer"
+run peer peer loopback
+say "(c) the daemon, defaults"
+run default pcs loopback
+compare default
+say "(d) the daemon, sweep: RECEIVES_IN_FLIGHT $SWEEP_RIF x CONSUMERS $SWEEP_CONSUMERS, BATCH_SIZE=10"
+best= best_rate=0
+for c in $SWEEP_CONSUMERS; do
+	for r in $SWEEP_RIF; do
+		run "rif$r-c$c" pcs loopback BATCH_SIZE=10 RECEIVES_IN_FLIGHT="$r" CONSUMERS="$c"
+		compare "rif$r-c$c"
+		rate=$(rate_of "rif$r-c$c")
+		if [ "${rate:-0}" -gt "$best_rate" ]; then best_rate=$rate best="$r $c"; fi
+	done
+done
+set -- $best
+BEST="BATCH_SIZE=10 RECEIVES_IN_FLIGHT=$1 CONSUMERS=$2"
+say "best: $BEST ($best_rate msg/s)"
+
+# Latency at half the best rate: send-to-visible alone, then again with
+# wrk on /readyz.
+lat_rate=$(( best_rate / 2 ))
+[ "$lat_rate" -ge 10 ] || lat_rate=10
+redis_cli flushdb >/dev/null
+HTTP_PORT= PCS_LOG=$WORK/latency.log
+for v in $BEST; do export "${v?}"; done
+LOG_LEVEL=info start_pcs
+for v in $BEST; do unset "${v%%=*}"; done
+wait_for 20 ready_with "$2" || die "the daemon is not ready: $(http GET /readyz)"
+say "latency at $lat_rate msg/s for $LAT_SECS s"
+lat=$($B latency --queue "$QURL" --port "$REDIS_PORT" --rate "$lat_rate" --secs "$LAT_SECS")
+say "latency: $lat"
+say "latency with wrk on /readyz"
+wrk -t1 -c8 -d"${LAT_SECS}s" --latency "http://127.0.0.1:$HTTP_PORT/readyz" >"$WORK/wrk.txt" 2>&1 &
+wrk_pid=$!
+lat_wrk=$($B latency --queue "$QURL" --port "$REDIS_PORT" --rate "$lat_rate" --secs "$LAT_SECS")
+wait "$wrk_pid" || fail "wrk failed: $(cat "$WORK/wrk.txt")"
+wrk_q() { awk -v q="$1" '$1 == q { print $2 }' "$WORK/wrk.txt" | head -n 1; }
+wrk_rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.txt")
+wrk_non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/wrk.txt")
+say "latency under wrk: $lat_wrk; wrk: p50 $(wrk_q 50%) p99 $(wrk_q 99%), $wrk_rps req/s"
+stop_pcs
+printf '{"latency":%s,"latency_under_wrk":%s,"rate":%s,"wrk":{"p50":"%s","p75":"%s","p90":"%s","p99":"%s","rps":"%s","non2xx":"%s"}}\n' \
+	"$lat" "$lat_wrk" "$lat_rate" "$(wrk_q 50%)" "$(wrk_q 75%)" "$(wrk_q 90%)" "$(wrk_q 99%)" \
+	"$wrk_rps" "${wrk_non2xx:-0}" >"$WORK/latency.json"
+
+if [ "$REGION_RUN" = 1 ]; then
+	region_up
+	say "region: $R_HOW"
+	run region-peer peer region
+	compare region-peer
+	run region-default pcs region
+	compare region-default
+	# shellcheck disable=SC2086
+	run region-best pcs region $BEST
+	compare region-best
+fi
+
+$B report --results "$RESULTS" --latency "$WORK/latency.json" --out "$OUT" \
+	--machine "$(machine)" --workload "$(cat "$WORK/workload.txt")" --best "$BEST" \
+	--region "$R_HOW"
+(cd "$OUT" && gnuplot results.gp) || fail "gnuplot failed"
+cat "$OUT/results.md"
+say "wrote $OUT/results.md, $OUT/results.json, $OUT/results.png"
+finish
