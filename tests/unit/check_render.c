@@ -299,7 +299,8 @@ record(char *g, const char *title, size_t *lenp)
 			return NULL;
 		r++;
 	}
-	end = strstr(r + 1, "\n# ");
+	/* r starts with "# ": the next record starts at the next "\n# ". */
+	end = strstr(r, "\n# ");
 	*lenp = end == NULL ? strlen(r) : (size_t)(end - r) + 1;
 	return r;
 }
