@@ -6,6 +6,8 @@
 # prometheus gives the tests a real Prometheus server and promtool (the
 # metrics scrape in metrics.sh, the shipped alert rules and dashboard); its
 # service is not needed and may stay stopped.
+# clang-14 and libclang-rt-14-dev (libFuzzer and the sanitizers' runtime)
+# build the fuzzers of scripts/fuzz.sh; the normal build uses gcc.
 # Node.js (Debian's nodejs and npm, only when there is no node at all) runs
 # the test helpers in tests/support/; their npm packages are pinned in
 # package-lock.json and installed with `npm ci` into node_modules/ when it
@@ -16,7 +18,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libcurl4-openssl-dev libhiredis-dev libjson-c-dev libssl-dev libconfig-dev
 libev-dev check redis-server redis-tools openssl curl procps ca-certificates
-faketime prometheus"
+faketime prometheus clang-14 libclang-rt-14-dev"
 
 case "${1-}" in
 -*) echo "usage: $0 [DEBIAN-PACKAGE...]" >&2; exit 64 ;;

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian 12 machine: install what is
 # missing, build with -Wall -Wextra -Werror, run the unit and integration
-# tests (real redis-server), run them again built with AddressSanitizer
-# and UndefinedBehaviorSanitizer (any report, from any process, fails the
-# run), then check that the release tarball builds and passes the same
+# tests (real redis-server), run every fuzzer for 20 s (scripts/fuzz.sh,
+# two at a time; PCS_SKIP_FUZZ=1 skips it), run the tests again built
+# with AddressSanitizer and UndefinedBehaviorSanitizer (any report, from
+# any process, fails the run), then check that the release tarball builds and passes the same
 # tests (make distcheck).  The long fault scenario (chaos.sh) runs once,
 # in the first run only: PCS_SKIP_LONG=1 skips it in the other two.
 set -eu
@@ -23,6 +24,14 @@ if [ "$status" != 0 ]; then
 		echo "==== ${f%.trs}.log"
 		cat "${f%.trs}.log"
 	done
+fi
+if [ "$status" = 0 ] && [ "${PCS_SKIP_FUZZ-}" != 1 ]; then
+	if PCS_FUZZ_JOBS=2 "$top/scripts/fuzz.sh" 20 >fuzz.log 2>&1; then
+		grep '^fuzz: [a-z]*: ' fuzz.log || true
+	else
+		cat fuzz.log
+		status=1
+	fi
 fi
 if [ "$status" = 0 ] && [ "${PCS_SKIP_SANITIZERS-}" != 1 ]; then
 	san=$top/_build-san
