@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /*
  * The helpers of bench/run.sh and bench/soak.sh (not part of the test
- * suite).  Every SQS request is signed (tests/support/aws-sigv4.js) with
+ * suite).  Every SQS request is signed (tests/support/sqs.js, aws-sigv4.js) with
  * PCS_SQS_KEY (default test:test, the emulator's default key) for region
  * us-east-1, as tests/support/sqs.js does; Redis is spoken through the
  * ioredis of the peer's node_modules (NODE_PATH, set by run.sh).
@@ -65,10 +65,8 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
-const sigv4 = require(path.join(__dirname, '../tests/support/aws-sigv4'));
+const sqs = require(path.join(__dirname, '../tests/support/sqs'));
 
-const KEY = sigv4.parseKey(process.env.PCS_SQS_KEY || 'test:test');
-const REGION = 'us-east-1';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 function die(msg, code) {
@@ -88,33 +86,8 @@ function opts(args, defaults) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function call(queueUrl, action, body) {
-  const url = new URL(queueUrl);
-  const data = JSON.stringify({ QueueUrl: queueUrl, ...body });
-  return sigv4.sign({
-    method: 'POST', host: url.host, path: '/',
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` },
-    body: data,
-  }, KEY, REGION, 'sqs').then((headers) => new Promise((resolve, reject) => {
-    const req = http.request({
-      host: url.hostname, port: url.port || 80, method: 'POST', path: '/', agent,
-      headers: { ...headers, 'Content-Length': Buffer.byteLength(data) }, timeout: 30000,
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => {
-        let json = null;
-        try { json = text ? JSON.parse(text) : {}; } catch (e) { /* stays null */ }
-        if (res.statusCode !== 200 || json === null) reject(new Error(`${action}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
-        else resolve(json);
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end(data);
-  }));
-}
+// One signed SQS call, as the tests make it (tests/support/sqs.js).
+const call = (queueUrl, action, body) => sqs.call(queueUrl, action, body, agent);
 
 async function counts(queueUrl) {
   const a = (await call(queueUrl, 'GetQueueAttributes', {

@@ -30,6 +30,8 @@
  *   sqs.js purge QUEUE_URL
  *       PurgeQueue (immediate with sqs-emulator.js).
  *
+ * Required as a module it exports call(queueUrl, action, body[, agent]).
+ *
  * Exit status: 0 done, 1 an SQS error or a partly failed batch (the message
  * on stderr), 64 bad usage.
  */
@@ -53,7 +55,8 @@ function usage(msg) {
 }
 
 // One call; resolves to the parsed answer, rejects with a readable error.
-function call(queueUrl, action, body) {
+// agent: the keep-alive agent of the caller (bench/bench.js has its own).
+function call(queueUrl, action, body, agent = keepAlive) {
   let url;
   try { url = new URL(queueUrl); } catch (e) { usage(`not a URL: ${queueUrl}`); }
   if (url.protocol !== 'http:') usage(`only http:// queue URLs (the emulator): ${queueUrl}`);
@@ -67,7 +70,7 @@ function call(queueUrl, action, body) {
   }, KEY, REGION, 'sqs').then((headers) => new Promise((resolve, reject) => {
     const req = http.request({
       host: url.hostname, port: url.port || 80, method: 'POST', path: '/',
-      agent: keepAlive,
+      agent,
       headers: { ...headers, 'Content-Length': Buffer.byteLength(data) },
       timeout: 30000,
     }, (res) => {
@@ -209,4 +212,5 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(0), (e) => die(e.message));
+module.exports = { call };
+if (require.main === module) main().then(() => process.exit(0), (e) => die(e.message));
