@@ -116,6 +116,12 @@ sentry_dsn_parse(const char *dsn, struct sentry_dsn *out, char *err,
 		out->envelope_url = NULL;
 		goto nomem;
 	}
+	/* "api/<project>/envelope/" lengthens a DSN already near URL_MAX. */
+	if (strlen(out->envelope_url) > URL_MAX) {
+		util_set_err(err, errlen, "is too long: its envelope URL would "
+		    "be longer than %d bytes", URL_MAX);
+		goto fail;
+	}
 	if (asprintf(&out->auth, "Sentry sentry_version=7, sentry_client=%s, "
 	    "sentry_key=%s", CLIENT_NAME, out->public_key) == -1) {
 		out->auth = NULL;

@@ -84,6 +84,28 @@ static const struct {
 	  "has no project id" },
 };
 
+/*
+ * A DSN of URL_MAX bytes is a valid URL, but its envelope URL, longer by
+ * "api/<project>/envelope/", is not: refused (found by fuzz_sentry).
+ */
+START_TEST(dsn_envelope_too_long)
+{
+	struct sentry_dsn d;
+	char dsn[URL_MAX + 1], err[256];
+	int n;
+
+	/* A short key: the envelope URL drops "<key>@" and adds 14 bytes. */
+	n = snprintf(dsn, sizeof(dsn), "https://k@o/");
+	memset(dsn + n, 'p', URL_MAX - n - 3);
+	memcpy(dsn + URL_MAX - 3, "/42", 4);
+	ck_assert_uint_eq(strlen(dsn), URL_MAX);
+	ck_assert_int_eq(sentry_dsn_parse(dsn, &d, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is too long") != NULL, "got '%s'", err);
+	ck_assert_ptr_null(d.envelope_url);
+	ck_assert_ptr_null(d.auth);
+}
+END_TEST
+
 START_TEST(dsn_bad)
 {
 	struct sentry_dsn d;
@@ -426,6 +448,7 @@ sentry_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, dsn_good);
+	tcase_add_test(tc, dsn_envelope_too_long);
 	tcase_add_loop_test(tc, dsn_bad, 0,
 	    sizeof(bad_dsns) / sizeof(bad_dsns[0]));
 	tcase_add_test(tc, config_dsn);
