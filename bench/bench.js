@@ -28,15 +28,20 @@
  *       SendMessageBatch of the file's lines, in order (K calls in flight,
  *       default 8), at most --rate messages a second when given (steady,
  *       one batch of 10 every 10/rate s).  Prints "sent N in S s".
- *   bench.js watch --queue URL --n N --pid PID [--timeout S] [--interval MS]
- *       waits for the queue's first receive (fewer than N messages visible,
- *       or some in flight) and then for an empty queue, sampling the process
- *       tree of PID meanwhile: prints one JSON line {n, secs, rate,
- *       cpu_us_per_msg, cpu_secs, cpu_secs_with_startup, peak_pss_kb}.  CPU
- *       is utime+stime of every process of the tree (children reaped by it
- *       included) from the first receive to the empty queue (and from the
- *       tree's start: with_startup); PSS the peak of the tree's sum of
- *       /proc/PID/smaps_rollup Pss, sampled every --interval ms (100).
+ *   bench.js watch --queue URL --n N (--pid PID | --pidfile F) [--ready F]
+ *        [--timeout S] [--interval MS]
+ *       resets the emulator front's drain timings of the queue (/_drain),
+ *       writes "ready" to --ready, waits for the consumer's pid (in F, which
+ *       run.sh writes once it started the consumer) and then for an empty
+ *       queue, sampling the process tree of PID every --interval ms (50):
+ *       prints one JSON line {n, secs, rate, cpu_us_per_msg, cpu_secs,
+ *       cpu_secs_with_startup, peak_pss_kb, received, cpu_from}.  secs is
+ *       the front's first receive with a message to its last delete, so a
+ *       drain faster than the watcher's polls is timed right; CPU is
+ *       utime+stime of every process of the tree (children reaped by it
+ *       included) from the last sample before the first receive (or the
+ *       tree's start: cpu_from) to the empty queue; PSS the peak of the
+ *       tree's sum of /proc/PID/smaps_rollup Pss.
  *   bench.js noop --queue URL [--concurrency K] [--batch B]
  *       the local limit: K loops (default 8) of ReceiveMessage (B, default
  *       10, WaitTimeSeconds 1) then DeleteMessageBatch, no work; until
@@ -49,11 +54,14 @@
  *       as JSON, member order aside): each difference (at most N, default
  *       40) then a summary line; exit 1 when they differ.
  *   bench.js latency --queue URL --port P --rate R --secs S [--prefix P]
+ *        [--emulator-pid PID]
  *       R messages a second for S seconds, each a grant of a new customer;
  *       a keyspace notification (SET events) marks the moment its key is
- *       readable.  Prints one JSON line {sent, seen, p50_ms, p99_ms, max_ms}:
- *       send-to-visible, from the SendMessageBatch call (its SentTimestamp
- *       is taken within it) to the notification.
+ *       readable.  Prints one JSON line {sent, seen, rate, sent_rate,
+ *       emulator_cpu_pct, p50_ms, p99_ms, max_ms}: send-to-visible, from
+ *       the SendMessageBatch call (its SentTimestamp is taken within it) to
+ *       the notification; sent_rate the rate the sends kept; the
+ *       emulator's CPU (user + system of PID) in % of one core.
  *   bench.js report --results F --latency F --out DIR --machine M --workload W
  *        --best SETTINGS --region HOW
  *       results.md, results.json, results.dat and results.gp (gnuplot) in DIR.
@@ -297,46 +305,77 @@ function fdCount(p) {
   try { return fs.readdirSync(`/proc/${p}/fd`).length; } catch (e) { return 0; }
 }
 
+// The front's drain timings of the queue (tests/support/sqs-emulator.js,
+// /_drain): POST resets them.
+function drainStats(queueUrl, method) {
+  const u = new URL(queueUrl);
+  const name = u.pathname.split('/').filter(Boolean).pop();
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname, port: u.port, path: `/_drain?queue=${encodeURIComponent(name)}`, method: method || 'GET', agent,
+    }, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => { try { resolve(JSON.parse(b)); } catch (e) { reject(new Error(`/_drain: ${b}`)); } });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function watch(o) {
   const n = Number(o.n);
-  const pid = Number(o.pid);
   const deadline = Date.now() + Number(o.timeout || 600) * 1000;
-  const interval = Number(o.interval || 100);
-  let peak = 0;
+  const interval = Number(o.interval || 50);
+  await drainStats(o.queue, 'POST');
+  if (o.ready) fs.writeFileSync(o.ready, 'ready\n');
+  // The consumer is started after this watcher: its pid comes in a file.
+  let pid = o.pid ? Number(o.pid) : null;
+  while (pid === null) {
+    if (Date.now() > deadline) die(`no pid in ${o.pidfile}`, 1);
+    const t = fs.existsSync(o.pidfile) ? fs.readFileSync(o.pidfile, 'utf8').trim() : '';
+    if (/^\d+$/.test(t)) pid = Number(t);
+    else await sleep(5);
+  }
+  // Samples of the tree: [ms, cpu ticks, pss kB], every interval ms.
+  const samples = [];
   let sampling = true;
+  const sample = () => {
+    let pss = 0;
+    for (const p of tree(pid)) pss += pssKb(p);
+    samples.push([Date.now(), cpuTicks(pid), pss]);
+  };
   const sampler = (async () => {
     while (sampling) {
-      let s = 0;
-      for (const p of tree(pid)) s += pssKb(p);
-      if (s > peak) peak = s;
+      sample();
       await sleep(interval);
     }
   })();
-  let t1 = null;
-  let ticks1 = 0;
   for (;;) {
     if (Date.now() > deadline) die(`timed out: the queue did not empty (${JSON.stringify(await counts(o.queue))})`, 1);
     if (!fs.existsSync(`/proc/${pid}`)) die(`process ${pid} is gone`, 1);
     const c = await counts(o.queue);
-    const now = Date.now();
-    if (t1 === null && (c.all < n || c.inflight > 0)) {
-      t1 = now;
-      ticks1 = cpuTicks(pid);
-    }
-    if (t1 !== null && c.all === 0) {
-      const ticks = cpuTicks(pid);
-      sampling = false;
-      await sampler;
-      const secs = Math.max(0.001, (now - t1) / 1000);
-      const cpu = (ticks - ticks1) / HZ;
-      console.log(JSON.stringify({
-        n, secs: Number(secs.toFixed(3)), rate: Math.round(n / secs), cpu_secs: cpu, cpu_secs_with_startup: ticks / HZ,
-        cpu_us_per_msg: Math.round((cpu * 1e6) / n), peak_pss_kb: peak,
-      }));
-      return;
-    }
-    await sleep(t1 === null ? 5 : 20);
+    if (c.all === 0) break;
+    await sleep(20);
   }
+  sampling = false;
+  await sampler;
+  sample();
+  const d = await drainStats(o.queue);
+  if (d.first_receive_ms === null || d.last_delete_ms === null) die(`the front saw no drain: ${JSON.stringify(d)}`, 1);
+  // Time: the front's first receive to its last delete.  CPU: the tree's
+  // ticks from the last sample before the first receive (the tree's
+  // start when none was: a consumer that drained before the first sample)
+  // to the end.
+  const secs = Math.max(0.001, (d.last_delete_ms - d.first_receive_ms) / 1000);
+  const before = samples.filter((x) => x[0] <= d.first_receive_ms).pop();
+  const ticks = samples[samples.length - 1][1];
+  const cpu = (ticks - (before ? before[1] : 0)) / HZ;
+  console.log(JSON.stringify({
+    n, secs: Number(secs.toFixed(3)), rate: Math.round(n / secs), cpu_secs: cpu, cpu_secs_with_startup: ticks / HZ,
+    cpu_us_per_msg: Math.round((cpu * 1e6) / n), peak_pss_kb: Math.max(...samples.map((x) => x[2])),
+    received: d.received, cpu_from: before ? 'first receive' : 'start',
+  }));
 }
 
 async function noop(o) {
@@ -458,6 +497,7 @@ async function latency(o) {
   });
   await sub.subscribe('__keyevent@0__:set');
   const total = Math.max(10, Math.round(rate * secs / 10) * 10);
+  const emu0 = o['emulator-pid'] ? statOf(Number(o['emulator-pid'])) : null;
   const t0 = Date.now();
   const jobs = [];
   for (let j = 0; j < total / 10; j++) {
@@ -473,57 +513,114 @@ async function latency(o) {
     jobs.push(call(o.queue, 'SendMessageBatch', { Entries: entries }));
   }
   await Promise.all(jobs);
+  const sendSecs = (Date.now() - t0) / 1000;
   const end = Date.now() + 15000;
   while (sent.size && Date.now() < end) await sleep(50);
+  // The emulator's share of a core over the run: it takes the sends as
+  // well as the consumer's receives and deletes, and on a small machine
+  // it is the first to run out (then the latency is the queue's backlog).
+  const emu = o['emulator-pid'] ? statOf(Number(o['emulator-pid'])) : null;
+  const emuPct = emu && emu0 ? Math.round(((emu.self - emu0.self) / HZ / ((Date.now() - t0) / 1000)) * 100) : null;
   sub.disconnect();
   r.disconnect();
   lat.sort((x, y) => x - y);
   const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : null);
-  console.log(JSON.stringify({ sent: total, seen: lat.length, rate, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: lat.length ? lat[lat.length - 1] : null }));
+  console.log(JSON.stringify({
+    sent: total, seen: lat.length, rate, sent_rate: Math.round(total / sendSecs), emulator_cpu_pct: emuPct,
+    p50_ms: q(0.5), p99_ms: q(0.99), max_ms: lat.length ? lat[lat.length - 1] : null,
+  }));
 }
 
 
 // results.jsonl + latency.json -> results.json, results.md, results.dat/.gp
+function median(xs) {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length ? a[Math.floor((a.length - 1) / 2)] : null;
+}
+const num = (x) => String(x).replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f'); // 20 325
 function report(o) {
   const runs = fs.readFileSync(o.results, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const lat = o.latency && fs.existsSync(o.latency) ? JSON.parse(fs.readFileSync(o.latency, 'utf8')) : null;
-  const label = {
-    noop: '(a) receive+delete, no work', peer: '(b) Node.js peer (bench-peer)', default: '(c) daemon, defaults',
-    'region-peer': '(b) Node.js peer, 20 ms RTT', 'region-default': '(c) daemon, defaults, 20 ms RTT',
-    'region-best': '(d) daemon, best, 20 ms RTT',
+  // The head-to-head rounds (h<i>-NAME on loopback, rh<i>-NAME at 20 ms),
+  // one row each NAME: the medians, and the spread of the rates.
+  const group = (prefix, name) => runs.filter((r) => r.name.replace(/^(r?h)\d+-/, '$1-') === `${prefix}-${name}`);
+  const summary = (rs) => rs.length && {
+    settings: rs[0].settings, runs: rs.length,
+    rate: median(rs.map((r) => r.result.rate)), min: Math.min(...rs.map((r) => r.result.rate)),
+    max: Math.max(...rs.map((r) => r.result.rate)), cpu_us_per_msg: median(rs.map((r) => r.result.cpu_us_per_msg)),
+    peak_pss_kb: median(rs.map((r) => r.result.peak_pss_kb)),
   };
-  const best = runs.filter((r) => /^rif/.test(r.name)).sort((x, y) => y.result.rate - x.result.rate)[0];
+  const one = (name) => { const r = runs.find((x) => x.name === name); return r && { ...r.result, settings: r.settings, runs: 1 }; };
+  const others = [...new Set(runs.filter((r) => /^h\d+-/.test(r.name)).map((r) => r.name.replace(/^h\d+-/, '')))]
+    .filter((x) => x !== 'default' && x !== o['best-name']);
+  const rows = [
+    ['(a) receive+delete, no work (Node.js)', one('noop')],
+    ['(b) Node.js peer (bench-peer)', one('peer')],
+    ['(c) this daemon', summary(group('h', 'default'))],
+    ['(d) this daemon, best of the sweep', summary(group('h', o['best-name']))],
+    ...others.map((x) => ['(d) this daemon, runner-up of the sweep', summary(group('h', x))]),
+    ['(b) peer, 20 ms round trip', one('region-peer')],
+    ['(c) daemon, 20 ms round trip', summary(group('rh', 'default'))],
+    ['(d) daemon, 20 ms round trip', summary(group('rh', 'best'))],
+  ].filter((r) => r[1]);
+  const rounds = Math.max(0, ...rows.map((r) => r[1].runs));
   const lines = [];
   lines.push(`Machine: ${o.machine}.  `);
   lines.push(`Workload: ${o.workload}.  `);
-  if (runs.some((r) => r.net === 'region')) lines.push(`20 ms RTT: ${o.region}.`);
+  if (runs.some((r) => r.net === 'region')) lines.push(`20 ms RTT: ${o.region}.  `);
+  lines.push(`(c) and (d): the median of ${rounds} runs taken in turn, the range of the rates in brackets; (a), (b): one run.`);
   lines.push('');
   lines.push('| consumer | settings | msg/s | CPU-µs/msg | peak PSS (MB) |');
   lines.push('|---|---|---:|---:|---:|');
-  const row = (r, name) => lines.push(`| ${name} | ${r.settings || (r.consumer === 'pcs' ? 'required settings only' : 'as it is')} | ${r.result.rate} | ` +
-    `${r.result.cpu_us_per_msg} | ${(r.result.peak_pss_kb / 1024).toFixed(1)} |`);
-  for (const r of runs) {
-    if (/^rif/.test(r.name)) row(r, `(d) daemon, sweep${r === best ? ' — **best**' : ''}`);
-    else row(r, label[r.name] || r.name);
+  const settings = (r, label) => (r.settings ? `\`${r.settings}\`` : /daemon/.test(label) ? 'required settings only' : 'as it is');
+  for (const [label, r] of rows) {
+    const spread = r.runs > 1 ? ` (${num(r.min)}–${num(r.max)})` : '';
+    lines.push(`| ${label} | ${settings(r, label)} | ${num(r.rate)}${spread} | ${r.cpu_us_per_msg} | ${(r.peak_pss_kb / 1024).toFixed(1)} |`);
+  }
+  const verdict = [];
+  const ratio = (a, b) => (a && b ? Math.round((100 * a.rate) / b.rate) : null);
+  const lo = ratio(summary(group('h', 'default')), summary(group('h', o['best-name'])));
+  const re = ratio(summary(group('rh', 'default')), summary(group('rh', 'best')));
+  if (lo !== null) verdict.push(`${lo} % of the best on loopback`);
+  if (re !== null) verdict.push(`${re} % at 20 ms round trip`);
+  if (verdict.length) {
+    lines.push('');
+    lines.push(`The defaults reach ${verdict.join(', ')} (medians; the target: at least 90 %).`);
+  }
+  const sweep = runs.filter((r) => /^rif/.test(r.name));
+  if (sweep.length) {
+    lines.push('');
+    lines.push('The sweep, one run each (`BATCH_SIZE=10`):');
+    lines.push('');
+    lines.push('| RECEIVES_IN_FLIGHT | CONSUMERS | msg/s | CPU-µs/msg | peak PSS (MB) |');
+    lines.push('|---:|---:|---:|---:|---:|');
+    for (const r of sweep) {
+      const [, rif, c] = /^rif(\d+)-c(\d+)$/.exec(r.name);
+      lines.push(`| ${rif} | ${c} | ${num(r.result.rate)} | ${r.result.cpu_us_per_msg} | ${(r.result.peak_pss_kb / 1024).toFixed(1)} |`);
+    }
   }
   if (lat) {
+    const l = (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms (${x.seen}/${x.sent} seen; sent at ${num(x.sent_rate)} msg/s; ` +
+      `the emulator at ${x.emulator_cpu_pct} % of a core)`;
     lines.push('');
-    lines.push(`Latency at ${lat.rate} msg/s (half the best rate), daemon with ${o.best}: send-to-visible-in-Redis ` +
-      `p50 ${lat.latency.p50_ms} ms, p99 ${lat.latency.p99_ms} ms (${lat.latency.seen}/${lat.latency.sent} seen); ` +
-      `with wrk on /readyz at the same time: p50 ${lat.latency_under_wrk.p50_ms} ms, p99 ${lat.latency_under_wrk.p99_ms} ms.  `);
+    lines.push(`Send-to-visible-in-Redis latency, daemon with \`${o.best}\`:  `);
+    for (const x of lat.ladder) lines.push(`- at ${num(x.rate)} msg/s (${x.what}): ${l(x)};  `);
+    lines.push(`- at ${num(lat.rate)} msg/s with wrk on /readyz at the same time: ${l(lat.latency_under_wrk)}.  `);
     lines.push(`/readyz under wrk (1 thread, 8 connections) while consuming: p50 ${lat.wrk.p50}, p75 ${lat.wrk.p75}, ` +
       `p90 ${lat.wrk.p90}, p99 ${lat.wrk.p99}, ${lat.wrk.rps} req/s, non-2xx ${lat.wrk.non2xx}.`);
   }
   fs.writeFileSync(path.join(o.out, 'results.md'), `${lines.join('\n')}\n`);
   fs.writeFileSync(path.join(o.out, 'results.json'), JSON.stringify({
-    machine: o.machine, workload: o.workload, best: o.best, region: o.region, runs, latency: lat,
+    machine: o.machine, workload: o.workload, best: o.best, region: o.region,
+    summary: Object.fromEntries(rows.map(([label, r]) => [label, r])), runs, latency: lat,
   }, null, 1));
-  const dat = runs.map((r) => `"${r.name}" ${r.result.rate} ${r.result.cpu_us_per_msg} ${(r.result.peak_pss_kb / 1024).toFixed(1)}`);
+  const dat = rows.map(([label, r]) => `"${label.replace(/^\([a-d]\) /, '').replace(/"/g, '')}" ${r.rate} ${r.cpu_us_per_msg} ${(r.peak_pss_kb / 1024).toFixed(1)}`);
   fs.writeFileSync(path.join(o.out, 'results.dat'), `${dat.join('\n')}\n`);
   fs.writeFileSync(path.join(o.out, 'results.gp'), [
-    'set terminal pngcairo size 1200,800 font ",9"', 'set output "results.png"',
-    'set multiplot layout 3,1 title "persistent-cache-service bench"',
-    'set style fill solid 0.8', 'set boxwidth 0.7', 'set xtics rotate by -30 noenhance', 'set grid ytics', 'unset key',
+    'set terminal pngcairo size 1200,900 font ",9"', 'set output "results.png"',
+    'set multiplot layout 3,1 title "persistent-cache-service bench (medians)"',
+    'set style fill solid 0.8', 'set boxwidth 0.7', 'set xtics rotate by -20 noenhance', 'set grid ytics', 'unset key',
+    'set bmargin 6',
     'set ylabel "msg/s (drain)"', 'plot "results.dat" using 0:2:xtic(1) with boxes lc rgb "#4472c4"',
     'set ylabel "CPU-µs per message"', 'plot "results.dat" using 0:3:xtic(1) with boxes lc rgb "#ed7d31"',
     'set ylabel "peak PSS (MB)"', 'plot "results.dat" using 0:4:xtic(1) with boxes lc rgb "#70ad47"',

@@ -31,8 +31,8 @@ C=${SOAK_CUSTOMERS:-1000}
 last_best() {
 	[ -f "$OUT/results.json" ] && node -e '
 const r = require(process.argv[1]);
-const b = r.runs.filter((x) => /^rif/.test(x.name)).sort((x, y) => y.result.rate - x.result.rate)[0];
-if (b) console.log(process.argv[2] === "rate" ? Math.round(b.result.rate / 2) : b.settings);' "$OUT/results.json" "$1"
+const b = (r.summary || {})["(d) this daemon, best of the sweep"];
+if (b) console.log(process.argv[2] === "rate" ? Math.round(b.rate / 2) : b.settings);' "$OUT/results.json" "$1"
 }
 RATE=${SOAK_RATE:-$(last_best rate || true)}
 RATE=${RATE:-1000}

@@ -60,6 +60,13 @@
  * the real one plus --clock-offset SECONDS (may be negative), the clock the
  * 5 minutes and the expiries are measured against.
  *
+ * GET /_drain?queue=NAME (no signature; for bench/bench.js) answers
+ * {"first_receive_ms","last_delete_ms","received","deleted"} of that queue
+ * since the last POST /_drain?queue=NAME (which resets them): the time of
+ * the first ReceiveMessage answer that carried a message, of the last
+ * successful DeleteMessage(Batch), and the messages received and deletes
+ * answered (epoch ms, this front's clock; null before the first).
+ *
  * Where local-aws-sqs 2.0.2 strays from SQS in ways that would mislead the
  * daemon's tests, this front end puts it right (--raw turns that off; the
  * signature checks stay):
@@ -213,6 +220,9 @@ async function receive(req, body, res) {
         for (const m of json.Messages) seen.set(m.MessageId, m); // the last handle is the live one
         json.Messages = [...seen.values()];
         r.body = JSON.stringify(json);
+        const d = drainOf(queueName(body.QueueUrl));
+        if (json.Messages.length && d.first_receive_ms === null) d.first_receive_ms = Date.now();
+        d.received += json.Messages.length;
       } else if (r.statusCode === 200) {
         r.body = '{}'; // SQS answers an empty receive with {}, the emulator with nothing
       }
@@ -224,9 +234,8 @@ async function receive(req, body, res) {
 }
 
 function queueOf(url) {
-  if (typeof url !== 'string') return undefined;
-  const name = url.split('/').filter(Boolean).pop();
-  return service.Queues.find((q) => q.QueueName === name);
+  const name = queueName(url);
+  return name === undefined ? undefined : service.Queues.find((q) => q.QueueName === name);
 }
 
 // A refusal of the signature checks, as SQS answers it in the request's
@@ -260,8 +269,35 @@ function replay(req, body) {
 
 const MAX_BODY = 16 * 1024 * 1024;
 
+// The drain timings of GET/POST /_drain, per queue name.
+const drains = new Map();
+function drainOf(name) {
+  if (!drains.has(name)) drains.set(name, { first_receive_ms: null, last_delete_ms: null, received: 0, deleted: 0 });
+  return drains.get(name);
+}
+const queueName = (url) => (typeof url === 'string' ? url.split('/').filter(Boolean).pop() : undefined);
+function drainRequest(req, res) {
+  const name = new URL(req.url, 'http://x').searchParams.get('queue') || '';
+  if (req.method === 'POST') drains.delete(name);
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(drainOf(name)));
+}
+// A delete answered 200: the queue's last delete (its name from the body).
+function noteDelete(res, raw, action) {
+  if (action !== 'DeleteMessage' && action !== 'DeleteMessageBatch') return;
+  res.on('finish', () => {
+    if (res.statusCode !== 200) return;
+    let body = {};
+    try { body = JSON.parse(raw.toString('utf8')); } catch (e) { return; }
+    const d = drainOf(queueName(body.QueueUrl));
+    d.last_delete_ms = Date.now();
+    d.deleted++;
+  });
+}
+
 const server = http.createServer((req, res) => {
   res.setHeader('Date', sigv4.httpDate(now()));
+  if (req.url.startsWith('/_drain?')) return drainRequest(req, res);
   const chunks = [];
   let size = 0;
   req.on('data', (c) => {
@@ -302,6 +338,7 @@ function serve(req, res, raw) {
   const target = req.headers['x-amz-target'] || '';
   if (opts.verbose) console.error(`sqs-emulator: ${req.method} ${req.url} ${target || '(query protocol)'}`);
   const action = target.split('.')[1];
+  noteDelete(res, raw, action);
   if (opts.raw || !/json/.test(req.headers['content-type'] || '') ||
       (action !== 'ReceiveMessage' && action !== 'PurgeQueue')) {
     return requestHandler(replay(req, raw), res);
