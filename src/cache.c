@@ -344,8 +344,13 @@ struct op {
 	char		 detail[160];
 	struct op	*next;		/* in the completion queue */
 
-	/* OP_WRITE, OP_PURGE: the call's arguments, kept for the EVAL retry. */
+	/*
+	 * OP_WRITE, OP_PURGE: the call's arguments, kept for the EVAL retry;
+	 * the first nowned are copies, the rest the event's own values
+	 * (cache_apply: the event outlives the operation).
+	 */
 	int		 argc;
+	int		 nowned;
 	char		**argv;
 	size_t		*argvlen;
 	int		 retried;
@@ -491,7 +496,7 @@ op_free(struct op *op)
 {
 	int i;
 
-	for (i = 0; i < op->argc; i++)
+	for (i = 0; i < op->nowned; i++)
 		free(op->argv[i]);
 	free(op->argv);
 	free(op->argvlen);
@@ -1445,19 +1450,32 @@ op_send_script(struct op *op, int eval)
 	return 0;
 }
 
-/* Append s (len bytes) to op's argument vector. */
+/* Append a copy of s (len bytes) to op's argument vector. */
 static int
 arg_add(struct op *op, const char *s, size_t len)
 {
 	char *copy;
 
-	if ((copy = malloc(len + 1)) == NULL)
+	/* The copies come first: op_free frees the first nowned. */
+	if (op->nowned != op->argc || (copy = malloc(len + 1)) == NULL)
 		return -1;
 	memcpy(copy, s, len);
 	copy[len] = '\0';
 	op->argv[op->argc] = copy;
 	op->argvlen[op->argc++] = len;
+	op->nowned = op->argc;
 	return 0;
+}
+
+/*
+ * Append s itself, the event's value, not a copy: the values are most of
+ * a write's bytes, and the event lives until the operation's done.
+ */
+static void
+arg_ref(struct op *op, const char *s)
+{
+	op->argv[op->argc] = (char *)(uintptr_t)s;
+	op->argvlen[op->argc++] = strlen(s);
 }
 
 static int
@@ -1530,14 +1548,12 @@ build_script(struct op *op, const struct event *ev, const char *base,
 	    arg_str(op, mode ? "1" : "0"))
 		return -1;
 	if (ev->kind == EVENT_ENTITLEMENTS) {
-		if (arg_str(op, ev->entitlements_json) ||
-		    arg_str(op, ev->metadata_json))
-			return -1;
+		arg_ref(op, ev->entitlements_json);
+		arg_ref(op, ev->metadata_json);
 		for (i = 0; i < ev->nusage; i++)
-			if (arg_str(op, ev->usage[i].json))
-				return -1;
-	} else if (arg_str(op, ev->usage_json))
-		return -1;
+			arg_ref(op, ev->usage[i].json);
+	} else
+		arg_ref(op, ev->usage_json);
 	return 0;
 }
 

@@ -80,7 +80,11 @@ uint64_t cache_errors(const struct cache *c);
 /* Operations sent and not yet answered. */
 size_t	cache_pending(const struct cache *c);
 
-/* Apply ev (ENTITLEMENTS, USAGE, PURGE or INVALIDATE_ALL). */
+/*
+ * Apply ev (ENTITLEMENTS, USAGE, PURGE or INVALIDATE_ALL).  The values of
+ * ev are sent as they are, not copied: ev must stay as it is until done
+ * is called (or cache_free).
+ */
 void	cache_apply(struct cache *c, const struct event *ev,
 	    cache_done_fn done, void *arg);
 

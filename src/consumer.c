@@ -826,6 +826,14 @@ process(struct consumer *c, struct msg *m)
 		}
 		return;
 	}
+	/*
+	 * The event holds all that is needed from here on (only a parse
+	 * that ran out of memory reads the body again): no body kept in
+	 * hand while the write and the delete are pending.
+	 */
+	free(m->m.body);
+	m->m.body = NULL;
+	m->m.body_len = 0;
 	m->have_ev = 1;
 	m->mev = events_metrics_event(m->ev.kind);
 	switch (m->ev.kind) {

@@ -865,7 +865,11 @@ jw_date(struct jw *w, int found, int64_t ms)
 		jw_lit(w, "null");
 }
 
-/* The text written, NUL-terminated, now the caller's; NULL: out of memory. */
+/*
+ * The text written, NUL-terminated, now the caller's; NULL: out of memory.
+ * Cut to its length: a message in hand keeps it until the write is
+ * answered, and the doubling leaves up to half of it unused.
+ */
 static char *
 jw_take(struct jw *w)
 {
@@ -878,6 +882,8 @@ jw_take(struct jw *w)
 	}
 	w->s[w->len] = '\0';
 	s = w->s;
+	if (w->cap - w->len > 64 && (s = realloc(w->s, w->len + 1)) == NULL)
+		s = w->s;
 	memset(w, 0, sizeof(*w));
 	return s;
 }
