@@ -28,7 +28,7 @@
  *       SendMessageBatch of the file's lines, in order (K calls in flight,
  *       default 8), at most --rate messages a second when given (steady,
  *       one batch of 10 every 10/rate s).  Prints "sent N in S s".
- *   bench.js watch --queue URL --n N (--pid PID | --pidfile F) [--ready F]
+ *   bench.js watch --queue URL --n N --pidfile F [--ready F]
  *        [--timeout S] [--interval MS]
  *       resets the emulator front's drain timings of the queue (/_drain),
  *       writes "ready" to --ready, waits for the consumer's pid (in F, which
@@ -330,7 +330,7 @@ async function watch(o) {
   await drainStats(o.queue, 'POST');
   if (o.ready) fs.writeFileSync(o.ready, 'ready\n');
   // The consumer is started after this watcher: its pid comes in a file.
-  let pid = o.pid ? Number(o.pid) : null;
+  let pid = null;
   while (pid === null) {
     if (Date.now() > deadline) die(`no pid in ${o.pidfile}`, 1);
     const t = fs.existsSync(o.pidfile) ? fs.readFileSync(o.pidfile, 'utf8').trim() : '';

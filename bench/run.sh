@@ -171,12 +171,8 @@ fresh_emulator() {
 		return
 	fi
 	stop_sqs
-	node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" --keys-file "$KEYS_FILE" --queue events \
-		>"$WORK/sqs.out" 2>"$WORK/sqs.err" &
-	SQS_PID=$!
-	wait_for 15 grep -qx ready "$WORK/sqs.out" || die "the emulator did not start again: $(cat "$WORK/sqs.err")"
-	[ "$(sed -n 's/^ready \(http.*\)$/\1/p' "$WORK/sqs.out" | tail -n 1)" = "$QURL" ] ||
-		die "the emulator came back with another URL"
+	SQS_SAME_PORT=1 start_sqs events
+	[ "$SQS_URL" = "$QURL" ] || die "the emulator came back with another URL: $SQS_URL"
 }
 
 # run NAME CONSUMER NET [VAR=VALUE...]: one drain.  CONSUMER: noop, peer
@@ -247,7 +243,11 @@ compare() {
 	fi
 }
 
-rate_of() { sed -n "s/.*\"name\":\"$1\".*\"rate\":\([0-9]*\).*/\1/p" "$RESULTS" | tail -n 1; }
+# settings_of rif<R>-c<C>: the daemon's settings of that sweep run.
+settings_of() {
+	local r=${1#rif} c=${1##*-c}
+	echo "BATCH_SIZE=10 RECEIVES_IN_FLIGHT=${r%-c*} CONSUMERS=$c"
+}
 # median_of NAME: the median rate of the loopback head-to-head runs
 # h<i>-NAME.
 median_of() {
@@ -284,7 +284,8 @@ run peer peer loopback
 say "(d) the daemon, sweep: RECEIVES_IN_FLIGHT $SWEEP_RIF x CONSUMERS $SWEEP_CONSUMERS, BATCH_SIZE=10"
 for c in $SWEEP_CONSUMERS; do
 	for r in $SWEEP_RIF; do
-		pcs_run "rif$r-c$c" loopback BATCH_SIZE=10 RECEIVES_IN_FLIGHT="$r" CONSUMERS="$c"
+		# shellcheck disable=SC2046
+		pcs_run "rif$r-c$c" loopback $(settings_of "rif$r-c$c")
 	done
 done
 # The two fastest of the sweep against the defaults, BENCH_ROUNDS times
@@ -292,10 +293,7 @@ done
 top2=$(sed -n 's/.*"name":"\(rif[0-9]*-c[0-9]*\)".*"rate":\([0-9]*\).*/\2 \1/p' "$RESULTS" |
 	sort -rn | head -n 2 | cut -d' ' -f2)
 cands=(default=)
-for t in $top2; do
-	r=${t#rif} r=${r%-c*} c=${t##*-c}
-	cands+=("$t=BATCH_SIZE=10 RECEIVES_IN_FLIGHT=$r CONSUMERS=$c")
-done
+for t in $top2; do cands+=("$t=$(settings_of "$t")"); done
 say "(c) and (d): the defaults against $(echo $top2), $ROUNDS rounds"
 head_to_head h loopback "${cands[@]}"
 best= best_rate=-1
@@ -303,10 +301,8 @@ for t in $top2; do
 	m=$(median_of "$t")
 	if [ "$m" -gt "$best_rate" ]; then best_rate=$m best=$t; fi
 done
-r=${best#rif} r=${r%-c*} c=${best##*-c}
-BEST="BATCH_SIZE=10 RECEIVES_IN_FLIGHT=$r CONSUMERS=$c"
+BEST=$(settings_of "$best")
 say "best: $BEST (median $best_rate msg/s; the defaults' median $(median_of default))"
-set -- "$r" "$c"
 
 # Latency at half the best rate: send-to-visible alone, then again with
 # wrk on /readyz.
@@ -318,7 +314,7 @@ HTTP_PORT= PCS_LOG=$WORK/latency.log
 for v in $BEST; do export "${v?}"; done
 LOG_LEVEL=info start_pcs
 for v in $BEST; do unset "${v%%=*}"; done
-wait_for 20 ready_with "$2" || die "the daemon is not ready: $(http GET /readyz)"
+wait_for 20 ready_with "${best##*-c}" || die "the daemon is not ready: $(http GET /readyz)"
 # At half the best rate the emulator takes the sends besides the
 # receives and deletes; a quarter and an eighth show the daemon's latency
 # where the emulator has room (each line gives the emulator's CPU).

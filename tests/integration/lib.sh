@@ -131,7 +131,8 @@ redis_pong() { case "$(redis_cli "$@" ping 2>/dev/null)" in PONG|NOAUTH*) return
 start_sqs() {
     local spec
     [ $# -gt 0 ] || set -- events
-    SQS_PORT=$(free_port)
+    # SQS_SAME_PORT=1: again on the port of the last start (bench/run.sh).
+    [ "${SQS_SAME_PORT-}" = 1 ] && [ -n "${SQS_PORT-}" ] || SQS_PORT=$(free_port)
     set -- $(for spec in "$@"; do printf -- '--queue %s ' "$spec"; done)
     node "$SUPPORT/sqs-emulator.js" --port "$SQS_PORT" --keys-file "$KEYS_FILE" ${SQS_ARGS-} "$@" \
         >"$WORK/sqs.out" 2>"$WORK/sqs.err" &
