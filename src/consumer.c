@@ -112,7 +112,7 @@ enum hold {
 	HOLD_NONE = 0,
 	HOLD_CACHE,		/* the write failed: Redis down or refusing */
 	HOLD_EDGE,		/* the refill failed: the Edge API is failing */
-	HOLD_MEMORY		/* out of memory while parsing it */
+	HOLD_MEMORY		/* out of memory reading it or its refill */
 };
 
 struct msg {
@@ -557,7 +557,8 @@ retry_held(struct consumer *c, enum hold kind)
 		TAILQ_REMOVE(&todo, m, hold_link);
 		if (kind == HOLD_CACHE)
 			apply(c, m);
-		else if (kind == HOLD_EDGE)
+		else if (kind == HOLD_EDGE || m->have_ev)
+			/* Memory ran out in the Edge API's answer. */
 			refill(c, m, 0);
 		else
 			process(c, m);
@@ -744,8 +745,7 @@ on_edge(void *arg, const struct edge_result *r)
 		c->mc.edge_refills[METRICS_EDGE_OK]++;
 		send_report(c, IPC_REPORT_INTERNAL, m, "out of memory while "
 		    "reading the Edge API's answer");
-		events_free(&m->ev);
-		m->have_ev = 0;
+		/* The event is still the notification: refilled again. */
 		hold(c, m, HOLD_MEMORY, "out of memory");
 		return;
 	}
@@ -828,8 +828,9 @@ process(struct consumer *c, struct msg *m)
 	}
 	/*
 	 * The event holds all that is needed from here on (only a parse
-	 * that ran out of memory reads the body again): no body kept in
-	 * hand while the write and the delete are pending.
+	 * that ran out of memory reads the body again; a refill that did
+	 * fetches the answer again): no body kept in hand while the write
+	 * and the delete are pending.
 	 */
 	free(m->m.body);
 	m->m.body = NULL;
@@ -1281,10 +1282,11 @@ teardown(struct consumer *c)
 {
 	struct msg *m;
 
+	/* The cache first: its writes still pending borrow the events. */
+	cache_free(c->cache);
 	while ((m = TAILQ_FIRST(&c->in_hand)) != NULL)
 		msg_free(c, m);
 	settle_free(c->settle);
-	cache_free(c->cache);
 	edge_free(c->edge);
 	sqs_free(c->sqs);
 	creds_free(c->creds);
