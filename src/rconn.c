@@ -52,6 +52,13 @@
 #define RCONN_KEEPCNT	3
 #define RCONN_READ_SIZE	16384
 #define RCONN_KEEP_BUF	65536	/* output buffer kept between writes */
+/*
+ * Queued commands past this many bytes are sent at once rather than on
+ * the next turn of the loop: a consumer that applies a few hundred
+ * messages in one callback hands them to the kernel as it goes, instead
+ * of holding them all twice (formatted here and as events) until then.
+ */
+#define RCONN_EAGER_BYTES 16384
 
 struct rconn_tls {
 	SSL_CTX		*ctx;
@@ -889,6 +896,27 @@ rconn_errstr(const struct rconn *c)
 
 /* --- commands --- */
 
+/*
+ * Send what the socket takes now, leaving any error (and the rest) to the
+ * write watcher: nothing is called back from here, so a caller queuing
+ * commands is never re-entered.  Plain connections only: OpenSSL wants a
+ * write it refused repeated as it was.
+ */
+static void
+send_some(struct rconn *c)
+{
+	ssize_t n;
+
+	while (c->ooff < c->olen) {
+		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0)
+			return;
+		c->ooff += (size_t)n;
+	}
+	c->olen = c->ooff = 0;
+}
+
 static int
 enqueue(struct rconn *c, rconn_reply_fn fn, void *arg, const char *cmd,
     size_t len, int sticky)
@@ -923,6 +951,9 @@ enqueue(struct rconn *c, rconn_reply_fn fn, void *arg, const char *cmd,
 	c->tail = cb;
 	if (c->state == RC_CONNECTED)
 		want_write(c, 1);
+	if (c->state == RC_CONNECTED && c->ssl == NULL &&
+	    c->olen - c->ooff >= RCONN_EAGER_BYTES)
+		send_some(c);
 	return 0;
 }
 
