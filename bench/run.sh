@@ -65,6 +65,9 @@ fi
 # trap that stops them (and fails on a daemon process left behind).
 export PCS_BIN=$top/_build/src/persistent-cache-service PCS_SRCDIR=$top
 TEST_NAME=bench
+# The environment the systemd unit gives the daemon (see ENVIRONMENT in
+# persistent-cache-service(8)).
+export GNUTLS_NO_IMPLICIT_INIT=1
 # shellcheck source=../tests/integration/lib.sh
 . "$top/tests/integration/lib.sh"
 set -e

@@ -40,6 +40,9 @@ SETTINGS=${SOAK_SETTINGS:-$(last_best settings || true)}
 SETTINGS="${SETTINGS:-BATCH_SIZE=10 RECEIVES_IN_FLIGHT=8 CONSUMERS=2} VISIBILITY_TIMEOUT_SECS=5"
 
 export PCS_BIN=$top/_build/src/persistent-cache-service PCS_SRCDIR=$top
+# The environment the systemd unit gives the daemon (see ENVIRONMENT in
+# persistent-cache-service(8)).
+export GNUTLS_NO_IMPLICIT_INIT=1
 # shellcheck source=../tests/integration/lib.sh
 . "$top/tests/integration/lib.sh"
 set -e
