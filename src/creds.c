@@ -2599,6 +2599,29 @@ on_run_poll(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
+ * The helper's environment: ours but GNUTLS_NO_IMPLICIT_INIT, which the
+ * systemd unit sets for the daemon alone (a helper built on GnuTLS may
+ * count on its implicit initialization).  The strings stay environ's; a
+ * malloc'd array of pointers, NULL when out of memory.
+ */
+static char **
+helper_environ(void)
+{
+	static const char drop[] = "GNUTLS_NO_IMPLICIT_INIT=";
+	size_t n = 0, i, k = 0;
+	char **env;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 1, sizeof(*env))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], drop, sizeof(drop) - 1) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+/*
  * Run the profile's credential_process: /bin/sh -c, stdin /dev/null,
  * stdout and stderr into our pipes, signals at their defaults, in a
  * process group of its own so that the deadline kills what it started.
@@ -2607,6 +2630,7 @@ static void
 run_start(struct creds *c)
 {
 	struct run *r = &c->run;
+	char **env;
 	char *argv[4];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -2643,8 +2667,13 @@ run_start(struct creds *c)
 	    (rc = posix_spawnattr_setsigdefault(&at, &all)) == 0 &&
 	    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0 &&
 	    (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)) == 0)
-		rc = posix_spawn(&r->pid, argv[0], &fa, &at, argv, environ);
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)) == 0) {
+		if ((env = helper_environ()) == NULL)
+			rc = ENOMEM;
+		else
+			rc = posix_spawn(&r->pid, argv[0], &fa, &at, argv, env);
+		free(env);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (rc != 0)

@@ -128,10 +128,12 @@ source_case() {
 runs() { [ "$(wc -l <"$WORK/process-runs" 2>/dev/null || echo 0)" -ge "$1" ]; }
 
 # --- credential_process alone (the signing helper's way): 20 s credentials
-# from a script, run again before they expire.
+# from a script, run again before they expire.  The daemon runs with the
+# systemd unit's GNUTLS_NO_IMPLICIT_INIT=1, which the helper must not get.
 cat >"$WORK/process.sh" <<EOF
 #!/bin/sh
 echo run >>"$WORK/process-runs"
+echo "GNUTLS_NO_IMPLICIT_INIT=\${GNUTLS_NO_IMPLICIT_INIT-unset}" >>"$WORK/process-env"
 curl -sf -H "Authorization: $CTOKEN" "$F/container/process" |
     node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
         const j = JSON.parse(s);
@@ -141,7 +143,7 @@ curl -sf -H "Authorization: $CTOKEN" "$F/container/process" |
 EOF
 printf '[profile ci]\ncredential_process = /bin/sh %s\n' "$WORK/process.sh" >"$HOME/.aws/config"
 if source_case process "profile 'ci' (credential_process) in $HOME/.aws/config" \
-    AWS_PROFILE=ci AWS_EC2_METADATA_DISABLED=true; then
+    AWS_PROFILE=ci AWS_EC2_METADATA_DISABLED=true GNUTLS_NO_IMPLICIT_INIT=1; then
     # 20 s credentials: each consumer runs it again after ~13 s.
     wait_for 25 runs $((2 * CONSUMERS)) &&
         ok "process: run again before the credentials expired ($(wc -l <"$WORK/process-runs") runs)" ||
@@ -149,6 +151,8 @@ if source_case process "profile 'ci' (credential_process) in $HOME/.aws/config" 
     send_for process2
     wait_for 15 applied process2 && ok "process: applied with the new credentials" || fail "process: not applied after the refresh"
     expect "process: never not ready" "$(drops)" 0
+    expect "process: the helper's environment lacks the unit's GnuTLS setting" \
+        "$(sort -u "$WORK/process-env")" "GNUTLS_NO_IMPLICIT_INIT=unset"
     stop_pcs
 fi
 rm -f "$HOME/.aws/config"
