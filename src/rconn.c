@@ -91,6 +91,7 @@ struct rconn {
 	int			 free_asked;
 	int			 read_wants_write;
 	int			 write_wants_read;
+	int			 send_full;	/* send_some met EAGAIN */
 	redisReader		*reader;
 	char			*obuf;
 	size_t			 olen, ooff, ocap;
@@ -579,6 +580,7 @@ do_write(struct rconn *c)
 	ssize_t n;
 	int e, saved;
 
+	c->send_full = 0;
 	while (c->ooff < c->olen) {
 		if (c->ssl != NULL) {
 			ERR_clear_error();
@@ -907,11 +909,16 @@ send_some(struct rconn *c)
 {
 	ssize_t n;
 
+	/* A socket found full stays so until the write watcher says. */
+	if (c->send_full)
+		return;
 	while (c->ooff < c->olen) {
 		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n <= 0)
+		if (n <= 0) {
+			c->send_full = 1;
 			return;
+		}
 		c->ooff += (size_t)n;
 	}
 	c->olen = c->ooff = 0;
