@@ -11,7 +11,7 @@
  *                              the program runs unhindered
  *
  * Each failure is told on stderr: "failalloc: failing an allocation of N
- * bytes after a parse of '<TEXT>...'".  glibc lets a program replace malloc
+ * bytes after a parse of '<TEXT>...'" (TEXT cut to 60 bytes).  glibc lets a program replace malloc
  * and reach its own through __libc_malloc; not for an AddressSanitizer
  * build, whose runtime must be the first library loaded.
  */
@@ -41,11 +41,10 @@ failing(size_t n)
 		return 0;
 	armed = 0;
 	len = snprintf(line, sizeof(line), "failalloc: failing an allocation "
-	    "of %zu bytes after a parse of '%s...'\n", n,
+	    "of %zu bytes after a parse of '%.60s...'\n", n,
 	    getenv("PCS_FAILALLOC_PREFIX"));
-	if (len > 0)
-		(void)!write(2, line, (size_t)len < sizeof(line) ?
-		    (size_t)len : sizeof(line) - 1);
+	if (len > 0 && (size_t)len < sizeof(line))
+		(void)!write(2, line, (size_t)len);
 	return 1;
 }
 
