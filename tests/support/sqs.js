@@ -56,7 +56,7 @@ function usage(msg) {
 
 // One call; resolves to the parsed answer, rejects with a readable error.
 // agent: the keep-alive agent of the caller (bench/bench.js has its own).
-function call(queueUrl, action, body, agent = keepAlive) {
+function call(queueUrl, action, body, agent = keepAlive, retried = false) {
   let url;
   try { url = new URL(queueUrl); } catch (e) { usage(`not a URL: ${queueUrl}`); }
   if (url.protocol !== 'http:') usage(`only http:// queue URLs (the emulator): ${queueUrl}`);
@@ -87,7 +87,15 @@ function call(queueUrl, action, body, agent = keepAlive) {
       });
     });
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
-    req.on('error', (e) => reject(new Error(`${action} ${queueUrl}: ${e.code || ''} ${e.message}`)));
+    req.on('error', (e) => {
+      // Node's documented keep-alive race: the server closed the idle
+      // socket before it read this request.  Once more, on a fresh one.
+      if (req.reusedSocket && e.code === 'ECONNRESET' && !retried) {
+        resolve(call(queueUrl, action, body, agent, true));
+        return;
+      }
+      reject(new Error(`${action} ${queueUrl}: ${e.code || ''} ${e.message}`));
+    });
     req.end(data);
   }));
 }
