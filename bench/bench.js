@@ -178,7 +178,12 @@ function gen(o) {
   const rnd = rng(Number(o.seed || 1));
   const base = Number(o.base || Date.UTC(2025, 10, 14));
   fs.mkdirSync(o.out, { recursive: true });
-  const lines = [];
+  // Written as it goes: a soak's millions of lines are more than one
+  // string can hold.
+  const fd = fs.openSync(path.join(o.out, 'mix.jsonl'), 'w');
+  let pending = [];
+  const flush = () => { if (pending.length) fs.writeSync(fd, `${pending.join('\n')}\n`); pending = []; };
+  const lines = { push: (l) => { pending.push(l); if (pending.length >= 1000) flush(); } };
   const kv = new Map(); // the oracle: key -> value (JSON text), ts
   const set = (k, v, ts) => { const c = kv.get(k); if (!c || c.ts <= ts) kv.set(k, { v, ts }); };
   const force = new Set();
@@ -225,7 +230,8 @@ function gen(o) {
     }
     tally[kind === 'delete' ? 'deleted' : kind]++;
   }
-  fs.writeFileSync(path.join(o.out, 'mix.jsonl'), `${lines.join('\n')}\n`);
+  flush();
+  fs.closeSync(fd);
   const keys = {};
   for (const k of [...kv.keys()].sort()) {
     keys[k] = kv.get(k).v;
@@ -239,26 +245,42 @@ function gen(o) {
 }
 
 async function preload(o) {
-  const msgs = fs.readFileSync(o.file, 'utf8').split('\n').filter((l) => l !== '');
-  const batches = [];
-  for (let i = 0; i < msgs.length; i += 10) batches.push(msgs.slice(i, i + 10));
+  // The file is read as it is sent (a soak's is more than a string holds);
+  // the workers take batches of 10 lines in turn, through one chain.
+  const lines = require('readline').createInterface({ input: fs.createReadStream(o.file), crlfDelay: Infinity });
+  const it = lines[Symbol.asyncIterator]();
+  let chain = Promise.resolve();
+  let taken = 0;
+  let sent = 0;
+  const take = () => {
+    chain = chain.then(async () => {
+      const b = [];
+      while (b.length < 10) {
+        const r = await it.next();
+        if (r.done) break;
+        if (r.value !== '') b.push(r.value);
+      }
+      return b.length ? { j: taken++, b } : null;
+    });
+    return chain;
+  };
   const rate = o.rate ? Number(o.rate) : 0;
   const t0 = Date.now();
-  let next = 0;
   const worker = async () => {
-    while (next < batches.length) {
-      const j = next++;
+    for (let got = await take(); got; got = await take()) {
+      const { j, b } = got;
       if (rate) {
         const due = t0 + (j * 10 * 1000) / rate;
         if (due > Date.now()) await sleep(due - Date.now());
       }
-      const r = await call(o.queue, 'SendMessageBatch', { Entries: batches[j].map((m, i) => ({ Id: String(i), MessageBody: m })) });
+      const r = await call(o.queue, 'SendMessageBatch', { Entries: b.map((m, i) => ({ Id: String(i), MessageBody: m })) });
       if (r.Failed && r.Failed.length) throw new Error(`SendMessageBatch: ${r.Failed.length} failed: ${r.Failed[0].Message}`);
+      sent += b.length;
     }
   };
   const k = Number(o.inflight || 8);
   await Promise.all(Array.from({ length: k }, worker));
-  console.log(`sent ${msgs.length} in ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+  console.log(`sent ${sent} in ${((Date.now() - t0) / 1000).toFixed(2)} s`);
 }
 
 // --- /proc ---
