@@ -19,12 +19,7 @@ start_redis --appendonly yes --appendfsync always
 start_sqs dead "events:VisibilityTimeout=3:dlq=dead:maxReceiveCount=3"
 DLQ_URL=${SQS_URL%/events}/dead
 
-EDGE_DIR=$WORK/edge
-mkdir -p "$EDGE_DIR"
-EDGE_PORT=$(free_port)
-node "$SUPPORT/fake-edge.js" --port "$EDGE_PORT" --dir "$EDGE_DIR" --key sk-hold >"$WORK/edge.out" 2>&1 &
-HELPER_PIDS="$HELPER_PIDS $!"
-wait_for 10 grep -q '^ready' "$WORK/edge.out" || die "fake Edge API did not start"
+start_fake_edge sk-hold
 
 CONSUMERS=2 BATCH_SIZE=10 WAIT_TIME_SECONDS=1 VISIBILITY_TIMEOUT_SECS=3 \
     DRAIN_TIMEOUT_SECS=5 SERVER_API_KEY=sk-hold \

@@ -175,6 +175,19 @@ fake_aws_stats() { curl -s -m 5 "$FAKE_AWS_URL/_stats"; }
 fake_aws_fail() { curl -s -m 5 -X POST "$FAKE_AWS_URL/_fail?endpoint=$1&count=$2"; }
 fake_aws_ttl() { curl -s -m 5 -X POST "$FAKE_AWS_URL/_ttl?seconds=$1"; }
 
+# start_fake_edge KEY: tests/support/fake-edge.js on a free port (EDGE_PORT,
+# EDGE_PID), answering requests with X-API-KEY KEY from the files in
+# EDGE_DIR ($WORK/edge, made here); edge.out has a line per request.
+start_fake_edge() {
+    EDGE_DIR=$WORK/edge
+    mkdir -p "$EDGE_DIR"
+    EDGE_PORT=$(free_port)
+    node "$SUPPORT/fake-edge.js" --port "$EDGE_PORT" --dir "$EDGE_DIR" --key "$1" >"$WORK/edge.out" 2>&1 &
+    EDGE_PID=$!
+    HELPER_PIDS="$HELPER_PIDS $EDGE_PID"
+    wait_for 10 grep -q '^ready' "$WORK/edge.out" || die "fake Edge API did not start"
+}
+
 # start_proxy [ARGS...]: tests/support/connect-proxy.js (HTTP CONNECT and
 # absolute-URI proxying to loopback targets only; ARGS: --auth USER:PASS)
 # on a free port; PROXY_URL is http://127.0.0.1:N, and proxy.out has one

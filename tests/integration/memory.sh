@@ -20,12 +20,7 @@ FAILALLOC=${PCS_FAILALLOC:-$PWD/tests/support/failalloc.so}
 start_redis
 start_sqs
 
-EDGE_DIR=$WORK/edge
-mkdir -p "$EDGE_DIR"
-EDGE_PORT=$(free_port)
-node "$SUPPORT/fake-edge.js" --port "$EDGE_PORT" --dir "$EDGE_DIR" --key sk-mem >"$WORK/edge.out" 2>&1 &
-HELPER_PIDS="$HELPER_PIDS $!"
-wait_for 10 grep -q '^ready' "$WORK/edge.out" || die "fake Edge API did not start"
+start_fake_edge sk-mem
 cp "$PCS_SRCDIR/tests/data/edge/globex.json" "$EDGE_DIR/thin-1.json"
 
 # poison_policy delete: a message wrongly taken for poison is deleted,

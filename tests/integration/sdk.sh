@@ -10,15 +10,9 @@ EX=$PCS_SRCDIR/tests/data/examples
 start_redis
 start_sqs
 
-EDGE_DIR=$WORK/edge
-mkdir -p "$EDGE_DIR"
-cp "$PCS_SRCDIR/tests/data/edge/globex.json" "$EDGE_DIR/globex.json"
-EDGE_PORT=$(free_port)
 KEY=sk-test-$RANDOM$RANDOM
-node "$SUPPORT/fake-edge.js" --port "$EDGE_PORT" --dir "$EDGE_DIR" --key "$KEY" >"$WORK/edge.out" 2>&1 &
-EDGE_PID=$!
-HELPER_PIDS="$HELPER_PIDS $EDGE_PID"
-wait_for 10 grep -q '^ready' "$WORK/edge.out" || die "fake Edge API did not start"
+start_fake_edge "$KEY"
+cp "$PCS_SRCDIR/tests/data/edge/globex.json" "$EDGE_DIR/globex.json"
 
 CONSUMERS=2 BATCH_SIZE=10 WAIT_TIME_SECONDS=1 SERVER_API_KEY=$KEY \
     EDGE_API_URL=http://127.0.0.1:$EDGE_PORT DRAIN_TIMEOUT_SECS=5 start_pcs
