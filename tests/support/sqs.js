@@ -89,9 +89,12 @@ function call(queueUrl, action, body, agent = keepAlive, retried = false) {
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
     req.on('error', (e) => {
       // Node's documented keep-alive race: the server closed the idle
-      // socket before it read this request.  Once more, on a fresh one.
+      // socket before it read this request.  Once more, on a connection
+      // of its own (agent false: not another socket idle as long).  A
+      // server that read the request and then reset would get it twice;
+      // the emulator answers what it reads.
       if (req.reusedSocket && e.code === 'ECONNRESET' && !retried) {
-        resolve(call(queueUrl, action, body, agent, true));
+        resolve(call(queueUrl, action, body, false, true));
         return;
       }
       reject(new Error(`${action} ${queueUrl}: ${e.code || ''} ${e.message}`));
