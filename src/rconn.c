@@ -573,6 +573,26 @@ do_read(struct rconn *c)
 	}
 }
 
+/*
+ * Send what is queued on a plain connection: 0 once all is sent, EAGAIN
+ * when the socket is full (or the call interrupted), else its errno.
+ */
+static int
+send_plain(struct rconn *c)
+{
+	ssize_t n;
+
+	while (c->ooff < c->olen) {
+		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EWOULDBLOCK || errno == EINTR ?
+			    EAGAIN : errno;
+		c->ooff += (size_t)n;
+	}
+	return 0;
+}
+
 /* Write what is queued.  -1: the connection ended. */
 static int
 do_write(struct rconn *c)
@@ -581,40 +601,35 @@ do_write(struct rconn *c)
 	int e, saved;
 
 	c->send_full = 0;
+	if (c->ssl == NULL && (e = send_plain(c)) != 0) {
+		if (e == EAGAIN) {
+			want_write(c, 1);
+			return 0;
+		}
+		set_err(c, "%s", strerror(e));
+		fail(c);
+		return -1;
+	}
+	/* TLS (a plain connection has sent it all by now). */
 	while (c->ooff < c->olen) {
-		if (c->ssl != NULL) {
-			ERR_clear_error();
-			n = SSL_write(c->ssl, c->obuf + c->ooff,
-			    (int)(c->olen - c->ooff));
-			if (n <= 0) {
-				saved = errno;
-				e = SSL_get_error(c->ssl, (int)n);
-				if (e == SSL_ERROR_WANT_WRITE) {
-					want_write(c, 1);
-					return 0;
-				}
-				if (e == SSL_ERROR_WANT_READ) {
-					c->write_wants_read = 1;
-					want_write(c, c->read_wants_write);
-					return 0;
-				}
-				tls_failed(c, (int)n, e, saved);
-				fail(c);
-				return -1;
+		ERR_clear_error();
+		n = SSL_write(c->ssl, c->obuf + c->ooff,
+		    (int)(c->olen - c->ooff));
+		if (n <= 0) {
+			saved = errno;
+			e = SSL_get_error(c->ssl, (int)n);
+			if (e == SSL_ERROR_WANT_WRITE) {
+				want_write(c, 1);
+				return 0;
 			}
-		} else {
-			n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
-			    MSG_NOSIGNAL);
-			if (n < 0) {
-				if (errno == EAGAIN || errno == EWOULDBLOCK ||
-				    errno == EINTR) {
-					want_write(c, 1);
-					return 0;
-				}
-				set_err(c, "%s", strerror(errno));
-				fail(c);
-				return -1;
+			if (e == SSL_ERROR_WANT_READ) {
+				c->write_wants_read = 1;
+				want_write(c, c->read_wants_write);
+				return 0;
 			}
+			tls_failed(c, (int)n, e, saved);
+			fail(c);
+			return -1;
 		}
 		c->ooff += (size_t)n;
 	}
@@ -907,21 +922,13 @@ rconn_errstr(const struct rconn *c)
 static void
 send_some(struct rconn *c)
 {
-	ssize_t n;
-
 	/* A socket found full stays so until the write watcher says. */
 	if (c->send_full)
 		return;
-	while (c->ooff < c->olen) {
-		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n <= 0) {
-			c->send_full = 1;
-			return;
-		}
-		c->ooff += (size_t)n;
-	}
-	c->olen = c->ooff = 0;
+	if (send_plain(c) != 0)
+		c->send_full = 1;
+	else
+		c->olen = c->ooff = 0;
 }
 
 static int
