@@ -183,7 +183,7 @@ function gen(o) {
   const fd = fs.openSync(path.join(o.out, 'mix.jsonl'), 'w');
   let pending = [];
   const flush = () => { if (pending.length) fs.writeSync(fd, `${pending.join('\n')}\n`); pending = []; };
-  const lines = { push: (l) => { pending.push(l); if (pending.length >= 1000) flush(); } };
+  const emit = (l) => { pending.push(l); if (pending.length >= 1000) flush(); };
   const kv = new Map(); // the oracle: key -> value (JSON text), ts
   const set = (k, v, ts) => { const c = kv.get(k); if (!c || c.ts <= ts) kv.set(k, { v, ts }); };
   const force = new Set();
@@ -205,7 +205,7 @@ function gen(o) {
     force.delete(i);
     if (kind === 'grant') {
       const g = grant(cid, version, metered, k);
-      lines.push(JSON.stringify(g.body));
+      emit(JSON.stringify(g.body));
       set(key, JSON.stringify(rendered(g.body.entitlements)), version);
       set(`${key}:metadata`, JSON.stringify({ accessDeniedReason: null }), version);
       for (const [f, u] of Object.entries(g.usage)) set(`${key}:f_${f}`, JSON.stringify(u), version);
@@ -218,10 +218,10 @@ function gen(o) {
         currentUsage: cur, ...(api ? { usagePeriodStart: iso(PSTART), usagePeriodEnd: iso(PEND) } : {}),
         timestamp: iso(version),
       };
-      lines.push(JSON.stringify(body));
+      emit(JSON.stringify(body));
       if (kv.has(key)) set(`${key}:f_${f}`, JSON.stringify({ currentUsage: cur, usagePeriodStart: api ? PSTART : null, usagePeriodEnd: api ? PEND : null }), version);
     } else {
-      lines.push(JSON.stringify({
+      emit(JSON.stringify({
         type: 'customer.deleted', messageId: `b-${k}`, timestamp: iso(version), entityId: `u-${k}`,
         id: cid, name: 'Bench', email: null, metadata: {},
       }));

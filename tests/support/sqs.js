@@ -56,7 +56,7 @@ function usage(msg) {
 
 // One call; resolves to the parsed answer, rejects with a readable error.
 // agent: the keep-alive agent of the caller (bench/bench.js has its own).
-function call(queueUrl, action, body, agent = keepAlive, retried = false) {
+function call(queueUrl, action, body, agent = keepAlive) {
   let url;
   try { url = new URL(queueUrl); } catch (e) { usage(`not a URL: ${queueUrl}`); }
   if (url.protocol !== 'http:') usage(`only http:// queue URLs (the emulator): ${queueUrl}`);
@@ -90,11 +90,12 @@ function call(queueUrl, action, body, agent = keepAlive, retried = false) {
     req.on('error', (e) => {
       // Node's documented keep-alive race: the server closed the idle
       // socket before it read this request.  Once more, on a connection
-      // of its own (agent false: not another socket idle as long).  A
-      // server that read the request and then reset would get it twice;
-      // the emulator answers what it reads.
-      if (req.reusedSocket && e.code === 'ECONNRESET' && !retried) {
-        resolve(call(queueUrl, action, body, false, true));
+      // of its own (agent false: not another socket idle as long, and
+      // not reused, so never a third time).  A server that read the
+      // request and then reset would get it twice; the emulator answers
+      // what it reads.
+      if (req.reusedSocket && e.code === 'ECONNRESET') {
+        resolve(call(queueUrl, action, body, false));
         return;
       }
       reject(new Error(`${action} ${queueUrl}: ${e.code || ''} ${e.message}`));
