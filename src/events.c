@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json.h>
 
 #include "events.h"
+#include "jdoc.h"
 #include "util.h"
 
 /* Longest piece of a value quoted back in an error message. */
@@ -107,6 +107,12 @@ static const struct {
 
 #define NPERIODS	(sizeof(periods) / sizeof(periods[0]))
 
+static int
+is(const struct jnode *v, enum jtype type)
+{
+	return v != NULL && v->type == type;
+}
+
 static int	fail(struct pctx *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
@@ -158,17 +164,16 @@ quote(char *buf, const char *s, size_t len)
 	return show(buf, s, len, 1);
 }
 
-/* Quotes a JSON string's bytes, or another value's JSON text. */
+/*
+ * Quotes a JSON string's bytes, or a number's text as sent (the only
+ * other values quoted back).
+ */
 static const char *
-quote_str(char *buf, struct json_object *v)
+quote_str(char *buf, const struct jnode *v)
 {
-	const char *s;
-
-	if (json_object_is_type(v, json_type_string))
-		return quote(buf, json_object_get_string(v),
-		    (size_t)json_object_get_string_len(v));
-	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-	return quote(buf, s == NULL ? "" : s, s == NULL ? 0 : strlen(s));
+	if (v->s == NULL)
+		return quote(buf, "", 0);
+	return quote(buf, v->s, (size_t)v->len);
 }
 
 /* Appends what fits of s[0..n) at buf[*off], NUL-terminated, as snprintf. */
@@ -229,11 +234,11 @@ copy_label(char *dst, size_t size, const char *s, size_t len)
 
 /* A string member's copy for logs (copy_label); "" when not a string. */
 static void
-label(char *dst, size_t size, struct json_object *v)
+label(char *dst, size_t size, const struct jnode *v)
 {
-	if (v != NULL && json_object_is_type(v, json_type_string))
-		copy_label(dst, size, json_object_get_string(v),
-		    (size_t)json_object_get_string_len(v));
+	if (v != NULL && is(v, JT_STRING))
+		copy_label(dst, size, v->s,
+		    (size_t)v->len);
 	else
 		dst[0] = '\0';
 }
@@ -246,10 +251,10 @@ ascii_upper(char c)
 
 /* Whether the JSON string v is word, ignoring ASCII case. */
 static int
-str_is(struct json_object *v, const char *word)
+str_is(const struct jnode *v, const char *word)
 {
-	const char *s = json_object_get_string(v);
-	size_t i, len = (size_t)json_object_get_string_len(v);
+	const char *s = v->s;
+	size_t i, len = (size_t)v->len;
 
 	if (len != strlen(word))
 		return 0;
@@ -260,31 +265,29 @@ str_is(struct json_object *v, const char *word)
 }
 
 /* A member, or NULL when absent or JSON null. */
-static struct json_object *
-member(struct json_object *o, const char *name)
+static const struct jnode *
+member(const struct jnode *o, const char *name)
 {
-	struct json_object *v;
+	const struct jnode *v = jnode_member(o, name);
 
-	if (o == NULL || !json_object_object_get_ex(o, name, &v))
-		return NULL;
-	return v;
+	return v == NULL || v->type == JT_NULL ? NULL : v;
 }
 
 static int
-present(struct json_object *o, const char *name)
+present(const struct jnode *o, const char *name)
 {
-	return o != NULL && json_object_object_get_ex(o, name, NULL);
+	return jnode_member(o, name) != NULL;
 }
 
 /* An optional string member: *vp is NULL when absent or null. */
 static int
-get_string(struct pctx *p, struct json_object *o, const char *where,
-    const char *name, struct json_object **vp)
+get_string(struct pctx *p, const struct jnode *o, const char *where,
+    const char *name, const struct jnode **vp)
 {
 	char f[160];
 
 	*vp = member(o, name);
-	if (*vp != NULL && !json_object_is_type(*vp, json_type_string))
+	if (*vp != NULL && !is(*vp, JT_STRING))
 		return fail(p, "%s: expected a string",
 		    field_name(f, sizeof(f), where, name));
 	return 0;
@@ -292,13 +295,13 @@ get_string(struct pctx *p, struct json_object *o, const char *where,
 
 /* An optional object member: *vp is NULL when absent or null. */
 static int
-get_object(struct pctx *p, struct json_object *o, const char *where,
-    const char *name, struct json_object **vp)
+get_object(struct pctx *p, const struct jnode *o, const char *where,
+    const char *name, const struct jnode **vp)
 {
 	char f[160];
 
 	*vp = member(o, name);
-	if (*vp != NULL && !json_object_is_type(*vp, json_type_object))
+	if (*vp != NULL && !is(*vp, JT_OBJECT))
 		return fail(p, "%s: expected an object or null",
 		    field_name(f, sizeof(f), where, name));
 	return 0;
@@ -306,35 +309,35 @@ get_object(struct pctx *p, struct json_object *o, const char *where,
 
 /* An optional boolean member, false when absent or null. */
 static int
-get_bool(struct pctx *p, struct json_object *o, const char *where,
+get_bool(struct pctx *p, const struct jnode *o, const char *where,
     const char *name, int *b)
 {
-	struct json_object *v = member(o, name);
+	const struct jnode *v = member(o, name);
 	char f[160];
 
 	*b = 0;
 	if (v == NULL)
 		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
+	if (!is(v, JT_BOOL))
 		return fail(p, "%s: expected a boolean",
 		    field_name(f, sizeof(f), where, name));
-	*b = json_object_get_boolean(v) ? 1 : 0;
+	*b = v->v.b ? 1 : 0;
 	return 0;
 }
 
 static int
-is_number(struct json_object *v)
+is_number(const struct jnode *v)
 {
-	return json_object_is_type(v, json_type_int) ||
-	    json_object_is_type(v, json_type_double);
+	return is(v, JT_INT) ||
+	    is(v, JT_DOUBLE);
 }
 
 /* A number JSON can carry: not NaN nor an infinity. */
 static int
-finite_number(struct json_object *v)
+finite_number(const struct jnode *v)
 {
-	return !json_object_is_type(v, json_type_double) ||
-	    isfinite(json_object_get_double(v));
+	return !is(v, JT_DOUBLE) ||
+	    isfinite(v->v.d);
 }
 
 /*
@@ -342,10 +345,10 @@ finite_number(struct json_object *v)
  * required: absent or null is an error.
  */
 static int
-get_number(struct pctx *p, struct json_object *o, const char *where,
-    const char *name, int required, struct json_object **vp)
+get_number(struct pctx *p, const struct jnode *o, const char *where,
+    const char *name, int required, const struct jnode **vp)
 {
-	struct json_object *v = member(o, name);
+	const struct jnode *v = member(o, name);
 	char f[160];
 
 	*vp = NULL;
@@ -364,31 +367,14 @@ get_number(struct pctx *p, struct json_object *o, const char *where,
 
 /* Whether every number inside v is finite (JSON has no NaN). */
 static int
-all_finite(struct json_object *v)
+all_finite(const struct jnode *v)
 {
-	struct json_object_iterator it, end;
-	size_t i, n;
+	const struct jnode *k;
 
-	switch (json_object_get_type(v)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(v));
-	case json_type_array:
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++)
-			if (!all_finite(json_object_array_get_idx(v, i)))
-				return 0;
-		return 1;
-	case json_type_object:
-		it = json_object_iter_begin(v);
-		end = json_object_iter_end(v);
-		for (; !json_object_iter_equal(&it, &end);
-		    json_object_iter_next(&it))
-			if (!all_finite(json_object_iter_peek_value(&it)))
-				return 0;
-		return 1;
-	default:
-		return 1;
-	}
+	for (k = v; k < jnode_next(v); k++)
+		if (k->type == JT_DOUBLE && !isfinite(k->v.d))
+			return 0;
+	return 1;
 }
 
 /*
@@ -398,31 +384,31 @@ all_finite(struct json_object *v)
  */
 static int
 check_id(struct pctx *p, const char *where, const char *name,
-    struct json_object *v)
+    const struct jnode *v)
 {
 	char f[160];
 	size_t len;
 
-	if (!json_object_is_type(v, json_type_string))
+	if (!is(v, JT_STRING))
 		return fail(p, "%s: expected a string",
 		    field_name(f, sizeof(f), where, name));
-	len = (size_t)json_object_get_string_len(v);
+	len = (size_t)v->len;
 	if (len == 0)
 		return fail(p, "%s is empty", field_name(f, sizeof(f), where,
 		    name));
 	if (len > EVENTS_MAX_ID)
 		return fail(p, "%s is longer than %d bytes",
 		    field_name(f, sizeof(f), where, name), EVENTS_MAX_ID);
-	if (strlen(json_object_get_string(v)) != len)
+	if (strlen(v->s) != len)
 		return fail(p, "%s contains a NUL byte",
 		    field_name(f, sizeof(f), where, name));
 	return 0;
 }
 
 static int
-same_id(struct json_object *v, const char *id)
+same_id(const struct jnode *v, const char *id)
 {
-	return strcmp(json_object_get_string(v), id) == 0;
+	return strcmp(v->s, id) == 0;
 }
 
 static int
@@ -553,10 +539,10 @@ events_parse_date(const char *s, int64_t *ms)
  * absent or null.
  */
 static int
-get_date(struct pctx *p, struct json_object *o, const char *where,
+get_date(struct pctx *p, const struct jnode *o, const char *where,
     const char *name, int *found, int64_t *ms)
 {
-	struct json_object *v = member(o, name);
+	const struct jnode *v = member(o, name);
 	char f[160], q[QUOTE_SIZE];
 	const char *s;
 	double d;
@@ -565,24 +551,24 @@ get_date(struct pctx *p, struct json_object *o, const char *where,
 	*found = 0;
 	if (v == NULL)
 		return 0;
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-		s = json_object_get_string(v);
-		if (strlen(s) != (size_t)json_object_get_string_len(v) ||
+	switch (v->type) {
+	case JT_STRING:
+		s = v->s;
+		if (strlen(s) != (size_t)v->len ||
 		    events_parse_date(s, &t) == -1)
 			return fail(p, "%s: %s is not an ISO-8601 date",
 			    field_name(f, sizeof(f), where, name),
 			    quote_str(q, v));
 		break;
-	case json_type_int:
-		t = json_object_get_int64(v);
+	case JT_INT:
+		t = v->v.i;
 		if (t < 0 || t > MAX_DATE_MS)
 			return fail(p, "%s: %s is out of range for epoch "
 			    "milliseconds", field_name(f, sizeof(f), where,
 			    name), quote_str(q, v));
 		break;
-	case json_type_double:
-		d = json_object_get_double(v);
+	case JT_DOUBLE:
+		d = v->v.d;
 		if (!(d >= 0 && d <= (double)MAX_DATE_MS) ||
 		    (double)(int64_t)d != d)
 			return fail(p, "%s: %s is not a number of epoch "
@@ -605,7 +591,7 @@ get_date(struct pctx *p, struct json_object *o, const char *where,
  * that does not parse makes the message bad even if unused.
  */
 static int
-get_version(struct pctx *p, struct json_object *root, const char *first,
+get_version(struct pctx *p, const struct jnode *root, const char *first,
     const char *second, int64_t sent, int64_t *version)
 {
 	int64_t a = 0, b = 0;
@@ -625,10 +611,10 @@ get_version(struct pctx *p, struct json_object *root, const char *first,
  * resourceId; none: customer-scoped).
  */
 static int
-get_ids(struct pctx *p, struct json_object *root, int top_id,
+get_ids(struct pctx *p, const struct jnode *root, int top_id,
     struct event *ev)
 {
-	struct json_object *customer, *resource, *v;
+	const struct jnode *customer, *resource, *v;
 	const char *field;
 
 	if (get_object(p, root, NULL, "customer", &customer) == -1 ||
@@ -647,7 +633,7 @@ get_ids(struct pctx *p, struct json_object *root, int top_id,
 		return fail(p, "customer id is missing");
 	if (check_id(p, NULL, field, v) == -1)
 		return -1;
-	if ((ev->customer_id = strdup(json_object_get_string(v))) == NULL)
+	if ((ev->customer_id = strdup(v->s)) == NULL)
 		return oom(p);
 
 	field = "resource.id";
@@ -663,7 +649,7 @@ get_ids(struct pctx *p, struct json_object *root, int top_id,
 	}
 	if (check_id(p, NULL, field, v) == -1)
 		return -1;
-	if ((ev->resource_id = strdup(json_object_get_string(v))) == NULL)
+	if ((ev->resource_id = strdup(v->s)) == NULL)
 		return oom(p);
 	return 0;
 }
@@ -683,7 +669,6 @@ struct jw {
 	int	 nomem;
 };
 
-#define JW_FLAGS	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* Room for n more bytes and the NUL. */
 static int
@@ -790,10 +775,10 @@ jw_str(struct jw *w, const char *s, size_t n, int upper)
 
 /* A JSON string member's value, its bytes as they are. */
 static void
-jw_jstr(struct jw *w, struct json_object *v)
+jw_jstr(struct jw *w, const struct jnode *v)
 {
-	jw_str(w, json_object_get_string(v),
-	    (size_t)json_object_get_string_len(v), 0);
+	jw_str(w, v->s,
+	    (size_t)v->len, 0);
 }
 
 /* An int64 in decimal, as json-c prints one ("%" PRId64). */
@@ -813,22 +798,62 @@ jw_int(struct jw *w, int64_t v)
 }
 
 /*
- * A value of the input as json-c prints it: a double in the sender's own
- * spelling (json-c keeps it), resetPeriodConfiguration as it came.
+ * A value of the input as json-c printed it, the bytes the SDK has always
+ * read: a double in the sender's own spelling, an integer in decimal,
+ * strings as jw_str escapes them, a repeated member name once, in its
+ * first place with its last value (jnode_printed); resetPeriodConfiguration
+ * is written so, as it came.
  */
 static void
-jw_value(struct jw *w, struct json_object *v)
+jw_value(struct jw *w, const struct jnode *v)
 {
-	const char *s;
-	size_t n;
+	const struct jnode *k, *e, *pv;
+	uint32_t i;
+	int first = 1;
 
-	if (w->nomem)
-		return;
-	if ((s = json_object_to_json_string_length(v, JW_FLAGS, &n)) == NULL) {
-		w->nomem = 1;
-		return;
+	switch (v->type) {
+	case JT_NULL:
+		jw_lit(w, "null");
+		break;
+	case JT_BOOL:
+		if (v->v.b)
+			jw_lit(w, "true");
+		else
+			jw_lit(w, "false");
+		break;
+	case JT_INT:
+		jw_int(w, v->v.i);
+		break;
+	case JT_DOUBLE:
+		jw_raw(w, v->s, v->len);
+		break;
+	case JT_STRING:
+		jw_jstr(w, v);
+		break;
+	case JT_ARRAY:
+		jw_lit(w, "[");
+		for (i = 0, e = v + 1; i < v->len; i++, e = jnode_next(e)) {
+			if (i > 0)
+				jw_lit(w, ",");
+			jw_value(w, e);
+		}
+		jw_lit(w, "]");
+		break;
+	case JT_OBJECT:
+		jw_lit(w, "{");
+		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
+			if ((pv = jnode_printed(v, k)) == NULL)
+				continue;
+			if (!first)
+				jw_lit(w, ",");
+			first = 0;
+			jw_jstr(w, k);
+			jw_lit(w, ":");
+			jw_value(w, pv);
+		}
+		jw_lit(w, "}");
+		break;
 	}
-	jw_raw(w, s, n);
 }
 
 /*
@@ -837,16 +862,16 @@ jw_value(struct jw *w, struct json_object *v)
  * again would turn 4.3 into 4.2999999999999998); NULL is 0.
  */
 static void
-jw_number(struct jw *w, struct json_object *v)
+jw_number(struct jw *w, const struct jnode *v)
 {
 	double d;
 
 	if (v == NULL)
 		jw_lit(w, "0");
-	else if (json_object_is_type(v, json_type_int))
-		jw_int(w, json_object_get_int64(v));
+	else if (is(v, JT_INT))
+		jw_int(w, v->v.i);
 	else {
-		d = json_object_get_double(v);
+		d = v->v.d;
 		if (d > -INT64_AS_DOUBLE && d < INT64_AS_DOUBLE &&
 		    (double)(int64_t)d == d)
 			jw_int(w, (int64_t)d);
@@ -900,7 +925,7 @@ jw_free(struct jw *w)
  * ms|null,"usagePeriodEnd":ms|null}; cur as jw_number takes it.
  */
 static char *
-usage_text(struct pctx *p, struct json_object *cur, int has_start,
+usage_text(struct pctx *p, const struct jnode *cur, int has_start,
     int64_t start, int has_end, int64_t end)
 {
 	struct jw w = { NULL, 0, 0, 0 };
@@ -919,71 +944,30 @@ usage_text(struct pctx *p, struct json_object *cur, int has_start,
 }
 
 /*
- * The body as one JSON value, with nothing but whitespace after it.  Not
- * util_json_parse, which reads AWS answers leniently: an event must be
- * strict JSON (json-c's strict mode, UTF-8 checked), its error names the
- * offset, and running out of memory is told from a bad message.
+ * The body as one JSON object, with nothing but whitespace around it, in
+ * d (to jdoc_free after a success; a failure frees it): strict JSON,
+ * UTF-8 checked (jdoc.h), not util_json_parse, which reads AWS answers
+ * leniently.  Its error names the offset, and running out of memory is
+ * told from a bad message.
  */
-static struct json_object *
-parse_json(struct pctx *p, const char *text, size_t len)
+static const struct jnode *
+parse_json(struct pctx *p, struct jdoc *d, const char *text, size_t len)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error e;
-	size_t end, i;
-	int flags;
-
-	if (text == NULL) {
-		text = "";
-		len = 0;
-	}
-	if ((tok = json_tokener_new()) == NULL) {
-		oom(p);
-		return NULL;
-	}
-	flags = JSON_TOKENER_STRICT;
-#ifdef JSON_TOKENER_VALIDATE_UTF8
-	flags |= JSON_TOKENER_VALIDATE_UTF8;
-#endif
-	json_tokener_set_flags(tok, flags);
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	e = json_tokener_get_error(tok);
-#if JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
-	end = json_tokener_get_parse_end(tok);
-#else
-	end = (size_t)tok->char_offset;
-#endif
-	if (o == NULL && e == json_tokener_continue) {
-		/* A NUL tells the tokener the text is over ("123", "{"). */
-		o = json_tokener_parse_ex(tok, "", 1);
-		e = json_tokener_get_error(tok);
-		end = len;
-	}
-	json_tokener_free(tok);
-#if JSON_C_VERSION_NUM >= ((0 << 16) | (17 << 8))
-	if (o == NULL && e == json_tokener_error_memory) {
-		oom(p);
-		return NULL;
-	}
-#endif
-	if (o == NULL && e != json_tokener_success) {
-		fail(p, "not JSON: %s at offset %zu",
-		    json_tokener_error_desc(e), end);
-		return NULL;
-	}
-	for (i = end; i < len; i++)
-		if (strchr(" \t\r\n", text[i]) == NULL || text[i] == '\0') {
-			json_object_put(o);
-			fail(p, "not JSON: trailing characters at offset %zu",
-			    i);
-			return NULL;
-		}
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	switch (jdoc_parse(d, text, len)) {
+	case 0:
+		if (d->n->type == JT_OBJECT)
+			return d->n;
 		fail(p, "not a JSON object");
-		return NULL;
+		break;
+	case JDOC_NOMEM:
+		oom(p);
+		break;
+	default:
+		fail(p, "not JSON: %s at offset %zu", d->what, d->at);
+		break;
 	}
-	return o;
+	jdoc_free(d);
+	return NULL;
 }
 
 static void
@@ -1063,12 +1047,12 @@ enum meter {
  * written: the caller writes the member's key, the feature id, first.
  */
 static int
-check_feature(struct pctx *p, struct json_object *e, const char *where,
-    struct json_object **fidp, int *meteredp, const char **typep,
-    enum meter *meterp, struct json_object **unitp,
-    struct json_object **unitsp)
+check_feature(struct pctx *p, const struct jnode *e, const char *where,
+    const struct jnode **fidp, int *meteredp, const char **typep,
+    enum meter *meterp, const struct jnode **unitp,
+    const struct jnode **unitsp)
 {
-	struct json_object *feature, *id, *ftype, *mtype, *unit, *units;
+	const struct jnode *feature, *id, *ftype, *mtype, *unit, *units;
 	char fw[96], q[QUOTE_SIZE];
 	const char *type, *idname;
 	enum meter meter;
@@ -1125,10 +1109,10 @@ check_feature(struct pctx *p, struct json_object *e, const char *where,
 }
 
 static void
-write_feature(struct jw *w, struct json_object *id, const char *type,
-    enum meter meter, struct json_object *unit, struct json_object *units)
+write_feature(struct jw *w, const struct jnode *id, const char *type,
+    enum meter meter, const struct jnode *unit, const struct jnode *units)
 {
-	const char *s = json_object_get_string(id);
+	const char *s = id->s;
 
 	jw_lit(w, "{\"id\":");
 	jw_str(w, s, strlen(s), 0);
@@ -1154,22 +1138,22 @@ write_feature(struct jw *w, struct json_object *id, const char *type,
 
 /* ,"enumValues": an array of strings, [] when absent or null. */
 static int
-render_enum_values(struct pctx *p, struct json_object *e, const char *where,
+render_enum_values(struct pctx *p, const struct jnode *e, const char *where,
     struct jw *w)
 {
-	struct json_object *v, *s;
+	const struct jnode *v, *s;
 	size_t i, n;
 	char f[160];
 
 	v = member(e, "enumValues");
-	if (v != NULL && !json_object_is_type(v, json_type_array))
+	if (v != NULL && !is(v, JT_ARRAY))
 		return fail(p, "%s: expected an array of strings",
 		    field_name(f, sizeof(f), where, "enumValues"));
 	jw_lit(w, ",\"enumValues\":[");
-	n = v == NULL ? 0 : json_object_array_length(v);
-	for (i = 0; i < n; i++) {
-		s = json_object_array_get_idx(v, i);
-		if (s == NULL || !json_object_is_type(s, json_type_string))
+	n = v == NULL ? 0 : v->len;
+	for (i = 0, s = v == NULL ? NULL : v + 1; i < n;
+	    i++, s = jnode_next(s)) {
+		if (!is(s, JT_STRING))
 			return fail(p, "%s[%zu]: expected a string",
 			    field_name(f, sizeof(f), where, "enumValues"), i);
 		if (i > 0)
@@ -1182,10 +1166,10 @@ render_enum_values(struct pctx *p, struct json_object *e, const char *where,
 
 /* ,"creditRate": {"amount","currencyId"}, when an object. */
 static int
-render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
+render_credit_rate(struct pctx *p, const struct jnode *e, const char *where,
     struct jw *w)
 {
-	struct json_object *rate, *amount, *currency;
+	const struct jnode *rate, *amount, *currency;
 	char f[160];
 
 	if (get_object(p, e, where, "creditRate", &rate) == -1)
@@ -1217,10 +1201,10 @@ render_credit_rate(struct pctx *p, struct json_object *e, const char *where,
  * validUntil, creditRate, in the SDK's order, absent members omitted.
  */
 static int
-render_calculated(struct pctx *p, struct json_object *e, const char *where,
+render_calculated(struct pctx *p, const struct jnode *e, const char *where,
     const char *resource, struct jw *w)
 {
-	struct json_object *v, *reason;
+	const struct jnode *v, *reason;
 	char f[160];
 	int64_t until;
 	int b, found;
@@ -1229,8 +1213,8 @@ render_calculated(struct pctx *p, struct json_object *e, const char *where,
 		jw_lit(w, ",\"resourceId\":");
 		jw_str(w, resource, strlen(resource), 0);
 	}
-	if (json_object_object_get_ex(e, "usageLimit", &v)) {
-		if (v == NULL)
+	if ((v = jnode_member(e, "usageLimit")) != NULL) {
+		if (v->type == JT_NULL)
 			jw_lit(w, ",\"usageLimit\":null");
 		else if (!is_number(v))
 			return fail(p, "%s: expected a number or null",
@@ -1273,7 +1257,7 @@ render_calculated(struct pctx *p, struct json_object *e, const char *where,
 
 /* resetPeriod in the SDK's spelling: upper case, YEARLY read as YEAR. */
 static void
-jw_reset_period(struct jw *w, struct json_object *v)
+jw_reset_period(struct jw *w, const struct jnode *v)
 {
 	size_t i;
 
@@ -1284,8 +1268,8 @@ jw_reset_period(struct jw *w, struct json_object *v)
 			jw_lit(w, "\"");
 			return;
 		}
-	jw_str(w, json_object_get_string(v),
-	    (size_t)json_object_get_string_len(v), 1);
+	jw_str(w, v->s,
+	    (size_t)v->len, 1);
 }
 
 /*
@@ -1294,10 +1278,10 @@ jw_reset_period(struct jw *w, struct json_object *v)
  * the usage key's JSON in *usagep when the feature is metered.
  */
 static int
-render_usage(struct pctx *p, struct json_object *e, const char *where,
+render_usage(struct pctx *p, const struct jnode *e, const char *where,
     int metered, struct jw *w, char **usagep)
 {
-	struct json_object *period, *config, *cur;
+	const struct jnode *period, *config, *cur;
 	int64_t anchor = 0, start = 0, end = 0;
 	int has_anchor, has_start, has_end;
 	char f[160];
@@ -1356,11 +1340,11 @@ render_usage(struct pctx *p, struct json_object *e, const char *where,
  * in *usagep when metered.
  */
 static int
-render_one(struct pctx *p, struct json_object *e, const char *where,
-    const char *resource, struct jw *w, struct json_object **fidp,
+render_one(struct pctx *p, const struct jnode *e, const char *where,
+    const char *resource, struct jw *w, const struct jnode **fidp,
     char **usagep)
 {
-	struct json_object *unit = NULL, *units = NULL;
+	const struct jnode *unit = NULL, *units = NULL;
 	const char *type = "BOOLEAN", *fid;
 	enum meter meter = METER_NONE;
 	int metered = 0;
@@ -1370,7 +1354,7 @@ render_one(struct pctx *p, struct json_object *e, const char *where,
 	if (check_feature(p, e, where, fidp, &metered, &type, &meter, &unit,
 	    &units) == -1)
 		return -1;
-	fid = json_object_get_string(*fidp);
+	fid = (*fidp)->s;
 	jw_str(w, fid, strlen(fid), 0);
 	jw_lit(w, ":{\"calculatedEntitlement\":{\"feature\":");
 	write_feature(w, *fidp, type, meter, unit, units);
@@ -1390,17 +1374,16 @@ render_one(struct pctx *p, struct json_object *e, const char *where,
  * with one must agree with each other and with the event.
  */
 static int
-find_resource(struct pctx *p, struct json_object *list, const char *lname,
+find_resource(struct pctx *p, const struct jnode *list, const char *lname,
     const char *event_resource, struct rendered *r)
 {
-	struct json_object *e, *v, *first = NULL;
+	const struct jnode *e, *v, *first = NULL;
 	char f[160], q1[QUOTE_SIZE], q2[QUOTE_SIZE];
 	size_t i, n, first_i = 0;
 
-	n = json_object_array_length(list);
-	for (i = 0; i < n; i++) {
-		e = json_object_array_get_idx(list, i);
-		if (e == NULL || !json_object_is_type(e, json_type_object))
+	n = list->len;
+	for (i = 0, e = list + 1; i < n; i++, e = jnode_next(e)) {
+		if (!is(e, JT_OBJECT))
 			return fail(p, "%s[%zu]: expected an object", lname,
 			    i);
 		if ((v = member(e, "resourceId")) == NULL)
@@ -1413,7 +1396,7 @@ find_resource(struct pctx *p, struct json_object *list, const char *lname,
 			    f, quote_str(q1, v), quote(q2, event_resource,
 			    strlen(event_resource)));
 		if (first != NULL &&
-		    !same_id(v, json_object_get_string(first)))
+		    !same_id(v, first->s))
 			return fail(p, "%s %s disagrees with %s[%zu]."
 			    "resourceId %s", f, quote_str(q1, v), lname,
 			    first_i, quote_str(q2, first));
@@ -1423,7 +1406,7 @@ find_resource(struct pctx *p, struct json_object *list, const char *lname,
 		}
 	}
 	if (event_resource == NULL && first != NULL &&
-	    (r->resource_id = strdup(json_object_get_string(first))) == NULL)
+	    (r->resource_id = strdup(first->s)) == NULL)
 		return oom(p);
 	return 0;
 }
@@ -1511,11 +1494,11 @@ span_cut(struct jw *w, struct spans *sp, size_t i)
  * would send every check for that customer to the network).
  */
 static int
-render(struct pctx *p, struct json_object *container, const char *where,
-    struct json_object *list, const char *lname, const char *event_resource,
+render(struct pctx *p, const struct jnode *container, const char *where,
+    const struct jnode *list, const char *lname, const char *event_resource,
     struct rendered *r)
 {
-	struct json_object *reason, *e, *fid = NULL;
+	const struct jnode *reason, *e, *fid = NULL;
 	struct spans sp = { NULL, 0, NULL, 0 };
 	struct jw w = { NULL, 0, 0, 0 }, m = { NULL, 0, 0, 0 };
 	const char *resource, *key;
@@ -1527,7 +1510,7 @@ render(struct pctx *p, struct json_object *container, const char *where,
 	if (get_string(p, container, where, "accessDeniedReason",
 	    &reason) == -1)
 		return -1;
-	n = json_object_array_length(list);
+	n = list->len;
 	if (find_resource(p, list, lname, event_resource, r) == -1)
 		goto bad;
 	resource = event_resource != NULL ? event_resource : r->resource_id;
@@ -1543,14 +1526,13 @@ render(struct pctx *p, struct json_object *container, const char *where,
 	}
 	/* Every member with its leading ',': the first one's goes at the end. */
 	jw_lit(&w, "{");
-	for (i = 0; i < n; i++) {
-		e = json_object_array_get_idx(list, i);
+	for (i = 0, e = list + 1; i < n; i++, e = jnode_next(e)) {
 		index_name(ew, sizeof(ew), lname, i);
 		sp.v[sp.n].start = w.len;
 		jw_lit(&w, ",");
 		if (render_one(p, e, ew, resource, &w, &fid, &usage) == -1)
 			goto bad;
-		key = json_object_get_string(fid);
+		key = fid->s;
 		/* A repeated feature: the last one wins, in its place. */
 		if ((dup = span_find(&sp, key, &slot)) != -1) {
 			span_cut(&w, &sp, (size_t)dup);
@@ -1618,10 +1600,10 @@ commit(struct event *ev, struct rendered *r)
  * notification (no entitlements member) asks for a refill.
  */
 static int
-parse_entitlements(struct pctx *p, struct json_object *root, int64_t sent,
+parse_entitlements(struct pctx *p, const struct jnode *root, int64_t sent,
     struct event *ev)
 {
-	struct json_object *list, *reason;
+	const struct jnode *list, *reason;
 	struct rendered r;
 
 	if (get_ids(p, root, 0, ev) == -1 ||
@@ -1633,7 +1615,7 @@ parse_entitlements(struct pctx *p, struct json_object *root, int64_t sent,
 		ev->kind = EVENT_REFILL;
 		return 0;
 	}
-	if (!json_object_is_type(list, json_type_array))
+	if (!is(list, JT_ARRAY))
 		return fail(p, "entitlements: expected an array");
 	if (render(p, root, NULL, list, "entitlements", ev->resource_id,
 	    &r) == -1)
@@ -1644,10 +1626,10 @@ parse_entitlements(struct pctx *p, struct json_object *root, int64_t sent,
 
 /* measurement.reported and the usage alerts: one feature's usage. */
 static int
-parse_usage(struct pctx *p, struct json_object *root, int64_t sent,
+parse_usage(struct pctx *p, const struct jnode *root, int64_t sent,
     struct event *ev)
 {
-	struct json_object *feature, *id, *cur;
+	const struct jnode *feature, *id, *cur;
 	int64_t start = 0, end = 0;
 	int has_start, has_end;
 	const char *field;
@@ -1676,7 +1658,7 @@ parse_usage(struct pctx *p, struct json_object *root, int64_t sent,
 	    &start) == -1 ||
 	    get_date(p, root, NULL, "usagePeriodEnd", &has_end, &end) == -1)
 		return -1;
-	if ((ev->feature_id = strdup(json_object_get_string(id))) == NULL)
+	if ((ev->feature_id = strdup(id->s)) == NULL)
 		return oom(p);
 	if ((ev->usage_json = usage_text(p, cur, has_start, start, has_end,
 	    end)) == NULL)
@@ -1686,7 +1668,7 @@ parse_usage(struct pctx *p, struct json_object *root, int64_t sent,
 }
 
 static int
-parse_purge(struct pctx *p, struct json_object *root, int64_t sent,
+parse_purge(struct pctx *p, const struct jnode *root, int64_t sent,
     int top_id, struct event *ev)
 {
 	if (get_ids(p, root, top_id, ev) == -1 ||
@@ -1699,10 +1681,10 @@ parse_purge(struct pctx *p, struct json_object *root, int64_t sent,
 
 /* A package published to ALL_CUSTOMERS may make any cached one stale. */
 static int
-parse_package(struct pctx *p, struct json_object *root, int64_t sent,
+parse_package(struct pctx *p, const struct jnode *root, int64_t sent,
     struct event *ev)
 {
-	struct json_object *migration;
+	const struct jnode *migration;
 
 	if (get_string(p, root, NULL, "migrationType", &migration) == -1)
 		return -1;
@@ -1723,10 +1705,10 @@ parse_package(struct pctx *p, struct json_object *root, int64_t sent,
  * one.  -1 when longer than any handled type.
  */
 static int
-normalise_type(struct json_object *v, char *buf, size_t size)
+normalise_type(const struct jnode *v, char *buf, size_t size)
 {
-	const char *s = json_object_get_string(v);
-	size_t i, len = (size_t)json_object_get_string_len(v);
+	const char *s = v->s;
+	size_t i, len = (size_t)v->len;
 
 	if (len >= size)
 		return -1;
@@ -1737,10 +1719,10 @@ normalise_type(struct json_object *v, char *buf, size_t size)
 }
 
 static int
-parse_event(struct pctx *p, struct json_object *root, int64_t sent,
+parse_event(struct pctx *p, const struct jnode *root, int64_t sent,
     struct event *ev)
 {
-	struct json_object *type;
+	const struct jnode *type;
 	char norm[64];
 	size_t i;
 
@@ -1749,7 +1731,7 @@ parse_event(struct pctx *p, struct json_object *root, int64_t sent,
 	label(ev->trace_id, sizeof(ev->trace_id), member(root, "traceId"));
 	if ((type = member(root, "type")) == NULL)
 		return fail(p, "no type");
-	if (!json_object_is_type(type, json_type_string))
+	if (!is(type, JT_STRING))
 		return fail(p, "type is not a string");
 	label(ev->type, sizeof(ev->type), type);
 
@@ -1797,7 +1779,8 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
     struct event *ev, char *err, size_t errlen)
 {
 	struct pctx p = { err, errlen, "", 0 };
-	struct json_object *root, *inner, *type, *message;
+	const struct jnode *root, *type, *message;
+	struct jdoc doc, sns;
 	int r;
 
 	memset(ev, 0, sizeof(*ev));
@@ -1806,29 +1789,28 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 	if (len > EVENTS_MAX_BODY)
 		return fail(&p, "body of %zu bytes is over the limit of %d",
 		    len, EVENTS_MAX_BODY);
-	if ((root = parse_json(&p, body, len)) == NULL)
+	if ((root = parse_json(&p, &doc, body, len)) == NULL)
 		return p.nomem ? EVENTS_NOMEM : -1;
 
 	/* An SNS notification carries the event as JSON text in Message. */
 	type = member(root, "Type");
-	if (type != NULL && json_object_is_type(type, json_type_string) &&
-	    strcmp(json_object_get_string(type), "Notification") == 0 &&
+	if (type != NULL && is(type, JT_STRING) &&
+	    strcmp(type->s, "Notification") == 0 &&
 	    present(root, "Message")) {
 		message = member(root, "Message");
-		if (message == NULL ||
-		    !json_object_is_type(message, json_type_string)) {
-			json_object_put(root);
+		if (!is(message, JT_STRING)) {
+			jdoc_free(&doc);
 			return fail(&p, "sns Message: expected a string");
 		}
 		p.prefix = "sns message: ";
-		inner = parse_json(&p, json_object_get_string(message),
-		    (size_t)json_object_get_string_len(message));
-		json_object_put(root);
-		if ((root = inner) == NULL)
+		root = parse_json(&p, &sns, message->s, (size_t)message->len);
+		jdoc_free(&doc);
+		if (root == NULL)
 			return p.nomem ? EVENTS_NOMEM : -1;
+		doc = sns;
 	}
 	r = parse_event(&p, root, sent_timestamp_ms, ev);
-	json_object_put(root);
+	jdoc_free(&doc);
 	if (r == -1)
 		drop_keep_labels(ev);
 	return r == -1 && p.nomem ? EVENTS_NOMEM : r;
@@ -1840,38 +1822,38 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
  * 0 when there is none.
  */
 static int
-edge_errors(struct pctx *p, struct json_object *root)
+edge_errors(struct pctx *p, const struct jnode *root)
 {
-	struct json_object *errors, *first, *msg;
+	const struct jnode *errors, *first, *msg;
 	char q[QUOTE_SIZE];
 
 	if ((errors = member(root, "errors")) == NULL)
 		return 0;
 	first = errors;
-	switch (json_object_get_type(errors)) {
-	case json_type_array:
-		if (json_object_array_length(errors) == 0)
+	switch (errors->type) {
+	case JT_ARRAY:
+		if (errors->len == 0)
 			return 0;
-		first = json_object_array_get_idx(errors, 0);
+		first = errors + 1;
 		break;
-	case json_type_object:
-		if (json_object_object_length(errors) == 0)
+	case JT_OBJECT:
+		if (errors->len == 0)
 			return 0;
 		break;
-	case json_type_string:
-		if (json_object_get_string_len(errors) == 0)
+	case JT_STRING:
+		if (errors->len == 0)
 			return 0;
 		break;
 	default:
 		break;
 	}
 	msg = first;
-	if (first != NULL && json_object_is_type(first, json_type_object))
+	if (first != NULL && is(first, JT_OBJECT))
 		msg = member(first, "message");
-	if (msg == NULL || !json_object_is_type(msg, json_type_string))
+	if (msg == NULL || !is(msg, JT_STRING))
 		return fail(p, "the answer carries errors");
-	return fail(p, "%s", show(q, json_object_get_string(msg),
-	    (size_t)json_object_get_string_len(msg), 0));
+	return fail(p, "%s", show(q, msg->s,
+	    (size_t)msg->len, 0));
 }
 
 int
@@ -1879,8 +1861,9 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
     size_t errlen)
 {
 	struct pctx p = { err, errlen, "edge: ", 0 };
-	struct json_object *root, *data, *list;
+	const struct jnode *root, *data, *list;
 	struct rendered r;
+	struct jdoc doc;
 	int rc = -1;
 
 	if (err != NULL && errlen > 0)
@@ -1890,7 +1873,7 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
 	if (len > EDGE_MAX_BODY)
 		return fail(&p, "answer of %zu bytes is over the limit of %d",
 		    len, EDGE_MAX_BODY);
-	if ((root = parse_json(&p, body, len)) == NULL)
+	if ((root = parse_json(&p, &doc, body, len)) == NULL)
 		return p.nomem ? EVENTS_NOMEM : -1;
 	if (edge_errors(&p, root) == -1 ||
 	    get_object(&p, root, NULL, "data", &data) == -1)
@@ -1903,7 +1886,7 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
 		fail(&p, "data.entitlements is missing");
 		goto out;
 	}
-	if (!json_object_is_type(list, json_type_array)) {
+	if (!is(list, JT_ARRAY)) {
 		fail(&p, "data.entitlements: expected an array");
 		goto out;
 	}
@@ -1913,7 +1896,7 @@ events_apply_edge(struct event *ev, const char *body, size_t len, char *err,
 	commit(ev, &r);
 	rc = 0;
 out:
-	json_object_put(root);
+	jdoc_free(&doc);
 	return rc == -1 && p.nomem ? EVENTS_NOMEM : rc;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Edge API answers, events_apply_edge (src/events.c), on a thin
- * notification of a customer and of a customer's resource.
+ * notification of a customer and of a customer's resource; and jdoc on
+ * the answer, against json-c (fuzz_check_jdoc).
  */
 #include "autoconf.h"
 
@@ -27,6 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i, j;
 	int r;
 
+	fuzz_check_jdoc(data, size);
 	for (i = 0; i < sizeof(thin) / sizeof(thin[0]); i++) {
 		if (events_parse(thin[i], strlen(thin[i]), 1700000000000LL, &ev,
 		    err, sizeof(err)) != 0 || ev.kind != EVENT_REFILL)

@@ -1,6 +1,7 @@
 /*
  * Message bodies, events_parse (src/events.c): every value it renders for
- * the cache must be valid JSON, as the SDK parses it.
+ * the cache must be valid JSON, as the SDK parses it; and jdoc, its JSON
+ * parser, must read the body as json-c does (fuzz_check_jdoc).
  */
 #include "autoconf.h"
 
@@ -35,6 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 	int r;
 
+	fuzz_check_jdoc(data, size);
 	r = events_parse((const char *)data, size, 1700000000000LL, &ev, err,
 	    sizeof(err));
 	if (r == 0) {

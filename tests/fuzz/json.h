@@ -1,4 +1,7 @@
-/* For the harnesses: whether a rendered value is one valid JSON text. */
+/*
+ * For the harnesses: whether a rendered value is one valid JSON text, and
+ * whether jdoc reads a text as json-c does.
+ */
 #ifndef PCS_FUZZ_JSON_H
 #define PCS_FUZZ_JSON_H
 
@@ -6,6 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "jdoc.h"
 
 static inline void
 fuzz_check_json(const char *s, const char *what)
@@ -25,6 +29,99 @@ fuzz_check_json(const char *s, const char *what)
 		fuzz_fail(what);
 	json_object_put(o);
 	json_tokener_free(tok);
+}
+
+/* Whether jdoc's value v is json-c's o (NULL: JSON null). */
+static inline int
+fuzz_same_value(const struct jnode *v, struct json_object *o)
+{
+	const struct jnode *k, *e;
+	struct json_object *m;
+	size_t distinct = 0;
+	uint32_t i;
+
+	switch (v->type) {
+	case JT_NULL:
+		return o == NULL;
+	case JT_BOOL:
+		return json_object_is_type(o, json_type_boolean) &&
+		    json_object_get_boolean(o) == v->v.b;
+	case JT_INT:
+		return json_object_is_type(o, json_type_int) &&
+		    json_object_get_int64(o) == v->v.i;
+	case JT_DOUBLE:
+		/* Beyond int64, json-c clamps an integer; jdoc keeps its text. */
+		if (json_object_is_type(o, json_type_int))
+			return strpbrk(v->s, ".eE") == NULL;
+		return json_object_is_type(o, json_type_double) &&
+		    json_object_get_double(o) == v->v.d;
+	case JT_STRING:
+		return json_object_is_type(o, json_type_string) &&
+		    (size_t)json_object_get_string_len(o) == v->len &&
+		    memcmp(json_object_get_string(o), v->s, v->len) == 0;
+	case JT_ARRAY:
+		if (!json_object_is_type(o, json_type_array) ||
+		    json_object_array_length(o) != v->len)
+			return 0;
+		for (i = 0, e = v + 1; i < v->len; i++, e = jnode_next(e))
+			if (!fuzz_same_value(e, json_object_array_get_idx(o, i)))
+				return 0;
+		return 1;
+	case JT_OBJECT:
+		if (!json_object_is_type(o, json_type_object))
+			return 0;
+		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
+			if (memchr(k->s, '\0', k->len) != NULL)
+				return 1;	/* json-c cuts the name there */
+			if (jnode_printed(v, k) == NULL)
+				continue;
+			distinct++;
+			if (!json_object_object_get_ex(o, k->s, &m) ||
+			    !fuzz_same_value(jnode_member(v, k->s), m))
+				return 0;
+		}
+		return (size_t)json_object_object_length(o) == distinct;
+	}
+	return 0;
+}
+
+/*
+ * jdoc is stricter than json-c's strict mode (no NaN, no raw control
+ * characters, UTF-8 as RFC 3629 has it), never more lenient: what it
+ * accepts, json-c accepts, and both read the same values.
+ */
+static inline void
+fuzz_check_jdoc(const uint8_t *data, size_t size)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error e;
+	struct jdoc d;
+	int flags = JSON_TOKENER_STRICT;
+
+	if (jdoc_parse(&d, (const char *)data, size) != 0) {
+		jdoc_free(&d);
+		return;
+	}
+	if ((tok = json_tokener_new()) == NULL)
+		fuzz_fail("out of memory");
+#ifdef JSON_TOKENER_VALIDATE_UTF8
+	flags |= JSON_TOKENER_VALIDATE_UTF8;
+#endif
+	json_tokener_set_flags(tok, flags);
+	o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
+	e = json_tokener_get_error(tok);
+	if (o == NULL && e == json_tokener_continue) {
+		o = json_tokener_parse_ex(tok, "", 1);
+		e = json_tokener_get_error(tok);
+	}
+	json_tokener_free(tok);
+	if (e != json_tokener_success)
+		fuzz_fail("jdoc: accepted what json-c refuses");
+	if (!fuzz_same_value(d.n, o))
+		fuzz_fail("jdoc: a value differs from json-c's");
+	json_object_put(o);
+	jdoc_free(&d);
 }
 
 #endif

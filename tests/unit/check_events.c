@@ -1104,14 +1104,18 @@ START_TEST(numbers)
 	json_eq(ev.usage_json, "{'currentUsage':9007199254740993,"
 	    "'usagePeriodStart':null,'usagePeriodEnd':null}");
 	events_free(&ev);
+	/* JSON has no NaN; a number too large for a double is infinite. */
 	bad_q("{'type':'measurement.reported','customerId':'c',"
 	    "'featureId':'f','currentUsage':NaN}",
+	    "not JSON: unexpected character at offset 79");
+	bad_q("{'type':'measurement.reported','customerId':'c',"
+	    "'featureId':'f','currentUsage':-1e999}",
 	    "currentUsage: expected a finite number");
 	bad_q("{'type':'entitlements.updated','customerId':'c','entitlements':"
 	    "[{'feature':{'id':'f'},'usageLimit':1e999}]}",
 	    "entitlements[0].usageLimit: expected a finite number");
 	bad_q("{'type':'entitlements.updated','customerId':'c','entitlements':"
-	    "[{'feature':{'id':'f'},'resetPeriodConfiguration':{'a':[NaN]}}]}",
+	    "[{'feature':{'id':'f'},'resetPeriodConfiguration':{'a':[1E400]}}]}",
 	    "entitlements[0].resetPeriodConfiguration: expected finite");
 }
 END_TEST
@@ -1777,7 +1781,7 @@ static const struct {
 	    "offset 0" },
 	{ "[]", "edge: not a JSON object" },
 	{ "{'data':{'entitlements':[]}} x",
-	    "edge: not JSON: unexpected character at offset 29" }
+	    "edge: not JSON: trailing characters at offset 29" }
 };
 
 START_TEST(edge_failures)

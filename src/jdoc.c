@@ -1,0 +1,526 @@
+/*
+ * jdoc: strict JSON into one array of nodes (see jdoc.h).
+ *
+ * A recursive descent over the text, at most JDOC_MAX_DEPTH deep.  The
+ * nodes grow by doubling and are addressed by index until the parse is
+ * over; strings and numbers go to one buffer of len + 2 bytes, which
+ * always holds them: a string decodes to fewer bytes than its quotes and
+ * escapes take, with room for its NUL, and a number's text plus its NUL
+ * takes at most one byte more than the number and the separator after it
+ * (the last number of the text may have none: the second extra byte).
+ *
+ * Strict means RFC 8259: no comments, no single quotes, no trailing
+ * commas, no unescaped control characters in a string, lower-case
+ * literals, no leading zeros, no NaN or Infinity; UTF-8 as RFC 3629 has
+ * it (no overlong forms, no surrogates, nothing above U+10FFFF).  An
+ * escaped surrogate without its pair becomes U+FFFD, as json-c makes it.
+ */
+#include "autoconf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jdoc.h"
+
+#define EOD		"unexpected end of data"
+#define UNEXPECTED	"unexpected character"
+
+struct jp {
+	const unsigned char *t;
+	size_t		 len;
+	size_t		 i;
+	char		*o;	/* the next free byte of d->buf */
+	struct jdoc	*d;
+};
+
+static int	value(struct jp *, int);
+
+static int
+bad(struct jp *p, const char *what, size_t at)
+{
+	p->d->what = what;
+	p->d->at = at;
+	return JDOC_BAD;
+}
+
+/* The error for t[i], or for the end when the text stops before it. */
+static int
+bad_here(struct jp *p, const char *what)
+{
+	return p->i >= p->len ? bad(p, EOD, p->len) : bad(p, what, p->i);
+}
+
+static void
+skip_ws(struct jp *p)
+{
+	while (p->i < p->len && (p->t[p->i] == ' ' || p->t[p->i] == '\t' ||
+	    p->t[p->i] == '\n' || p->t[p->i] == '\r'))
+		p->i++;
+}
+
+/* A new node of type t at the end: its index, or -1 out of memory. */
+static long
+node(struct jp *p, enum jtype t)
+{
+	struct jdoc *d = p->d;
+	struct jnode *n;
+	size_t cap;
+
+	if (d->nn == d->cap) {
+		cap = d->cap * 2;
+		if (cap > UINT32_MAX || (n = realloc(d->n,
+		    cap * sizeof(*n))) == NULL)
+			return -1;
+		d->n = n;
+		d->cap = cap;
+	}
+	n = &d->n[d->nn];
+	memset(n, 0, sizeof(*n));
+	n->type = (uint8_t)t;
+	n->size = 1;
+	return (long)d->nn++;
+}
+
+/* The length of the UTF-8 character at t[i], or 0 when it is not one. */
+static size_t
+utf8_char(const unsigned char *t, size_t left)
+{
+	unsigned char c = t[0], lo = 0x80, hi = 0xbf;
+	size_t n, k;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;	/* a surrogate */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else
+		return 0;
+	if (left < n || t[1] < lo || t[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if (t[k] < 0x80 || t[k] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* Four hex digits at t[0..4): the code unit, or -1. */
+static long
+hex4(const unsigned char *t)
+{
+	long v = 0;
+	int k, x;
+
+	for (k = 0; k < 4; k++) {
+		if (t[k] >= '0' && t[k] <= '9')
+			x = t[k] - '0';
+		else if (t[k] >= 'a' && t[k] <= 'f')
+			x = t[k] - 'a' + 10;
+		else if (t[k] >= 'A' && t[k] <= 'F')
+			x = t[k] - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + x;
+	}
+	return v;
+}
+
+static void
+put_utf8(struct jp *p, unsigned long cp)
+{
+	char *o = p->o;
+
+	if (cp < 0x80)
+		*o++ = (char)cp;
+	else if (cp < 0x800) {
+		*o++ = (char)(0xc0 | (cp >> 6));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		*o++ = (char)(0xe0 | (cp >> 12));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else {
+		*o++ = (char)(0xf0 | (cp >> 18));
+		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	}
+	p->o = o;
+}
+
+/* The \u escape at t[i] ('\\'), its pair too when it has one. */
+static int
+unicode_escape(struct jp *p)
+{
+	const unsigned char *t = p->t;
+	long cp, lo;
+
+	if (p->len - p->i < 6)
+		return bad(p, EOD, p->len);
+	if ((cp = hex4(t + p->i + 2)) == -1)
+		return bad(p, "invalid string sequence", p->i);
+	p->i += 6;
+	if (cp >= 0xd800 && cp <= 0xdbff && p->len - p->i >= 6 &&
+	    t[p->i] == '\\' && t[p->i + 1] == 'u' &&
+	    (lo = hex4(t + p->i + 2)) >= 0xdc00 && lo <= 0xdfff) {
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		p->i += 6;
+	} else if (cp >= 0xd800 && cp <= 0xdfff)
+		cp = 0xfffd;
+	put_utf8(p, (unsigned long)cp);
+	return 0;
+}
+
+/* The string at t[i] ('"'), as a new JT_STRING node. */
+static int
+string(struct jp *p)
+{
+	const unsigned char *t = p->t;
+	char *start = p->o;
+	size_t run, n;
+	long idx;
+	int r;
+
+	if ((idx = node(p, JT_STRING)) == -1)
+		return JDOC_NOMEM;
+	p->i++;
+	for (;;) {
+		for (run = p->i; p->i < p->len; p->i++)
+			if (t[p->i] == '"' || t[p->i] == '\\' ||
+			    t[p->i] < 0x20 || t[p->i] >= 0x80)
+				break;
+		memcpy(p->o, t + run, p->i - run);
+		p->o += p->i - run;
+		if (p->i >= p->len)
+			return bad(p, EOD, p->len);
+		if (t[p->i] == '"') {
+			p->i++;
+			break;
+		}
+		if (t[p->i] < 0x20)
+			return bad(p, "control character in a string", p->i);
+		if (t[p->i] >= 0x80) {
+			if ((n = utf8_char(t + p->i, p->len - p->i)) == 0)
+				return bad(p, "invalid utf-8 string", p->i);
+			memcpy(p->o, t + p->i, n);
+			p->o += n;
+			p->i += n;
+			continue;
+		}
+		if (p->i + 1 >= p->len)
+			return bad(p, EOD, p->len);
+		switch (t[p->i + 1]) {
+		case '"':
+		case '\\':
+		case '/':
+			*p->o++ = (char)t[p->i + 1];
+			break;
+		case 'b':
+			*p->o++ = '\b';
+			break;
+		case 'f':
+			*p->o++ = '\f';
+			break;
+		case 'n':
+			*p->o++ = '\n';
+			break;
+		case 'r':
+			*p->o++ = '\r';
+			break;
+		case 't':
+			*p->o++ = '\t';
+			break;
+		case 'u':
+			if ((r = unicode_escape(p)) != 0)
+				return r;
+			continue;
+		default:
+			return bad(p, "invalid string sequence", p->i);
+		}
+		p->i += 2;
+	}
+	*p->o++ = '\0';
+	p->d->n[idx].s = start;
+	p->d->n[idx].len = (uint32_t)(p->o - start - 1);
+	return 0;
+}
+
+static int
+is_digit(const struct jp *p)
+{
+	return p->i < p->len && p->t[p->i] >= '0' && p->t[p->i] <= '9';
+}
+
+/* At least one digit, and all that follow. */
+static int
+digits(struct jp *p)
+{
+	if (!is_digit(p))
+		return bad_here(p, UNEXPECTED);
+	while (is_digit(p))
+		p->i++;
+	return 0;
+}
+
+/*
+ * The number at t[i]: JT_INT when it has neither fraction nor exponent
+ * and fits in int64, else JT_DOUBLE (strtod: the daemon never changes
+ * its C locale), its text kept for a printer to write it as sent.
+ */
+static int
+number(struct jp *p)
+{
+	const unsigned char *t = p->t;
+	size_t start = p->i, k;
+	uint64_t u = 0, limit;
+	struct jnode *n;
+	int isint = 1, neg = 0;
+	long idx;
+	char *s;
+
+	if (t[p->i] == '-') {
+		neg = 1;
+		p->i++;
+	}
+	if (p->i < p->len && t[p->i] == '0')
+		p->i++;
+	else if (digits(p) != 0)
+		return JDOC_BAD;
+	if (p->i < p->len && t[p->i] == '.') {
+		p->i++;
+		isint = 0;
+		if (digits(p) != 0)
+			return JDOC_BAD;
+	}
+	if (p->i < p->len && (t[p->i] == 'e' || t[p->i] == 'E')) {
+		p->i++;
+		isint = 0;
+		if (p->i < p->len && (t[p->i] == '+' || t[p->i] == '-'))
+			p->i++;
+		if (digits(p) != 0)
+			return JDOC_BAD;
+	}
+	if ((idx = node(p, isint ? JT_INT : JT_DOUBLE)) == -1)
+		return JDOC_NOMEM;
+	n = &p->d->n[idx];
+	s = p->o;
+	memcpy(s, t + start, p->i - start);
+	s[p->i - start] = '\0';
+	p->o += p->i - start + 1;
+	n->s = s;
+	n->len = (uint32_t)(p->i - start);
+	if (isint) {
+		limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+		for (k = start + (size_t)neg; k < p->i; k++) {
+			if (u > (limit - (uint64_t)(t[k] - '0')) / 10) {
+				isint = 0;	/* too large: a double */
+				break;
+			}
+			u = u * 10 + (uint64_t)(t[k] - '0');
+		}
+	}
+	if (isint)
+		n->v.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+	else {
+		n->type = JT_DOUBLE;
+		n->v.d = strtod(s, NULL);
+	}
+	return 0;
+}
+
+/* The literal word at t[i]. */
+static int
+literal(struct jp *p, const char *word, enum jtype type, int b)
+{
+	size_t k, n = strlen(word);
+	long idx;
+
+	for (k = 0; k < n; k++, p->i++)
+		if (p->i >= p->len || p->t[p->i] != (unsigned char)word[k])
+			return bad_here(p, UNEXPECTED);
+	if ((idx = node(p, type)) == -1)
+		return JDOC_NOMEM;
+	p->d->n[idx].v.b = b;
+	return 0;
+}
+
+/* The array or object at t[i], its members one level deeper. */
+static int
+container(struct jp *p, int depth)
+{
+	int object = p->t[p->i] == '{', r;
+	char close = object ? '}' : ']';
+	uint32_t count = 0;
+	long idx;
+
+	if (depth >= JDOC_MAX_DEPTH)
+		return bad(p, "nesting too deep", p->i);
+	if ((idx = node(p, object ? JT_OBJECT : JT_ARRAY)) == -1)
+		return JDOC_NOMEM;
+	p->i++;
+	skip_ws(p);
+	if (p->i < p->len && p->t[p->i] == (unsigned char)close)
+		p->i++;
+	else
+		for (;;) {
+			if (object) {
+				skip_ws(p);
+				if (p->i >= p->len || p->t[p->i] != '"')
+					return bad_here(p, UNEXPECTED);
+				if ((r = string(p)) != 0)
+					return r;
+				skip_ws(p);
+				if (p->i >= p->len || p->t[p->i] != ':')
+					return bad_here(p, UNEXPECTED);
+				p->i++;
+			}
+			if ((r = value(p, depth + 1)) != 0)
+				return r;
+			count++;
+			skip_ws(p);
+			if (p->i < p->len && p->t[p->i] == ',') {
+				p->i++;
+				continue;
+			}
+			if (p->i < p->len && p->t[p->i] == (unsigned char)close) {
+				p->i++;
+				break;
+			}
+			return bad_here(p, UNEXPECTED);
+		}
+	p->d->n[idx].len = count;
+	p->d->n[idx].size = (uint32_t)(p->d->nn - (size_t)idx);
+	return 0;
+}
+
+static int
+value(struct jp *p, int depth)
+{
+	skip_ws(p);
+	if (p->i >= p->len)
+		return bad(p, EOD, p->len);
+	switch (p->t[p->i]) {
+	case '{':
+	case '[':
+		return container(p, depth);
+	case '"':
+		return string(p);
+	case 't':
+		return literal(p, "true", JT_BOOL, 1);
+	case 'f':
+		return literal(p, "false", JT_BOOL, 0);
+	case 'n':
+		return literal(p, "null", JT_NULL, 0);
+	default:
+		if (p->t[p->i] == '-' ||
+		    (p->t[p->i] >= '0' && p->t[p->i] <= '9'))
+			return number(p);
+		return bad(p, UNEXPECTED, p->i);
+	}
+}
+
+int
+jdoc_parse(struct jdoc *d, const char *text, size_t len)
+{
+	struct jp p;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if (text == NULL)
+		len = 0;
+	/* Sizes are 32 bits; no input of the daemon comes near. */
+	if (len > UINT32_MAX / 2) {
+		d->what = "text too large";
+		return JDOC_BAD;
+	}
+	d->cap = len / 8 + 16;
+	if ((d->buf = malloc(len + 2)) == NULL ||
+	    (d->n = malloc(d->cap * sizeof(*d->n))) == NULL)
+		return JDOC_NOMEM;
+	p.t = (const unsigned char *)(text == NULL ? "" : text);
+	p.len = len;
+	p.i = 0;
+	p.o = d->buf;
+	p.d = d;
+	if ((r = value(&p, 0)) != 0)
+		return r;
+	skip_ws(&p);
+	if (p.i < len)
+		return bad(&p, "trailing characters", p.i);
+	return 0;
+}
+
+void
+jdoc_free(struct jdoc *d)
+{
+	free(d->n);
+	free(d->buf);
+	memset(d, 0, sizeof(*d));
+}
+
+static int
+same_key(const struct jnode *k, const char *name, size_t len)
+{
+	return k->len == len && memcmp(k->s, name, len) == 0;
+}
+
+const struct jnode *
+jnode_member(const struct jnode *o, const char *name)
+{
+	const struct jnode *k, *v, *found = NULL;
+	size_t len = strlen(name);
+	uint32_t i;
+
+	if (o == NULL || o->type != JT_OBJECT)
+		return NULL;
+	for (i = 0, k = o + 1; i < o->len; i++, k = jnode_next(v)) {
+		v = k + 1;
+		if (same_key(k, name, len))
+			found = v;
+	}
+	return found;
+}
+
+int
+jnode_string(const struct jnode *o, const char *name, const char **s,
+    size_t *len)
+{
+	const struct jnode *v = jnode_member(o, name);
+
+	*s = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (v == NULL || v->type == JT_NULL)
+		return 0;
+	if (v->type != JT_STRING)
+		return -1;
+	*s = v->s;
+	if (len != NULL)
+		*len = v->len;
+	return 1;
+}
+
+const struct jnode *
+jnode_printed(const struct jnode *o, const struct jnode *key)
+{
+	const struct jnode *k, *v, *found = NULL;
+	uint32_t i;
+
+	for (i = 0, k = o + 1; i < o->len; i++, k = jnode_next(v)) {
+		v = k + 1;
+		if (!same_key(k, key->s, key->len))
+			continue;
+		if (found == NULL && k != key)
+			return NULL;	/* an earlier key has the name */
+		found = v;
+	}
+	return found;
+}
