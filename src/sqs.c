@@ -44,12 +44,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
 #include "creds.h"
 #include "httpc.h"
+#include "jdoc.h"
 #include "log.h"
 #include "sigv4.h"
 #include "sqs.h"
@@ -183,22 +185,21 @@ sqs_status_name(enum sqs_status st)
  * they do not decide whether a message is processed.
  */
 static int64_t
-get_attr_int(struct json_object *attrs, const char *key, int64_t max)
+get_attr_int(const struct jnode *attrs, const char *key, int64_t max)
 {
-	struct json_object *v;
+	const struct jnode *v;
 	const char *s;
 	int64_t x = 0;
 
-	if (attrs == NULL || !json_object_object_get_ex(attrs, key, &v) ||
-	    v == NULL)
+	if ((v = jnode_member(attrs, key)) == NULL)
 		return 0;
-	if (json_object_is_type(v, json_type_int)) {
-		x = json_object_get_int64(v);
+	if (v->type == JT_INT) {
+		x = v->v.i;
 		return x >= 0 && x <= max ? x : 0;
 	}
-	if (!json_object_is_type(v, json_type_string))
+	if (v->type != JT_STRING)
 		return 0;
-	s = json_object_get_string(v);
+	s = v->s;
 	if (*s == '\0')
 		return 0;
 	for (; *s != '\0'; s++) {
@@ -236,36 +237,63 @@ dup_len(const char *s, size_t len)
 	return p;
 }
 
+/*
+ * An answer of SQS as JSON, in d (jdoc_free it in every case): strict,
+ * as AWS writes it; an error names the offset.
+ */
+static const struct jnode *
+parse_answer(struct jdoc *d, const char *body, size_t len, char *err,
+    size_t errlen)
+{
+	switch (jdoc_parse(d, body, len)) {
+	case 0:
+		if (d->n->type == JT_OBJECT)
+			return d->n;
+		util_set_err(err, errlen, "answer is not a JSON object");
+		return NULL;
+	case JDOC_NOMEM:
+		util_set_err(err, errlen, "out of memory");
+		return NULL;
+	default:
+		if (len == 0)
+			util_set_err(err, errlen, "empty answer");
+		else
+			util_set_err(err, errlen, "malformed JSON: %s at offset "
+			    "%zu", d->what, d->at);
+		return NULL;
+	}
+}
+
 static int
-parse_message(struct json_object *m, size_t i, struct sqs_message *out,
+parse_message(const struct jnode *m, size_t i, struct sqs_message *out,
     char *err, size_t errlen)
 {
-	struct json_object *attrs = NULL;
+	const struct jnode *attrs;
 	const char *id, *rh, *body;
 	size_t idlen, rhlen, bodylen;
 
-	if (!json_object_is_type(m, json_type_object)) {
+	if (m->type != JT_OBJECT) {
 		util_set_err(err, errlen, "Messages[%zu] is not an object", i);
 		return -1;
 	}
-	if (util_json_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
+	if (jnode_string(m, "MessageId", &id, &idlen) != 1 || idlen == 0) {
 		util_set_err(err, errlen, "Messages[%zu]: MessageId is missing or "
 		    "not a string", i);
 		return -1;
 	}
-	if (util_json_string(m, "ReceiptHandle", &rh, &rhlen) != 1 ||
+	if (jnode_string(m, "ReceiptHandle", &rh, &rhlen) != 1 ||
 	    rhlen == 0) {
 		util_set_err(err, errlen, "Messages[%zu]: ReceiptHandle is missing "
 		    "or not a string", i);
 		return -1;
 	}
-	if (util_json_string(m, "Body", &body, &bodylen) != 1) {
+	if (jnode_string(m, "Body", &body, &bodylen) != 1) {
 		util_set_err(err, errlen, "Messages[%zu]: Body is missing or not a "
 		    "string", i);
 		return -1;
 	}
-	if (json_object_object_get_ex(m, "Attributes", &attrs) &&
-	    attrs != NULL && !json_object_is_type(attrs, json_type_object)) {
+	if ((attrs = jnode_member(m, "Attributes")) != NULL &&
+	    attrs->type != JT_NULL && attrs->type != JT_OBJECT) {
 		util_set_err(err, errlen, "Messages[%zu]: Attributes is not an "
 		    "object", i);
 		return -1;
@@ -288,8 +316,9 @@ int
 sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
     size_t *n, char *err, size_t errlen)
 {
-	struct json_object *root, *msgs;
+	const struct jnode *root, *msgs, *e;
 	struct sqs_message *m = NULL;
+	struct jdoc d;
 	size_t i, count;
 
 	*out = NULL;
@@ -302,43 +331,38 @@ sqs_parse_receive(const char *body, size_t len, struct sqs_message **out,
 		;
 	if (i == len)
 		return 0;
-	if ((root = util_json_parse(body, len, err, errlen)) == NULL)
-		return -1;
-	if (!json_object_is_type(root, json_type_object)) {
-		util_set_err(err, errlen, "answer is not a JSON object");
+	if ((root = parse_answer(&d, body, len, err, errlen)) == NULL)
 		goto fail;
-	}
-	if (!json_object_object_get_ex(root, "Messages", &msgs) ||
-	    msgs == NULL) {
-		json_object_put(root);
+	if ((msgs = jnode_member(root, "Messages")) == NULL ||
+	    msgs->type == JT_NULL) {
+		jdoc_free(&d);
 		return 0;
 	}
-	if (!json_object_is_type(msgs, json_type_array)) {
+	if (msgs->type != JT_ARRAY) {
 		util_set_err(err, errlen, "Messages is not an array");
 		goto fail;
 	}
-	if ((count = json_object_array_length(msgs)) == 0) {
-		json_object_put(root);
+	if ((count = msgs->len) == 0) {
+		jdoc_free(&d);
 		return 0;
 	}
 	if ((m = calloc(count, sizeof(*m))) == NULL) {
 		util_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
-	for (i = 0; i < count; i++) {
-		if (parse_message(json_object_array_get_idx(msgs, i), i,
-		    &m[i], err, errlen) == -1) {
+	for (i = 0, e = msgs + 1; i < count; i++, e = jnode_next(e)) {
+		if (parse_message(e, i, &m[i], err, errlen) == -1) {
 			sqs_messages_free(m, i + 1);
 			goto fail;
 		}
 	}
-	json_object_put(root);
+	jdoc_free(&d);
 	*out = m;
 	*n = count;
 	return 0;
 
 fail:
-	json_object_put(root);
+	jdoc_free(&d);
 	return -1;
 }
 
@@ -370,29 +394,37 @@ copy_clean(char *dst, size_t dstlen, const char *src, size_t max)
 	    max, SQS_CLEAN);
 }
 
+/* SenderFault: AWS sends a boolean; "true" as a string is read so too. */
 static int
-parse_batch_list(struct json_object *root, const char *key, int failed,
+sf_true(const struct jnode *v)
+{
+	if (v->type == JT_BOOL)
+		return v->v.b;
+	return v->type == JT_STRING && strcasecmp(v->s, "true") == 0;
+}
+
+static int
+parse_batch_list(const struct jnode *root, const char *key, int failed,
     struct sqs_entry_result *res, size_t n, char *err, size_t errlen)
 {
-	struct json_object *list, *e, *sf;
+	const struct jnode *list, *e, *sf;
 	const char *id, *code, *msg;
 	size_t i, count, idx;
 
-	if (!json_object_object_get_ex(root, key, &list) || list == NULL)
+	if ((list = jnode_member(root, key)) == NULL || list->type == JT_NULL)
 		return 0;
-	if (!json_object_is_type(list, json_type_array)) {
+	if (list->type != JT_ARRAY) {
 		util_set_err(err, errlen, "%s is not an array", key);
 		return -1;
 	}
-	count = json_object_array_length(list);
-	for (i = 0; i < count; i++) {
-		e = json_object_array_get_idx(list, i);
-		if (!json_object_is_type(e, json_type_object)) {
+	count = list->len;
+	for (i = 0, e = list + 1; i < count; i++, e = jnode_next(e)) {
+		if (e->type != JT_OBJECT) {
 			util_set_err(err, errlen, "%s[%zu] is not an object", key,
 			    i);
 			return -1;
 		}
-		if (util_json_string(e, "Id", &id, NULL) != 1 ||
+		if (jnode_string(e, "Id", &id, NULL) != 1 ||
 		    parse_id(id, n, &idx) == -1) {
 			util_set_err(err, errlen, "%s[%zu]: Id is missing or not "
 			    "one we sent", key, i);
@@ -403,17 +435,16 @@ parse_batch_list(struct json_object *root, const char *key, int failed,
 			res[idx].ok = 1;
 			continue;
 		}
-		if (util_json_string(e, "Code", &code, NULL) == -1 ||
-		    util_json_string(e, "Message", &msg, NULL) == -1) {
+		if (jnode_string(e, "Code", &code, NULL) == -1 ||
+		    jnode_string(e, "Message", &msg, NULL) == -1) {
 			util_set_err(err, errlen, "%s[%zu]: Code or Message is not "
 			    "a string", key, i);
 			return -1;
 		}
 		res[idx].ok = 0;
 		res[idx].sender_fault = 0;
-		if (json_object_object_get_ex(e, "SenderFault", &sf) &&
-		    sf != NULL)
-			res[idx].sender_fault = json_object_get_boolean(sf);
+		if ((sf = jnode_member(e, "SenderFault")) != NULL)
+			res[idx].sender_fault = sf_true(sf);
 		(void)copy_clean(res[idx].code, sizeof(res[idx].code), code,
 		    sizeof(res[idx].code) - 1);
 		(void)copy_clean(res[idx].message, sizeof(res[idx].message),
@@ -426,7 +457,8 @@ int
 sqs_parse_batch(const char *body, size_t len, struct sqs_entry_result *res,
     size_t n, char *err, size_t errlen)
 {
-	struct json_object *root;
+	const struct jnode *root;
+	struct jdoc d;
 	size_t i;
 	int nfailed = 0;
 
@@ -435,20 +467,14 @@ sqs_parse_batch(const char *body, size_t len, struct sqs_entry_result *res,
 		snprintf(res[i].message, sizeof(res[i].message),
 		    "no result for this entry in the answer");
 	}
-	if ((root = util_json_parse(body, len, err, errlen)) == NULL)
-		return -1;
-	if (!json_object_is_type(root, json_type_object)) {
-		util_set_err(err, errlen, "answer is not a JSON object");
-		json_object_put(root);
-		return -1;
-	}
-	if (parse_batch_list(root, "Successful", 0, res, n, err,
+	if ((root = parse_answer(&d, body, len, err, errlen)) == NULL ||
+	    parse_batch_list(root, "Successful", 0, res, n, err,
 	    errlen) == -1 ||
 	    parse_batch_list(root, "Failed", 1, res, n, err, errlen) == -1) {
-		json_object_put(root);
+		jdoc_free(&d);
 		return -1;
 	}
-	json_object_put(root);
+	jdoc_free(&d);
 	for (i = 0; i < n; i++)
 		if (!res[i].ok)
 			nfailed++;

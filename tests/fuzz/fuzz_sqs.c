@@ -1,13 +1,15 @@
 /*
  * SQS answers (src/sqs.c): a ReceiveMessage answer, a batch answer (for
  * one entry and for a full batch) and an error answer as sqs_classify and
- * sqs_classify_skew read it, each on every input.
+ * sqs_classify_skew read it, each on every input; and jdoc, which reads
+ * the first two, against json-c (fuzz_check_jdoc).
  */
 #include "autoconf.h"
 
 #include <string.h>
 
 #include "fuzz.h"
+#include "json.h"
 #include "sqs.h"
 
 static void
@@ -80,6 +82,7 @@ classify(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fuzz_check_jdoc(data, size);
 	receive(data, size);
 	batch(data, size, 1);
 	batch(data, size, SQS_MAX_BATCH);

@@ -143,7 +143,8 @@ START_TEST(receive_malformed)
 		ck_assert_msg(err[0] != '\0', "%s", bodies[i]);
 	}
 	ck_assert_int_eq(parse("{", &m, &n, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "malformed JSON: unexpected end");
+	ck_assert_str_eq(err,
+	    "malformed JSON: unexpected end of data at offset 1");
 }
 END_TEST
 
@@ -247,7 +248,8 @@ START_TEST(batch_unreadable)
 		const char *body, *err;
 	} cases[] = {
 		{ "", "empty answer" },
-		{ "{\"Successful\":", "malformed JSON: unexpected end" },
+		{ "{\"Successful\":",
+		  "malformed JSON: unexpected end of data at offset 14" },
 		{ "[]", "answer is not a JSON object" },
 		{ "{\"Successful\":{}}", "Successful is not an array" },
 		{ "{\"Failed\":[\"0\"]}", "Failed[0] is not an object" },
