@@ -236,9 +236,8 @@ copy_label(char *dst, size_t size, const char *s, size_t len)
 static void
 label(char *dst, size_t size, const struct jnode *v)
 {
-	if (v != NULL && is(v, JT_STRING))
-		copy_label(dst, size, v->s,
-		    (size_t)v->len);
+	if (is(v, JT_STRING))
+		copy_label(dst, size, v->s, v->len);
 	else
 		dst[0] = '\0';
 }
@@ -328,16 +327,14 @@ get_bool(struct pctx *p, const struct jnode *o, const char *where,
 static int
 is_number(const struct jnode *v)
 {
-	return is(v, JT_INT) ||
-	    is(v, JT_DOUBLE);
+	return is(v, JT_INT) || is(v, JT_DOUBLE);
 }
 
 /* A number JSON can carry: not NaN nor an infinity. */
 static int
 finite_number(const struct jnode *v)
 {
-	return !is(v, JT_DOUBLE) ||
-	    isfinite(v->v.d);
+	return !is(v, JT_DOUBLE) || isfinite(v->v.d);
 }
 
 /*
@@ -777,8 +774,7 @@ jw_str(struct jw *w, const char *s, size_t n, int upper)
 static void
 jw_jstr(struct jw *w, const struct jnode *v)
 {
-	jw_str(w, v->s,
-	    (size_t)v->len, 0);
+	jw_str(w, v->s, v->len, 0);
 }
 
 /* An int64 in decimal, as json-c prints one ("%" PRId64). */
@@ -1268,8 +1264,7 @@ jw_reset_period(struct jw *w, const struct jnode *v)
 			jw_lit(w, "\"");
 			return;
 		}
-	jw_str(w, v->s,
-	    (size_t)v->len, 1);
+	jw_str(w, v->s, v->len, 1);
 }
 
 /*
@@ -1794,7 +1789,7 @@ events_parse(const char *body, size_t len, int64_t sent_timestamp_ms,
 
 	/* An SNS notification carries the event as JSON text in Message. */
 	type = member(root, "Type");
-	if (type != NULL && is(type, JT_STRING) &&
+	if (is(type, JT_STRING) &&
 	    strcmp(type->s, "Notification") == 0 &&
 	    present(root, "Message")) {
 		message = member(root, "Message");
@@ -1848,12 +1843,11 @@ edge_errors(struct pctx *p, const struct jnode *root)
 		break;
 	}
 	msg = first;
-	if (first != NULL && is(first, JT_OBJECT))
+	if (is(first, JT_OBJECT))
 		msg = member(first, "message");
 	if (msg == NULL || !is(msg, JT_STRING))
 		return fail(p, "the answer carries errors");
-	return fail(p, "%s", show(q, msg->s,
-	    (size_t)msg->len, 0));
+	return fail(p, "%s", show(q, msg->s, msg->len, 0));
 }
 
 int

@@ -441,7 +441,11 @@ jdoc_parse(struct jdoc *d, const char *text, size_t len)
 		d->what = "text too large";
 		return JDOC_BAD;
 	}
-	d->cap = len / 8 + 16;
+	/*
+	 * Doubled as needed: a guess from the length would be far too
+	 * many for an SQS answer, which is mostly the text of its bodies.
+	 */
+	d->cap = 64;
 	if ((d->buf = malloc(len + 2)) == NULL ||
 	    (d->n = malloc(d->cap * sizeof(*d->n))) == NULL)
 		return JDOC_NOMEM;

@@ -70,9 +70,11 @@ fuzz_same_value(const struct jnode *v, struct json_object *o)
 	case JT_OBJECT:
 		if (!json_object_is_type(o, json_type_object))
 			return 0;
-		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
+		/* json-c cuts a name at a NUL: it may stand for another. */
+		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1))
 			if (memchr(k->s, '\0', k->len) != NULL)
-				return 1;	/* json-c cuts the name there */
+				return 1;
+		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
 			if (jnode_printed(v, k) == NULL)
 				continue;
 			distinct++;
