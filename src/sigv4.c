@@ -24,10 +24,11 @@
  * Then the string to sign ("AWS4-HMAC-SHA256", the time, the scope
  * date/region/service/aws4_request, the canonical request's hash) is
  * signed with the key derived from "AWS4" + secret by HMAC-SHA256 over
- * the date, region, service and "aws4_request".  OpenSSL's one-shot
- * EVP_Digest and HMAC and the EVP_MD_CTX digest calls are used: none is
- * deprecated in OpenSSL 3, and all exist in 1.1.1.  The derived keys are
- * cleansed after use.
+ * the date, region, service and "aws4_request".  SHA-256 is OpenSSL's
+ * EVP digest, fetched once (OpenSSL 3 fetches EVP_sha256() again at
+ * every use); HMAC is RFC 2104 over it, here, since OpenSSL 3's one-shot
+ * HMAC() fetches a MAC on every call: together they were a fifth of a
+ * consumer's instructions.  The keys and pads are cleansed after use.
  */
 
 #include "autoconf.h"
@@ -43,7 +44,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "log.h"
 #include "sigv4.h"
@@ -323,31 +323,80 @@ to_hex(const unsigned char *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-sha256_hex(const void *p, size_t n, char out[SIGV4_HEX_SIZE])
+/* SHA-256, fetched once where OpenSSL 3 fetches (NULL: it failed). */
+static const EVP_MD *
+sha256(void)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	static EVP_MD *md;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return md;
+#else
+	return EVP_sha256();
+#endif
+}
+
+/* out = SHA-256(a || b), with one context kept for all: 0 or -1. */
+static int
+digest2(const void *a, size_t alen, const void *b, size_t blen,
+    unsigned char out[SIGV4_SHA256_LEN])
+{
+	static EVP_MD_CTX *ctx;
+	const EVP_MD *md = sha256();
 	unsigned int mdlen = 0;
 
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	if (md == NULL || (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL))
+		return -1;
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+	    (alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
+	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 ||
 	    mdlen != SIGV4_SHA256_LEN)
 		return -1;
-	to_hex(md, mdlen, out);
 	return 0;
 }
 
-/* out = HMAC-SHA256(key, s): 0 or -1. */
+static int
+sha256_hex(const void *p, size_t n, char out[SIGV4_HEX_SIZE])
+{
+	unsigned char md[SIGV4_SHA256_LEN];
+
+	if (digest2(p, n, NULL, 0, md) == -1)
+		return -1;
+	to_hex(md, sizeof(md), out);
+	return 0;
+}
+
+#define HMAC_BLOCK	64	/* SHA-256's block */
+
+/* out = HMAC-SHA256(key, s) (RFC 2104): 0 or -1. */
 static int
 hmac(const unsigned char *key, size_t keylen, const char *s,
     unsigned char out[SIGV4_SHA256_LEN])
 {
-	unsigned int len = 0;
+	unsigned char k[HMAC_BLOCK], pad[HMAC_BLOCK], inner[SIGV4_SHA256_LEN];
+	size_t i;
+	int rc = -1;
 
-	if (keylen > INT_MAX || HMAC(EVP_sha256(), key, (int)keylen,
-	    (const unsigned char *)s, strlen(s), out, &len) == NULL ||
-	    len != SIGV4_SHA256_LEN)
-		return -1;
-	return 0;
+	memset(k, 0, sizeof(k));
+	if (keylen <= sizeof(k))
+		memcpy(k, key, keylen);
+	else if (digest2(key, keylen, NULL, 0, k) == -1)
+		goto done;
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (digest2(pad, sizeof(pad), s, strlen(s), inner) == -1)
+		goto done;
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	rc = digest2(pad, sizeof(pad), inner, sizeof(inner), out);
+done:
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return rc;
 }
 
 /* printable ASCII, no space, no '/': what a scope's part can be. */
@@ -657,7 +706,8 @@ hash_canonical(const char *method, const char *path, const char *query,
 		free(names);
 		return -1;
 	}
-	d.failed = EVP_DigestInit_ex(d.ctx, EVP_sha256(), NULL) != 1;
+	d.failed = sha256() == NULL ||
+	    EVP_DigestInit_ex(d.ctx, sha256(), NULL) != 1;
 	feeds(&d, method);
 	feed(&d, "\n", 1);
 	feeds(&d, path);

@@ -23,6 +23,9 @@
  *   body }), { signingDate }), its Authorization header pasted here.
  *   The host-with-a-port vector is also what libcurl 7.88.1's
  *   CURLOPT_AWS_SIGV4 produced for the same request.
+ * - get-vanilla with secrets whose "AWS4" key is 64, 65 and 94 bytes
+ *   long (the HMAC key is hashed past SHA-256's block of 64), signed by
+ *   Python 3.11's hmac and hashlib.
  */
 #include "autoconf.h"
 
@@ -79,6 +82,41 @@ auth_line(const struct sigv4_signature *sig)
 			return sig->lines[i] + 15;
 	return NULL;
 }
+
+/* get-vanilla signed with secret: the Signature= of its Authorization. */
+static void
+vanilla_with_secret(const char *secret, const char *want)
+{
+	struct sigv4_request r = suite_request("GET",
+	    "https://example.amazonaws.com/", NULL);
+	struct sigv4_signature sig;
+	const char *a;
+	char err[256];
+
+	r.secret_key = secret;
+	ck_assert_int_eq(sigv4_sign(&r, &sig, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(a = auth_line(&sig));
+	ck_assert_ptr_nonnull(a = strstr(a, "Signature="));
+	ck_assert_str_eq(a + 10, want);
+	sigv4_signature_free(&sig);
+}
+
+START_TEST(kat_long_secrets)
+{
+	char s60[61], s61[62];
+
+	memset(s60, 'x', 60);
+	s60[60] = '\0';
+	memset(s61, 'x', 61);
+	s61[61] = '\0';
+	vanilla_with_secret(s60, "4c65eb01b88e3b2f188e8ac6ec25fed6"
+	    "fa0178522a938108f3fb9ab35a17696e");
+	vanilla_with_secret(s61, "367ecb49d5b03575ee46bfb936d06593"
+	    "ca1e8d6b0fd8e67696079c532967fccc");
+	vanilla_with_secret(EX_SECRET EX_SECRET "0123456789",
+	    "3f3c02c1484437e65448f8d05170289fb0f101a0e0e97806fe87c3757bb3f519");
+}
+END_TEST
 
 START_TEST(kat_get_vanilla)
 {
@@ -575,6 +613,7 @@ sigv4_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, kat_get_vanilla);
+	tcase_add_test(tc, kat_long_secrets);
 	tcase_add_test(tc, kat_suite);
 	tcase_add_test(tc, kat_session_token);
 	tcase_add_test(tc, kat_sqs_json);
