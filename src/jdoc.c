@@ -179,77 +179,88 @@ unicode_escape(struct jp *p)
 	return 0;
 }
 
-/* The string at t[i] ('"'), as a new JT_STRING node. */
+/* The bytes string's plain loop stops at: '"', '\\', controls, non-ASCII. */
+static const unsigned char stop[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1
+};
+
+/*
+ * The string at t[i] ('"'), as a new JT_STRING node.  The plain bytes
+ * are copied in a loop of locals: a store through a char pointer may
+ * alias p's members, which the compiler would then reload at each byte.
+ */
 static int
 string(struct jp *p)
 {
 	const unsigned char *t = p->t;
-	char *start = p->o;
-	size_t run, n;
+	const size_t len = p->len;
+	char *start = p->o, *o = p->o;
+	size_t i = p->i + 1, n;
 	long idx;
 	int r;
 
 	if ((idx = node(p, JT_STRING)) == -1)
 		return JDOC_NOMEM;
-	p->i++;
 	for (;;) {
-		for (run = p->i; p->i < p->len; p->i++)
-			if (t[p->i] == '"' || t[p->i] == '\\' ||
-			    t[p->i] < 0x20 || t[p->i] >= 0x80)
-				break;
-		memcpy(p->o, t + run, p->i - run);
-		p->o += p->i - run;
-		if (p->i >= p->len)
-			return bad(p, EOD, p->len);
-		if (t[p->i] == '"') {
-			p->i++;
+		while (i < len && !stop[t[i]])
+			*o++ = (char)t[i++];
+		p->i = i;
+		if (i >= len)
+			return bad(p, EOD, len);
+		if (t[i] == '"') {
+			i++;
 			break;
 		}
-		if (t[p->i] < 0x20)
-			return bad(p, "control character in a string", p->i);
-		if (t[p->i] >= 0x80) {
-			if ((n = utf8_char(t + p->i, p->len - p->i)) == 0)
-				return bad(p, "invalid utf-8 string", p->i);
-			memcpy(p->o, t + p->i, n);
-			p->o += n;
-			p->i += n;
+		if (t[i] < 0x20)
+			return bad(p, "control character in a string", i);
+		if (t[i] >= 0x80) {
+			if ((n = utf8_char(t + i, len - i)) == 0)
+				return bad(p, "invalid utf-8 string", i);
+			memcpy(o, t + i, n);
+			o += n;
+			i += n;
 			continue;
 		}
-		if (p->i + 1 >= p->len)
-			return bad(p, EOD, p->len);
-		switch (t[p->i + 1]) {
+		if (i + 1 >= len)
+			return bad(p, EOD, len);
+		switch (t[i + 1]) {
 		case '"':
 		case '\\':
 		case '/':
-			*p->o++ = (char)t[p->i + 1];
+			*o++ = (char)t[i + 1];
 			break;
 		case 'b':
-			*p->o++ = '\b';
+			*o++ = '\b';
 			break;
 		case 'f':
-			*p->o++ = '\f';
+			*o++ = '\f';
 			break;
 		case 'n':
-			*p->o++ = '\n';
+			*o++ = '\n';
 			break;
 		case 'r':
-			*p->o++ = '\r';
+			*o++ = '\r';
 			break;
 		case 't':
-			*p->o++ = '\t';
+			*o++ = '\t';
 			break;
 		case 'u':
+			p->o = o;
 			if ((r = unicode_escape(p)) != 0)
 				return r;
+			o = p->o;
+			i = p->i;
 			continue;
 		default:
-			return bad(p, "invalid string sequence", p->i);
+			return bad(p, "invalid string sequence", i);
 		}
-		p->i += 2;
+		i += 2;
 	}
-	*p->o++ = '\0';
+	*o++ = '\0';
+	p->i = i;
+	p->o = o;
 	p->d->n[idx].s = start;
-	p->d->n[idx].len = (uint32_t)(p->o - start - 1);
+	p->d->n[idx].len = (uint32_t)(o - start - 1);
 	return 0;
 }
 
