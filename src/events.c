@@ -794,18 +794,47 @@ jw_int(struct jw *w, int64_t v)
 }
 
 /*
+ * An integer too large for int64 (jdoc makes it a double, its text kept),
+ * as json-c read it: clamped to INT64_MIN below, and above to INT64_MAX
+ * as an int64 (*as_int64) or, printed as a value, to UINT64_MAX.  Its
+ * text as sent when it fits.
+ */
+static int
+big_integer(const struct jnode *v)
+{
+	return v->type == JT_DOUBLE && strpbrk(v->s, ".eE") == NULL;
+}
+
+static void
+jw_big_integer(struct jw *w, const struct jnode *v, int as_int64)
+{
+	static const char umax[] = "18446744073709551615";
+
+	if (v->s[0] == '-')
+		jw_int(w, INT64_MIN);
+	else if (as_int64)
+		jw_int(w, INT64_MAX);
+	else if (v->len > sizeof(umax) - 1 || (v->len == sizeof(umax) - 1 &&
+	    strcmp(v->s, umax) > 0))
+		jw_lit(w, "18446744073709551615");
+	else
+		jw_raw(w, v->s, v->len);
+}
+
+/*
  * A value of the input as json-c printed it, the bytes the SDK has always
  * read: a double in the sender's own spelling, an integer in decimal,
  * strings as jw_str escapes them, a repeated member name once, in its
- * first place with its last value (jnode_printed); resetPeriodConfiguration
+ * first place with its last value (jnode_members); resetPeriodConfiguration
  * is written so, as it came.
  */
 static void
 jw_value(struct jw *w, const struct jnode *v)
 {
-	const struct jnode *k, *e, *pv;
+	const struct jnode *e;
+	struct jmember *m;
+	size_t j, n;
 	uint32_t i;
-	int first = 1;
 
 	switch (v->type) {
 	case JT_NULL:
@@ -821,7 +850,10 @@ jw_value(struct jw *w, const struct jnode *v)
 		jw_int(w, v->v.i);
 		break;
 	case JT_DOUBLE:
-		jw_raw(w, v->s, v->len);
+		if (big_integer(v))
+			jw_big_integer(w, v, 0);
+		else
+			jw_raw(w, v->s, v->len);
 		break;
 	case JT_STRING:
 		jw_jstr(w, v);
@@ -836,18 +868,20 @@ jw_value(struct jw *w, const struct jnode *v)
 		jw_lit(w, "]");
 		break;
 	case JT_OBJECT:
+		if (jnode_members(v, &m, &n) != 0) {
+			w->nomem = 1;
+			break;
+		}
 		jw_lit(w, "{");
-		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
-			if ((pv = jnode_printed(v, k)) == NULL)
-				continue;
-			if (!first)
+		for (j = 0; j < n; j++) {
+			if (j > 0)
 				jw_lit(w, ",");
-			first = 0;
-			jw_jstr(w, k);
+			jw_jstr(w, m[j].key);
 			jw_lit(w, ":");
-			jw_value(w, pv);
+			jw_value(w, m[j].value);
 		}
 		jw_lit(w, "}");
+		free(m);
 		break;
 	}
 }
@@ -866,6 +900,8 @@ jw_number(struct jw *w, const struct jnode *v)
 		jw_lit(w, "0");
 	else if (is(v, JT_INT))
 		jw_int(w, v->v.i);
+	else if (big_integer(v))
+		jw_big_integer(w, v, 1);
 	else {
 		d = v->v.d;
 		if (d > -INT64_AS_DOUBLE && d < INT64_AS_DOUBLE &&

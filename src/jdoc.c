@@ -68,7 +68,8 @@ node(struct jp *p, enum jtype t)
 
 	if (d->nn == d->cap) {
 		cap = d->cap * 2;
-		if (cap > UINT32_MAX || (n = realloc(d->n,
+		if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof(*n) ||
+		    (n = realloc(d->n,
 		    cap * sizeof(*n))) == NULL)
 			return -1;
 		d->n = n;
@@ -372,8 +373,6 @@ container(struct jp *p, int depth)
 	uint32_t count = 0;
 	long idx;
 
-	if (depth >= JDOC_MAX_DEPTH)
-		return bad(p, "nesting too deep", p->i);
 	if ((idx = node(p, object ? JT_OBJECT : JT_ARRAY)) == -1)
 		return JDOC_NOMEM;
 	p->i++;
@@ -412,12 +411,18 @@ container(struct jp *p, int depth)
 	return 0;
 }
 
+/*
+ * A value at depth (the root's is 0): as json-c counts, 32 nested empty
+ * containers are fine, and nothing deeper, scalars included.
+ */
 static int
 value(struct jp *p, int depth)
 {
 	skip_ws(p);
 	if (p->i >= p->len)
 		return bad(p, EOD, p->len);
+	if (depth >= JDOC_MAX_DEPTH)
+		return bad(p, "nesting too deep", p->i);
 	switch (p->t[p->i]) {
 	case '{':
 	case '[':
@@ -523,19 +528,68 @@ jnode_string(const struct jnode *o, const char *name, const char **s,
 	return 1;
 }
 
-const struct jnode *
-jnode_printed(const struct jnode *o, const struct jnode *key)
-{
-	const struct jnode *k, *v, *found = NULL;
-	uint32_t i;
+/* Up to this many members, a name is looked for one by one. */
+#define MEMBERS_SCAN	8
 
-	for (i = 0, k = o + 1; i < o->len; i++, k = jnode_next(v)) {
-		v = k + 1;
-		if (!same_key(k, key->s, key->len))
-			continue;
-		if (found == NULL && k != key)
-			return NULL;	/* an earlier key has the name */
-		found = v;
+static uint64_t
+name_hash(const char *s, size_t len)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+int
+jnode_members(const struct jnode *o, struct jmember **out, size_t *np)
+{
+	const struct jnode *k;
+	struct jmember *m;
+	uint32_t *slot = NULL, i;
+	size_t n = 0, j, size, h = 0, mask = 0;
+
+	*out = NULL;
+	*np = 0;
+	if (o->len == 0)
+		return 0;
+	if ((m = malloc(o->len * sizeof(*m))) == NULL)
+		return JDOC_NOMEM;
+	if (o->len > MEMBERS_SCAN) {
+		for (size = 2 * MEMBERS_SCAN; size < 2 * (size_t)o->len;
+		    size *= 2)
+			;
+		if ((slot = calloc(size, sizeof(*slot))) == NULL) {
+			free(m);
+			return JDOC_NOMEM;
+		}
+		mask = size - 1;
 	}
-	return found;
+	for (i = 0, k = o + 1; i < o->len; i++, k = jnode_next(k + 1)) {
+		if (slot == NULL) {
+			for (j = 0; j < n; j++)
+				if (same_key(m[j].key, k->s, k->len))
+					break;
+		} else {
+			for (h = name_hash(k->s, k->len) & mask; slot[h] != 0;
+			    h = (h + 1) & mask)
+				if (same_key(m[slot[h] - 1].key, k->s, k->len))
+					break;
+			j = slot[h] != 0 ? slot[h] - 1 : n;
+		}
+		if (j < n) {
+			m[j].value = k + 1;	/* the last value, in its place */
+			continue;
+		}
+		if (slot != NULL)
+			slot[h] = (uint32_t)(n + 1);
+		m[n].key = k;
+		m[n].value = k + 1;
+		n++;
+	}
+	free(slot);
+	*out = m;
+	*np = n;
+	return 0;
 }

@@ -87,12 +87,17 @@ const struct jnode *jnode_member(const struct jnode *o, const char *name);
 int	jnode_string(const struct jnode *o, const char *name, const char **s,
 	    size_t *len);
 
+struct jmember {
+	const struct jnode	*key;
+	const struct jnode	*value;
+};
+
 /*
- * For key k of object o, the value to print in its place, as json-c
- * keeps a repeated name: the last value given for it, in the place of
- * its first appearance; NULL when an earlier key has k's name.
+ * Object o's members as json-c keeps them, for a printer: a repeated name
+ * once, in the place of its first appearance, with its last value.  0
+ * with *out (to free; NULL when there are none) holding *n of them, or
+ * JDOC_NOMEM.  Linear in the members: past a few, a hash of the names.
  */
-const struct jnode *jnode_printed(const struct jnode *o,
-	    const struct jnode *k);
+int	jnode_members(const struct jnode *o, struct jmember **out, size_t *n);
 
 #endif

@@ -10,9 +10,10 @@
  * (util_pct_encode), for the Edge API's paths and SigV4's canonical
  * requests alike.
  *
- * And the strict parse of a JSON answer (util_json_parse) and the read of
- * a string member: SQS' answers and the credential sources' (creds.c)
- * are read the same way.
+ * And the parse of a JSON answer (util_json_parse) and the read of a
+ * string member: SQS' error answers and the credential sources'
+ * (creds.c) are read the same way; SQS' receive and batch answers, on
+ * the hot path, go through jdoc.
  */
 #include "autoconf.h"
 

@@ -78,7 +78,8 @@ struct json_object;
 
 /*
  * Parse exactly text[0..len) as one JSON value, white space after it
- * allowed (an AWS answer, a credential_process' output).  NULL with err
+ * allowed (an AWS error answer, a credential source's, a
+ * credential_process' output).  NULL with err
  * ("empty answer", "malformed JSON: ...") otherwise; json_object_put
  * the result.
  */

@@ -35,10 +35,12 @@ fuzz_check_json(const char *s, const char *what)
 static inline int
 fuzz_same_value(const struct jnode *v, struct json_object *o)
 {
+	struct json_object_iterator it, end;
 	const struct jnode *k, *e;
-	struct json_object *m;
-	size_t distinct = 0;
+	struct jmember *mm;
+	size_t j, n;
 	uint32_t i;
+	int same;
 
 	switch (v->type) {
 	case JT_NULL:
@@ -74,15 +76,21 @@ fuzz_same_value(const struct jnode *v, struct json_object *o)
 		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1))
 			if (memchr(k->s, '\0', k->len) != NULL)
 				return 1;
-		for (i = 0, k = v + 1; i < v->len; i++, k = jnode_next(k + 1)) {
-			if (jnode_printed(v, k) == NULL)
-				continue;
-			distinct++;
-			if (!json_object_object_get_ex(o, k->s, &m) ||
-			    !fuzz_same_value(jnode_member(v, k->s), m))
-				return 0;
-		}
-		return (size_t)json_object_object_length(o) == distinct;
+		if (jnode_members(v, &mm, &n) != 0)
+			fuzz_fail("out of memory");
+		/* json-c's order, its values, and jnode_member's. */
+		same = (size_t)json_object_object_length(o) == n;
+		it = json_object_iter_begin(o);
+		end = json_object_iter_end(o);
+		for (j = 0; same && j < n; j++, json_object_iter_next(&it))
+			same = !json_object_iter_equal(&it, &end) &&
+			    strcmp(json_object_iter_peek_name(&it),
+			    mm[j].key->s) == 0 &&
+			    mm[j].value == jnode_member(v, mm[j].key->s) &&
+			    fuzz_same_value(mm[j].value,
+			    json_object_iter_peek_value(&it));
+		free(mm);
+		return same;
 	}
 	return 0;
 }

@@ -226,13 +226,43 @@ START_TEST(nesting)
 	text[2 * JDOC_MAX_DEPTH + 1] = ']';
 	text[2 * JDOC_MAX_DEPTH + 2] = '\0';
 	bad(text, "nesting too deep", JDOC_MAX_DEPTH);
+	/* And a scalar inside the 32: json-c counts it as one more. */
+	text[JDOC_MAX_DEPTH] = '1';
+	memmove(text + JDOC_MAX_DEPTH + 1, text + JDOC_MAX_DEPTH + 2,
+	    JDOC_MAX_DEPTH + 1);
+	bad(text, "nesting too deep", JDOC_MAX_DEPTH);
 }
 END_TEST
 
+/* o's members as jnode_members gives them: "name=value,...". */
+static void
+members_are(const struct jnode *o, const char *want)
+{
+	struct jmember *m;
+	struct out out = { "", 0 };
+	size_t i, n;
+
+	ck_assert_int_eq(jnode_members(o, &m, &n), 0);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			puts_(&out, ",");
+		puts_(&out, m[i].key->s);
+		puts_(&out, "=");
+		dump(&out, m[i].value);
+		/* The value printed is the one a lookup finds. */
+		ck_assert_ptr_eq(m[i].value, jnode_member(o, m[i].key->s));
+	}
+	free(m);
+	ck_assert_str_eq(out.s, want);
+}
+
 START_TEST(repeated_names)
 {
+	static const char big[] = "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,"
+	    "\"e\":5,\"b\":6,\"f\":7,\"g\":8,\"h\":9,\"i\":10,\"a\":11,"
+	    "\"j\":12,\"k\":13,\"a\":14}";
 	struct jdoc d;
-	const struct jnode *a, *b, *k;
+	const struct jnode *a, *b;
 
 	ck_assert_int_eq(jdoc_parse(&d, "{\"a\":1,\"b\":2,\"a\":[3],\"a\":4}",
 	    27), 0);
@@ -244,14 +274,16 @@ START_TEST(repeated_names)
 	ck_assert_ptr_null(jnode_member(d.n, ""));
 	ck_assert_ptr_null(jnode_member(b, "a"));	/* not an object */
 	/* Printed once, first, with the last value. */
-	k = d.n + 1;
-	ck_assert_ptr_eq(jnode_printed(d.n, k), a);
-	k = jnode_next(k + 1);
-	ck_assert_ptr_eq(jnode_printed(d.n, k), b);
-	k = jnode_next(k + 1);
-	ck_assert_ptr_null(jnode_printed(d.n, k));
-	k = jnode_next(k + 1);
-	ck_assert_ptr_null(jnode_printed(d.n, k));
+	members_are(d.n, "a=4,b=2");
+	jdoc_free(&d);
+
+	/* Past MEMBERS_SCAN members, through the hash: the same rule. */
+	ck_assert_int_eq(jdoc_parse(&d, big, sizeof(big) - 1), 0);
+	members_are(d.n, "a=14,b=6,c=3,d=4,e=5,f=7,g=8,h=9,i=10,j=12,k=13");
+	jdoc_free(&d);
+
+	ck_assert_int_eq(jdoc_parse(&d, "{}", 2), 0);
+	members_are(d.n, "");
 	jdoc_free(&d);
 
 	/* A JSON null is there, as a node. */

@@ -10,10 +10,9 @@
  *
  * golden.txt was written by the json-c tree-and-print renderer, before
  * events.c wrote the JSON itself: the SDK reads these bytes from Redis,
- * so the direct writer must produce exactly what json-c printed.  Two
- * deliberate changes since, when events.c stopped parsing with json-c
- * (jdoc.c): an integer beyond int64 is written as sent, where json-c
- * wrote 9223372036854775807, and NaN is not JSON.  To
+ * so the direct writer must produce exactly what json-c printed.  One
+ * deliberate change since, when events.c stopped parsing with json-c
+ * (jdoc.c): NaN is not JSON.  To
  * regenerate it (only for a deliberate change of output):
  *	PCS_GOLDEN_WRITE=$PWD/tests/data/render/golden.txt \
  *	    _build/tests/unit/check_render
