@@ -185,10 +185,27 @@ static const unsigned char stop[256] = {
 	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1
 };
 
+#define ONES	UINT64_C(0x0101010101010101)
+#define HIGHS	UINT64_C(0x8080808080808080)
+
+/*
+ * Whether none of the 8 bytes in w is one the plain loop stops at (the
+ * bit tricks of "Bit Twiddling Hacks": a byte below n, a zero byte).
+ */
+static int
+plain8(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+
+	return ((w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b)) & HIGHS) == 0;
+}
+
 /*
  * The string at t[i] ('"'), as a new JT_STRING node.  The plain bytes
- * are copied in a loop of locals: a store through a char pointer may
- * alias p's members, which the compiler would then reload at each byte.
+ * are copied eight at a time while they last, then one by one, in a loop
+ * of locals: a store through a char pointer may alias p's members, which
+ * the compiler would then reload at each byte.
  */
 static int
 string(struct jp *p)
@@ -203,6 +220,16 @@ string(struct jp *p)
 	if ((idx = node(p, JT_STRING)) == -1)
 		return JDOC_NOMEM;
 	for (;;) {
+		while (len - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, t + i, 8);
+			if (!plain8(w))
+				break;
+			memcpy(o, &w, 8);
+			o += 8;
+			i += 8;
+		}
 		while (i < len && !stop[t[i]])
 			*o++ = (char)t[i++];
 		p->i = i;
@@ -486,10 +513,12 @@ jdoc_free(struct jdoc *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* The first byte before memcmp: most names differ there (or in length). */
 static int
 same_key(const struct jnode *k, const char *name, size_t len)
 {
-	return k->len == len && memcmp(k->s, name, len) == 0;
+	return k->len == len && (len == 0 || (k->s[0] == name[0] &&
+	    memcmp(k->s, name, len) == 0));
 }
 
 const struct jnode *
