@@ -242,6 +242,17 @@ label(char *dst, size_t size, const struct jnode *v)
 		dst[0] = '\0';
 }
 
+/*
+ * An integer beyond int64: a double to jdoc (infinite past some 309
+ * digits), an integer clamped to json-c, and so to the writer
+ * (jw_big_integer): always finite.
+ */
+static int
+big_integer(const struct jnode *v)
+{
+	return v->type == JT_DOUBLE && strpbrk(v->s, ".eE") == NULL;
+}
+
 static char
 ascii_upper(char c)
 {
@@ -334,7 +345,7 @@ is_number(const struct jnode *v)
 static int
 finite_number(const struct jnode *v)
 {
-	return !is(v, JT_DOUBLE) || isfinite(v->v.d);
+	return !is(v, JT_DOUBLE) || big_integer(v) || isfinite(v->v.d);
 }
 
 /*
@@ -369,7 +380,8 @@ all_finite(const struct jnode *v)
 	const struct jnode *k;
 
 	for (k = v; k < jnode_next(v); k++)
-		if (k->type == JT_DOUBLE && !isfinite(k->v.d))
+		if (k->type == JT_DOUBLE && !big_integer(k) &&
+		    !isfinite(k->v.d))
 			return 0;
 	return 1;
 }
@@ -796,15 +808,9 @@ jw_int(struct jw *w, int64_t v)
 /*
  * An integer too large for int64 (jdoc makes it a double, its text kept),
  * as json-c read it: clamped to INT64_MIN below, and above to INT64_MAX
- * as an int64 (*as_int64) or, printed as a value, to UINT64_MAX.  Its
+ * as an int64 (as_int64) or, printed as a value, to UINT64_MAX.  Its
  * text as sent when it fits.
  */
-static int
-big_integer(const struct jnode *v)
-{
-	return v->type == JT_DOUBLE && strpbrk(v->s, ".eE") == NULL;
-}
-
 static void
 jw_big_integer(struct jw *w, const struct jnode *v, int as_int64)
 {

@@ -1104,6 +1104,37 @@ START_TEST(numbers)
 	json_eq(ev.usage_json, "{'currentUsage':9007199254740993,"
 	    "'usagePeriodStart':null,'usagePeriodEnd':null}");
 	events_free(&ev);
+	/*
+	 * An integer beyond int64 is clamped, as json-c read it, however
+	 * long: even one past a double's range (some 309 digits) is finite.
+	 */
+	{
+		char big[400], q[1024];
+
+		memset(big, '9', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		snprintf(q, sizeof(q), "{'type':'measurement.reported',"
+		    "'customerId':'c','featureId':'f','currentUsage':%s}", big);
+		parse_q(q, &ev);
+		json_eq(ev.usage_json, "{'currentUsage':9223372036854775807,"
+		    "'usagePeriodStart':null,'usagePeriodEnd':null}");
+		events_free(&ev);
+		snprintf(q, sizeof(q), "{'type':'measurement.reported',"
+		    "'customerId':'c','featureId':'f','currentUsage':-%s}", big);
+		parse_q(q, &ev);
+		json_eq(ev.usage_json, "{'currentUsage':-9223372036854775808,"
+		    "'usagePeriodStart':null,'usagePeriodEnd':null}");
+		events_free(&ev);
+		snprintf(q, sizeof(q), "{'type':'entitlements.updated',"
+		    "'customerId':'c','entitlements':[{'feature':{'id':'f'},"
+		    "'resetPeriodConfiguration':{'a':[%s,-%s,"
+		    "18446744073709551615]}}]}", big, big);
+		parse_q(q, &ev);
+		ck_assert_ptr_nonnull(strstr(ev.entitlements_json,
+		    "{\"a\":[18446744073709551615,-9223372036854775808,"
+		    "18446744073709551615]}"));
+		events_free(&ev);
+	}
 	/* JSON has no NaN; a number too large for a double is infinite. */
 	bad_q("{'type':'measurement.reported','customerId':'c',"
 	    "'featureId':'f','currentUsage':NaN}",
