@@ -96,23 +96,21 @@ fuzz_same_value(const struct jnode *v, struct json_object *o)
 }
 
 /*
- * jdoc is stricter than json-c's strict mode (no NaN, no raw control
- * characters, UTF-8 as RFC 3629 has it), never more lenient: what it
- * accepts, json-c accepts, and both read the same values.
+ * json-c's strict read of a text (the value in *op), as the daemon read
+ * bodies before jdoc: one value with nothing but white space after it.
+ * -1 when it refuses it, with its error in *ep.
  */
-static inline void
-fuzz_check_jdoc(const uint8_t *data, size_t size)
+static inline int
+fuzz_json_c(const uint8_t *data, size_t size, struct json_object **op,
+    enum json_tokener_error *ep)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
 	enum json_tokener_error e;
-	struct jdoc d;
+	size_t end, i;
 	int flags = JSON_TOKENER_STRICT;
 
-	if (jdoc_parse(&d, (const char *)data, size) != 0) {
-		jdoc_free(&d);
-		return;
-	}
+	*op = NULL;
 	if ((tok = json_tokener_new()) == NULL)
 		fuzz_fail("out of memory");
 #ifdef JSON_TOKENER_VALIDATE_UTF8
@@ -121,14 +119,88 @@ fuzz_check_jdoc(const uint8_t *data, size_t size)
 	json_tokener_set_flags(tok, flags);
 	o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
 	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
 	if (o == NULL && e == json_tokener_continue) {
 		o = json_tokener_parse_ex(tok, "", 1);
 		e = json_tokener_get_error(tok);
+		end = size;
 	}
 	json_tokener_free(tok);
+	*ep = e;
 	if (e != json_tokener_success)
-		fuzz_fail("jdoc: accepted what json-c refuses");
-	if (!fuzz_same_value(d.n, o))
+		return -1;
+	for (i = end; i < size; i++)
+		if (data[i] == '\0' || strchr(" \t\r\n", data[i]) == NULL) {
+			json_object_put(o);
+			*ep = json_tokener_error_parse_unexpected;
+			return -1;
+		}
+	*op = o;
+	return 0;
+}
+
+static inline int
+fuzz_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * Whether jdoc's refusal (d->what at d->at) of a text json-c reads is
+ * one of the strictnesses jdoc means to have: a raw control character or
+ * UTF-8 outside RFC 3629 in a string, NaN or Infinity, a leading zero
+ * ("-01", "[00]"), a point with no digit after it ("1.", "1.e5") or
+ * none before it after a minus ("-.5").
+ */
+static inline int
+fuzz_jdoc_stricter(const struct jdoc *d, const uint8_t *t, size_t len)
+{
+	size_t at = d->at;
+
+	if (strcmp(d->what, "control character in a string") == 0 ||
+	    strcmp(d->what, "invalid utf-8 string") == 0)
+		return 1;
+	if (at < len && ((len - at >= 3 && memcmp(t + at, "NaN", 3) == 0) ||
+	    (len - at >= 8 && memcmp(t + at, "Infinity", 8) == 0)))
+		return 1;
+	if (at >= 2 && t[at - 1] == '.' && fuzz_digit(t[at - 2]))
+		return 1;
+	if (at >= 1 && at < len && t[at] == '.' && t[at - 1] == '-')
+		return 1;
+	return at >= 1 && at < len && fuzz_digit(t[at]) && t[at - 1] == '0' &&
+	    (at < 2 || (!fuzz_digit(t[at - 2]) && t[at - 2] != '.'));
+}
+
+/*
+ * jdoc against json-c's strict mode: what jdoc accepts, json-c reads
+ * with the same values; what jdoc refuses and json-c reads, jdoc refuses
+ * on purpose (fuzz_jdoc_stricter).  json-c 0.17 and later refuse an
+ * integer beyond 64 bits, which jdoc (and json-c 0.16) take.
+ */
+static inline void
+fuzz_check_jdoc(const uint8_t *data, size_t size)
+{
+	struct json_object *o;
+	enum json_tokener_error e;
+	struct jdoc d;
+	int r;
+
+	r = jdoc_parse(&d, (const char *)data, size);
+	if (r == JDOC_NOMEM)
+		fuzz_fail("out of memory");
+	if (fuzz_json_c(data, size, &o, &e) == -1) {
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (17 << 8))
+		if (e == json_tokener_error_parse_number) {
+			jdoc_free(&d);
+			return;
+		}
+#endif
+		if (r == 0)
+			fuzz_fail("jdoc: accepted what json-c refuses");
+	} else if (r != 0) {
+		if (!fuzz_jdoc_stricter(&d, data, size))
+			fuzz_fail("jdoc: refused what json-c reads");
+	} else if (!fuzz_same_value(d.n, o))
 		fuzz_fail("jdoc: a value differs from json-c's");
 	json_object_put(o);
 	jdoc_free(&d);
