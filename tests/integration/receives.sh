@@ -70,7 +70,7 @@ mark_log
 CONSUMERS=2 WAIT_TIME_SECONDS=1 start_pcs
 # The consumers that logged LINE (a pattern), counted once each.
 logged_by() { since | grep -- "$1" | grep -o 'consumer [0-9]*' | sort -u | wc -l; }
-if wait_for 60 eval '[ "$(logged_by "receives in flight: up to 24 (the ceiling")" -ge 1 ]'; then
+if wait_for 60 eval '[ "$(logged_by "receives in flight: up to 32 (the ceiling")" -ge 1 ]'; then
     ok "the backlog opened more polls: $(since | grep -m1 'receives in flight: up to' | sed 's/^.*sqs: //')"
 else
     fail "no consumer opened more than one poll for $N messages: $(since | grep 'receives in flight' | head -n 3)"

@@ -135,6 +135,16 @@ teardown(void)
 		unlink(tmp_paths[--ntmp]);
 }
 
+/* What "auto" is: one consumer per two online CPUs, 1 to 64. */
+static int
+auto_consumers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+
+	return n < 1 ? 1 : n > CONFIG_MAX_CONSUMERS ? CONFIG_MAX_CONSUMERS :
+	    (int)n;
+}
+
 /* Defaults and sources. */
 
 START_TEST(test_defaults)
@@ -164,8 +174,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.port, 4000);
 	ck_assert_int_eq(cfg.cache_update_policy, CONFIG_POLICY_UPSERT);
 	ck_assert_int_eq(cfg.consumers_auto, 1);
-	ck_assert_int_ge(cfg.consumers, 2);
-	ck_assert_int_le(cfg.consumers, CONFIG_MAX_CONSUMERS);
+	ck_assert_int_eq(cfg.consumers, auto_consumers());
 	ck_assert_str_eq(cfg.listen_address, "0.0.0.0");
 	ck_assert_int_eq(cfg.log_level, CONFIG_LOG_INFO);
 	ck_assert_ptr_null(cfg.log_file);
@@ -175,7 +184,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.hang_timeout, 30);
 	ck_assert_int_eq(cfg.wait_time, 20);
 	ck_assert_int_eq(cfg.visibility_timeout, 60);
-	ck_assert_int_eq(cfg.receives_in_flight, 24);
+	ck_assert_int_eq(cfg.receives_in_flight, 32);
 	ck_assert_int_eq(cfg.poison_policy, CONFIG_POISON_KEEP);
 	ck_assert_int_eq(cfg.poison_visibility_timeout, 600);
 	ck_assert_int_eq(cfg.on_package_published, CONFIG_PACKAGE_INVALIDATE);
@@ -2441,8 +2450,7 @@ START_TEST(test_consumers_auto)
 	env_set("CONSUMERS", "AUTO");
 	expect_ok(path);
 	ck_assert_int_eq(cfg.consumers_auto, 1);
-	ck_assert_int_ge(cfg.consumers, 2);
-	ck_assert_int_le(cfg.consumers, CONFIG_MAX_CONSUMERS);
+	ck_assert_int_eq(cfg.consumers, auto_consumers());
 }
 END_TEST
 
