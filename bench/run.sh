@@ -1,7 +1,7 @@
 #!/bin/bash
 # The benchmark of issue 11, one command from a fresh Debian 12 (as root):
 #
-#   bench/run.sh                 # 20 000 messages, 1000 customers: ~10 min
+#   bench/run.sh                 # 20 000 messages, 1000 customers: ~7 min
 #   BENCH_N=2000 bench/run.sh    # a quick try: a couple of minutes
 #
 # It installs what it needs (scripts/deps.sh, plus gnuplot-nox, wrk,

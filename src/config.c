@@ -305,9 +305,10 @@ static const struct setting settings[] = {
 	 * while the queue is idle and grows towards this while batches come
 	 * back full (polls.c).  By Little's law (polls = rate x time a
 	 * poll takes / batch_size) a consumer's 10 000 msg/s take 13 polls
-	 * on loopback (13 ms a receive) and 33 at 20 ms of round trip to
-	 * SQS (33 ms): the most, since an idle queue costs one all the same
-	 * (bench/run.sh: 32 beat 16 and 24 on loopback, and 64 did worse).
+	 * on loopback (13 ms a receive) and more than the 32 allowed at 20
+	 * ms of round trip to SQS (33 ms): the most, since an idle queue
+	 * costs one all the same (bench/run.sh: 32 beat 16 and 24 on
+	 * loopback, and 64, tried, did worse).
 	 */
 	NUM("receives_in_flight", "RECEIVES_IN_FLIGHT", NULL, K_INT,
 	    receives_in_flight, 1, 32, 32),
@@ -1793,15 +1794,13 @@ finish(struct load *ld)
 		return -1;
 	if (cfg->consumers_auto) {
 		/*
-		 * One per two CPUs: a consumer is an event loop that keeps
-		 * up to 32 polls going and takes some 25 CPU-us a message,
-		 * so one drains 10 000 msg/s on a quarter of a core, and on a
-		 * 2-core host a second one only takes CPU from Redis and the
-		 * rest (bench/run.sh: one was the fastest there, by 20-30 %).
+		 * Two at least, so one crashing consumer never stops all, and
+		 * a reload, which replaces one consumer at a time, never
+		 * stops consumption.
 		 */
-		n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
-		if (n < 1)
-			n = 1;
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 2)
+			n = 2;
 		if (n > CONFIG_MAX_CONSUMERS)
 			n = CONFIG_MAX_CONSUMERS;
 		cfg->consumers = (int)n;

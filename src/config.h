@@ -129,7 +129,7 @@ struct config {
 	/* The daemon's own settings: the queue. */
 	int	 wait_time;		/* long poll, seconds, 20, 0..20 */
 	int	 visibility_timeout;	/* seconds, 60, 1..43200 */
-	int	 receives_in_flight;	/* per consumer, the most, 24, 1..32 */
+	int	 receives_in_flight;	/* per consumer, the most, 32, 1..32 */
 	enum config_poison poison_policy;
 	int	 poison_visibility_timeout; /* seconds, 600, 0..43200 */
 	int	 held_messages_max;	/* per consumer, 1000, 0..100000 */

@@ -5,11 +5,10 @@
  *
  * Why more than one: by Little's law a consumer's rate is
  * polls in flight x batch_size / the time a poll takes.  On loopback a
- * receive takes about 13 ms (the issue's measurement: 8 polls of 10
- * drained 6 000 msg/s per consumer), so 8 polls keep a consumer busy; 20
- * ms of round trip to SQS makes it about 33 ms, and the same rate needs
- * 6 000 x 0.033 / 10 = 20 polls.  Fewer leave the consumer waiting on the
- * network; more only add messages in hand.
+ * receive takes about 13 ms, so the 10 000 msg/s a consumer can drain
+ * take 13 polls; 20 ms of round trip to SQS makes it about 33 ms, and
+ * the same rate would need 33.  Fewer leave the consumer waiting on the
+ * network; past what its CPU can drain, more only add messages in hand.
  *
  * The rule, applied as each receive comes back (a round of polls answers
  * together, so these are per-poll steps of a per-round change):
