@@ -604,8 +604,8 @@ function report(o) {
   const lo = ratio(summary(group('h', 'default')), summary(group('h', o['best-name'])));
   const re = ratio(summary(group('rh', 'default')), summary(group('rh', 'best')));
   // Run by run: each round runs the defaults and the best one after the
-  // other, so the VM's drift over the rounds (often more than the 10 %
-  // the target allows) falls out of the ratio of the two.
+  // other, so most of the VM's drift over the rounds (often more than the
+  // 10 % the target allows) falls out of the ratio of the two.
   const paired = (prefix, best) => {
     const rounds_ = {};
     for (const r of runs) {

@@ -307,8 +307,9 @@ static const struct setting settings[] = {
 	 * poll takes / batch_size) a consumer's 10 000 msg/s take 13 polls
 	 * on loopback (13 ms a receive) and more than the 32 allowed at 20
 	 * ms of round trip to SQS (33 ms): the most, since an idle queue
-	 * costs one all the same (bench/run.sh: 32 beat 16 and 24 on
-	 * loopback, and 64, tried, did worse).
+	 * costs one all the same (bench/run.sh, 2026-12-02: 32 beat 16 and
+	 * 24 on loopback, and 64, tried in a build that allowed it, did
+	 * worse).
 	 */
 	NUM("receives_in_flight", "RECEIVES_IN_FLIGHT", NULL, K_INT,
 	    receives_in_flight, 1, 32, 32),
