@@ -183,7 +183,26 @@ fuzz_utf8_stricter(const uint8_t *t, size_t left)
 static inline int
 fuzz_value_start(const uint8_t *t, size_t at)
 {
-	return at == 0 || strchr("[,: \t\r\n", t[at - 1]) != NULL;
+	return at == 0 || memchr("[,: \t\r\n", t[at - 1], 7) != NULL;
+}
+
+/*
+ * Whether t[at] lies inside a string: exact on a text json-c read (every
+ * unescaped quote opens or closes one).
+ */
+static inline int
+fuzz_in_string(const uint8_t *t, size_t at)
+{
+	size_t i;
+	int in = 0;
+
+	for (i = 0; i < at; i++) {
+		if (in && t[i] == '\\')
+			i++;
+		else if (t[i] == '"')
+			in = !in;
+	}
+	return in;
 }
 
 /*
@@ -203,9 +222,13 @@ fuzz_jdoc_stricter(const struct jdoc *d, const uint8_t *t, size_t len)
 	if (at > len)
 		return 0;
 	if (strcmp(d->what, "control character in a string") == 0)
-		return at < len && t[at] < 0x20;
+		return at < len && t[at] < 0x20 && fuzz_in_string(t, at);
 	if (strcmp(d->what, "invalid utf-8 string") == 0)
-		return at < len && fuzz_utf8_stricter(t + at, len - at);
+		return at < len && fuzz_utf8_stricter(t + at, len - at) &&
+		    fuzz_in_string(t, at);
+	/* The rest are about numbers and words: outside strings. */
+	if (fuzz_in_string(t, at))
+		return 0;
 	syntax = strcmp(d->what, "unexpected character") == 0 ||
 	    strcmp(d->what, "unexpected end of data") == 0 ||
 	    strcmp(d->what, "trailing characters") == 0;
