@@ -1470,16 +1470,6 @@ struct spans {
 	size_t		 mask;
 };
 
-static uint64_t
-key_hash(const char *s)
-{
-	uint64_t h = UINT64_C(14695981039346656037);
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
-	return h;
-}
-
 /* The live member whose key is key, or -1; with a hash, *slotp too. */
 static long
 span_find(struct spans *sp, const char *key, size_t **slotp)
@@ -1493,8 +1483,8 @@ span_find(struct spans *sp, const char *key, size_t **slotp)
 				return (long)i;
 		return -1;
 	}
-	for (h = (size_t)key_hash(key) & sp->mask; sp->slot[h] != 0;
-	    h = (h + 1) & sp->mask)
+	for (h = (size_t)util_hash(key, strlen(key)) & sp->mask;
+	    sp->slot[h] != 0; h = (h + 1) & sp->mask)
 		if (strcmp(sp->v[sp->slot[h] - 1].key, key) == 0)
 			break;
 	*slotp = &sp->slot[h];

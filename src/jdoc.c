@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "jdoc.h"
+#include "util.h"
 
 #define EOD		"unexpected end of data"
 #define UNEXPECTED	"unexpected character"
@@ -80,37 +81,6 @@ node(struct jp *p, enum jtype t)
 	n->type = (uint8_t)t;
 	n->size = 1;
 	return (long)d->nn++;
-}
-
-/* The length of the UTF-8 character at t[i], or 0 when it is not one. */
-static size_t
-utf8_char(const unsigned char *t, size_t left)
-{
-	unsigned char c = t[0], lo = 0x80, hi = 0xbf;
-	size_t n, k;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* a surrogate */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else
-		return 0;
-	if (left < n || t[1] < lo || t[1] > hi)
-		return 0;
-	for (k = 2; k < n; k++)
-		if (t[k] < 0x80 || t[k] > 0xbf)
-			return 0;
-	return n;
 }
 
 /* Four hex digits at t[0..4): the code unit, or -1. */
@@ -242,7 +212,7 @@ string(struct jp *p)
 		if (t[i] < 0x20)
 			return bad(p, "control character in a string", i);
 		if (t[i] >= 0x80) {
-			if ((n = utf8_char(t + i, len - i)) == 0)
+			if ((n = util_utf8_char(t + i, len - i, NULL)) == 0)
 				return bad(p, "invalid utf-8 string", i);
 			memcpy(o, t + i, n);
 			o += n;
@@ -560,17 +530,6 @@ jnode_string(const struct jnode *o, const char *name, const char **s,
 /* Up to this many members, a name is looked for one by one. */
 #define MEMBERS_SCAN	8
 
-static uint64_t
-name_hash(const char *s, size_t len)
-{
-	uint64_t h = UINT64_C(14695981039346656037);
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
-	return h;
-}
-
 int
 jnode_members(const struct jnode *o, struct jmember **out, size_t *np)
 {
@@ -601,7 +560,7 @@ jnode_members(const struct jnode *o, struct jmember **out, size_t *np)
 				if (same_key(m[j].key, k->s, k->len))
 					break;
 		} else {
-			for (h = name_hash(k->s, k->len) & mask; slot[h] != 0;
+			for (h = (size_t)util_hash(k->s, k->len) & mask; slot[h] != 0;
 			    h = (h + 1) & mask)
 				if (same_key(m[slot[h] - 1].key, k->s, k->len))
 					break;

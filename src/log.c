@@ -176,37 +176,6 @@ log_reopen(void)
 
 /* --- JSON --- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes, s[0] >= 0x80), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;		/* overlong */
-		else if (s[0] == 0xed)
-			hi = 0x9f;		/* surrogates */
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;		/* overlong */
-		else if (s[0] == 0xf4)
-			hi = 0x8f;		/* above U+10FFFF */
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 int
 log_json_escape(char *buf, size_t size, size_t *off, const char *s,
     size_t len)
@@ -238,7 +207,7 @@ log_json_escape(char *buf, size_t size, size_t *off, const char *s,
 		else if (u[i] < 0x80) {
 			esc[0] = (char)u[i];
 			esc[1] = '\0';
-		} else if ((n = utf8_len(u + i, len - i)) == 0) {
+		} else if ((n = util_utf8_char(u + i, len - i, NULL)) == 0) {
 			piece = "\\ufffd";
 			n = 1;
 		} else if (n == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0)

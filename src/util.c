@@ -180,13 +180,8 @@ util_wait_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped with wait status %#x", status);
 }
 
-/*
- * The length of the valid UTF-8 character at s (of n bytes), with its
- * code point in *cp; 0 for an invalid sequence (overlong, surrogate,
- * beyond U+10FFFF, cut short).
- */
-static size_t
-utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
+size_t
+util_utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t c;
 	size_t len, i;
@@ -212,8 +207,20 @@ utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
 	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
 		return 0;
-	*cp = c;
+	if (cp != NULL)
+		*cp = c;
 	return len;
+}
+
+uint64_t
+util_hash(const char *s, size_t len)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+	return h;
 }
 
 /*
@@ -238,7 +245,7 @@ clean_text(char *dst, size_t room, const unsigned char *s, size_t len,
 			ctrl = 1;
 		else if (s[i] >= 0x80) {
 			if ((flags & UTIL_CLEAN_ASCII) ||
-			    (clen = utf8_char(s + i, len - i, &cp)) == 0) {
+			    (clen = util_utf8_char(s + i, len - i, &cp)) == 0) {
 				/* Not a character we show: one '?' a byte. */
 				clen = 1;
 				if (n + 1 > room)

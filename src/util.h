@@ -66,6 +66,17 @@ int	util_clean(char *dst, size_t size, const char *src, size_t len,
 	    size_t max, int flags);
 
 /*
+ * The length of the valid UTF-8 character at s (of n bytes), and its code
+ * point in *cp unless NULL; 0 for an invalid sequence (RFC 3629: no
+ * overlong form, no surrogate, nothing beyond U+10FFFF, none cut short).
+ * The one check of UTF-8: log lines, JSON escapes, jdoc's strings.
+ */
+size_t	util_utf8_char(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* FNV-1a of the len bytes at s: for the open-addressing tables. */
+uint64_t util_hash(const char *s, size_t len);
+
+/*
  * Append the n bytes at s percent-encoded (RFC 3986, as AWS SigV4 wants
  * it: every byte but the unreserved A-Z a-z 0-9 - . _ ~ as %XX, hex in
  * uppercase) at buf[*off], buf being len bytes, and NUL-terminate; -1
