@@ -66,6 +66,9 @@
 /* "N of M consumers ready, redis disconnected, reloading: " and a reason. */
 #define STATUS_MAX		(64 + HEALTH_REASON_MAX)
 
+#define NSLOTS		CONFIG_MAX_CONSUMERS
+#define NPROCS		(2 * NSLOTS)
+
 /* A configuration read, and its number. */
 struct gen {
 	LIST_ENTRY(gen)	 entry;
@@ -80,7 +83,12 @@ struct master {
 	LIST_HEAD(, gen) old;		/* older ones some slot still runs */
 	const char	*config_path;
 	unsigned	 generation;	/* cur->id */
-	struct proc	 procs[CONFIG_MAX_CONSUMERS];
+	/*
+	 * procs[i] is slot i + 1's process; procs[NSLOTS + i] the one a
+	 * reload is replacing in that slot (outgoing): it serves on until
+	 * the replacement is ready.
+	 */
+	struct proc	 procs[NPROCS];
 
 	struct health	*health;
 	char		*health_addr;	/* what health listens on */
@@ -112,13 +120,39 @@ struct master {
 
 static void	spawn(struct master *, struct proc *, const struct config *);
 static void	roll_next(struct master *);
+static void	collect(struct master *);
+static void	announce(struct master *);
+static void	replaced(struct master *, struct proc *);
 
+/* The outgoing process of p's slot. */
+static struct proc *
+outgoing(struct master *m, const struct proc *p)
+{
+	return &m->procs[NSLOTS + p->slot - 1];
+}
+
+static int
+is_outgoing(const struct master *m, const struct proc *p)
+{
+	return p >= &m->procs[NSLOTS];
+}
+
+/* The slot's outgoing process, alive and not told to stop. */
+static struct proc *
+serving_outgoing(struct master *m, const struct proc *p)
+{
+	struct proc *o = outgoing(m, p);
+
+	return proc_alive(o) && o->state != PROC_DRAINING ? o : NULL;
+}
+
+/* Consumer processes alive, outgoing ones included. */
 static int
 alive_count(const struct master *m)
 {
 	int i, n = 0;
 
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+	for (i = 0; i < NPROCS; i++)
 		if (proc_alive(&m->procs[i]))
 			n++;
 	return n;
@@ -136,10 +170,13 @@ health_status(void *arg, struct health_status *out)
 	uint64_t now = util_mono_ms();
 	const struct proc *p;
 	const char *why = NULL;
+	unsigned char ready[NSLOTS];
 	int i, alive = 0;
 
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	memset(ready, 0, sizeof(ready));
+	/* A slot is ready when its process or its outgoing one is. */
+	for (i = 0; i < NPROCS; i++) {
 		p = &m->procs[i];
 		if (!proc_alive(p))
 			continue;
@@ -147,12 +184,14 @@ health_status(void *arg, struct health_status *out)
 		if (now - p->last_msg_ms > STATUS_FRESH_MS)
 			continue;
 		if (p->state == PROC_READY)
-			out->consumers_ready++;
+			ready[p->slot - 1] = 1;
 		else if (why == NULL && p->status.reason[0] != '\0')
 			why = p->status.reason;
 		if (p->status.redis_ok)
 			out->redis_connected = 1;
 	}
+	for (i = 0; i < NSLOTS; i++)
+		out->consumers_ready += ready[i];
 	out->ready = !m->draining && out->consumers_ready > 0 &&
 	    out->redis_connected;
 	if (out->ready)
@@ -178,13 +217,21 @@ slot_live(const struct proc *p, uint64_t now)
 	    now - p->last_msg_ms <= STATUS_FRESH_MS;
 }
 
-/* A slot's totals: its earlier processes' and the live one's. */
+/*
+ * A slot's totals: its earlier processes', the live one's and its
+ * outgoing one's.
+ */
 static void
-slot_totals(const struct proc *p, struct metrics_counters *out)
+slot_totals(struct master *m, const struct proc *p,
+    struct metrics_counters *out)
 {
+	const struct proc *o = outgoing(m, p);
+
 	*out = p->base;
 	if (p->have_metrics)
 		metrics_add(out, &p->metrics.counters);
+	if (o->have_metrics)
+		metrics_add(out, &o->metrics.counters);
 }
 
 /* GET /metrics */
@@ -192,10 +239,10 @@ static char *
 page_metrics(struct master *m, size_t *len)
 {
 	/* 64 slots of 1.5 kB: off the stack; the master has one thread. */
-	static struct metrics_counters c[CONFIG_MAX_CONSUMERS];
-	struct metrics_gauges g[CONFIG_MAX_CONSUMERS];
+	static struct metrics_counters c[NSLOTS];
+	struct metrics_gauges g[NPROCS];
 	struct health_status hs;
-	int live[CONFIG_MAX_CONSUMERS], i;
+	int live[NPROCS], i;
 	uint64_t now = util_mono_ms();
 
 	health_status(m, &hs);
@@ -204,13 +251,14 @@ page_metrics(struct master *m, size_t *len)
 	m->mm.consumers_ready = hs.consumers_ready;
 	m->mm.ready = hs.ready;
 	m->mm.now_ms = util_now_ms();
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
-		slot_totals(&m->procs[i], &c[i]);
+	for (i = 0; i < NSLOTS; i++)
+		slot_totals(m, &m->procs[i], &c[i]);
+	/* Gauges count processes: an outgoing one's too. */
+	for (i = 0; i < NPROCS; i++) {
 		g[i] = m->procs[i].metrics.gauges;
 		live[i] = slot_live(&m->procs[i], now);
 	}
-	return metrics_render(&m->mm, c, CONFIG_MAX_CONSUMERS, g, live,
-	    CONFIG_MAX_CONSUMERS, len);
+	return metrics_render(&m->mm, c, NSLOTS, g, live, NPROCS, len);
 }
 
 /* Epoch milliseconds as RFC 3339 UTC, or JSON null when 0 (never). */
@@ -277,7 +325,7 @@ json_u64(uint64_t v)
 }
 
 static struct json_object *
-status_slot(const struct master *m, const struct proc *p, uint64_t now)
+status_slot(struct master *m, const struct proc *p, uint64_t now)
 {
 	struct metrics_counters c;
 	struct json_object *o, *k;
@@ -285,7 +333,7 @@ status_slot(const struct master *m, const struct proc *p, uint64_t now)
 	char state[32], how[96], *cut;
 	int e, live = slot_live(p, now);
 
-	slot_totals(p, &c);
+	slot_totals(m, p, &c);
 	for (e = 0; e < METRICS_EV_N; e++) {
 		applied += c.messages[e][METRICS_OUT_APPLIED];
 		skipped += c.messages[e][METRICS_OUT_SKIPPED_OLDER] +
@@ -348,8 +396,9 @@ page_status(struct master *m, size_t *len)
 	json_add(o, "uptime_seconds", json_seconds(now - m->start_mono_ms));
 	a = json_object_new_array();
 	/* The configured slots, and any beyond them still running. */
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
-		if (i < m->cfg->consumers || proc_alive(&m->procs[i]))
+	for (i = 0; i < NSLOTS; i++)
+		if (i < m->cfg->consumers || proc_alive(&m->procs[i]) ||
+		    proc_alive(&m->procs[NSLOTS + i]))
 			json_object_array_add(a, status_slot(m, &m->procs[i],
 			    now));
 	json_add(o, "consumers", a);
@@ -594,10 +643,8 @@ read_channel(struct master *m, struct proc *p, int exited)
 				p->first_ready_ms = p->last_msg_ms;
 			log_info("consumer %d (pid %ld) is ready",
 			    p->slot, (long)p->pid);
-			if (m->roll_slot == p->slot - 1) {
-				m->roll_slot = -1;
-				roll_next(m);
-			}
+			if (!is_outgoing(m, p))
+				replaced(m, p);
 		} else if (!msg.ready && p->state != PROC_STARTING &&
 		    p->state != PROC_NOT_READY) {
 			p->state = PROC_NOT_READY;
@@ -606,6 +653,49 @@ read_channel(struct master *m, struct proc *p, int exited)
 		}
 		announce(m);
 	}
+}
+
+/*
+ * Slot p's process is ready: the outgoing one it replaces, if any, stops
+ * now, and the roll goes on to the next slot.
+ */
+static void
+replaced(struct master *m, struct proc *p)
+{
+	struct proc *o = serving_outgoing(m, p);
+
+	if (o != NULL) {
+		log_info("reload: consumer %d (pid %ld) replaced by pid %ld; "
+		    "stopping it", p->slot, (long)o->pid, (long)p->pid);
+		o->retire = 1;
+		ask_stop(o);
+	}
+	if (m->roll_slot == p->slot - 1) {
+		m->roll_slot = -1;
+		roll_next(m);
+	}
+}
+
+/*
+ * Slot p's replacement failed (it timed out, or stopped on a
+ * configuration error; p has no process now): its outgoing process,
+ * still serving, takes the slot back with the configuration it runs.
+ * 0 when there is none to.
+ */
+static int
+take_back(struct master *m, struct proc *p)
+{
+	struct proc *o = serving_outgoing(m, p);
+
+	if (o == NULL || proc_alive(p))
+		return 0;
+	ev_timer_stop(m->loop, &p->restart);
+	proc_move(m->loop, p, o);
+	log_info("consumer %d (pid %ld) keeps serving on its previous "
+	    "configuration", p->slot, (long)p->pid);
+	collect(m);
+	announce(m);
+	return 1;
 }
 
 static void
@@ -620,13 +710,14 @@ on_channel(struct ev_loop *loop, ev_io *w, int revents)
 
 /*
  * A consumer is gone: what it counted joins what the slot's earlier
- * processes counted, so the slot's totals never go backwards.
+ * processes counted (into, the slot's own), so the slot's totals never go
+ * backwards.
  */
 static void
-settle_counters(struct proc *p)
+settle_counters(struct proc *p, struct proc *into)
 {
 	if (p->have_metrics)
-		metrics_add(&p->base, &p->metrics.counters);
+		metrics_add(&into->base, &p->metrics.counters);
 	memset(&p->metrics, 0, sizeof(p->metrics));
 	p->have_metrics = 0;
 }
@@ -691,7 +782,7 @@ collect(struct master *m)
 	for (g = LIST_FIRST(&m->old); g != NULL; g = next) {
 		next = LIST_NEXT(g, entry);
 		used = 0;
-		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+		for (i = 0; i < NPROCS; i++) {
 			p = &m->procs[i];
 			if (p->cfg == &g->cfg && p->state != PROC_EMPTY &&
 			    p->state != PROC_FAILED)
@@ -699,7 +790,7 @@ collect(struct master *m)
 		}
 		if (used)
 			continue;
-		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		for (i = 0; i < NPROCS; i++)
 			if (m->procs[i].cfg == &g->cfg)
 				m->procs[i].cfg = NULL;
 		log_debug("configuration %u: no consumer runs it; freed",
@@ -716,7 +807,7 @@ gen_free_all(struct master *m)
 	struct gen *g;
 	int i;
 
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+	for (i = 0; i < NPROCS; i++)
 		m->procs[i].cfg = NULL;
 	while ((g = LIST_FIRST(&m->old)) != NULL) {
 		LIST_REMOVE(g, entry);
@@ -787,7 +878,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	/* Its last heartbeat and final counters may still be unread. */
 	read_channel(m, p, 1);
 	close_channel(m, p);
-	settle_counters(p);
+	settle_counters(p, &m->procs[p->slot - 1]);
 	util_wait_status(status, how, sizeof(how));
 	uptime = (now - p->started_ms) / 1000.0;
 	expected = p->state == PROC_DRAINING && WIFEXITED(status) &&
@@ -813,18 +904,37 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		report_exit(m, p, status, uptime);
 	p->pid = 0;
 
-	if (m->draining || p->retire) {
+	/* An outgoing process is never restarted: its slot has another. */
+	if (m->draining || p->retire || is_outgoing(m, p)) {
 		p->state = PROC_EMPTY;
-		p->retire = 0;
+		p->retire = p->replace = p->revert = 0;
 		collect(m);
 		finish_if_drained(m);
+		announce(m);
 		return;
 	}
 	if (p->replace) {
 		spawn(m, p, m->cfg);
 		return;
 	}
+	if (p->revert) {
+		p->revert = 0;
+		p->state = PROC_EMPTY;
+		if (take_back(m, p))
+			return;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG) {
+		p->state = PROC_EMPTY;
+		if (serving_outgoing(m, p) != NULL) {
+			log_error("consumer %d stopped on a configuration "
+			    "error; the reload stops there", p->slot);
+			if (m->roll_slot == p->slot - 1) {
+				m->roll_slot = -1;
+				m->notified_ready = 0;
+			}
+			(void)take_back(m, p);
+			return;
+		}
 		p->state = PROC_FAILED;
 		collect(m);
 		log_error("consumer %d stopped on a configuration "
@@ -900,7 +1010,7 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 	/* Also on a failed fork: a roll's timeout counts from here. */
 	p->started_ms = p->last_msg_ms = now;
 	memset(&p->status, 0, sizeof(p->status));
-	settle_counters(p);
+	settle_counters(p, p);
 	p->hang_killed = 0;
 	if (proc_spawn(p, child_atfork, child_run, m, log_fd()) == -1) {
 		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
@@ -926,13 +1036,21 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 }
 
 /*
- * Rolling reload: replace one consumer of an older generation at a time;
- * the next goes when the replacement reports ready.  A replacement that
- * is not ready within hang_timeout of its start stops the roll (on_tick),
- * so a configuration that cannot work (a wrong Redis host, say) costs one
- * consumer, not all of them; the others run on, and restart, with the
- * configuration they had.  A slot of an older generation waiting to be
- * restarted is started with the new one, as its turn in the roll.
+ * Rolling reload: replace one consumer of an older generation at a time,
+ * starting the replacement first, as nginx starts new workers before it
+ * stops the old ones: the consumer being replaced moves to its slot's
+ * outgoing entry and serves on until the replacement reports ready
+ * (replaced()), so a reload never stops consumption, not even with one
+ * consumer; then the next slot goes.  A replacement that is not ready
+ * within hang_timeout of its start, or that stops on a configuration
+ * error, stops the roll (on_tick, on_child), and the outgoing consumer
+ * takes its slot back (take_back()), so a configuration that cannot work
+ * (a wrong Redis host, say) costs no consumer; the others run on, and
+ * restart, with the configuration they had.  A slot whose outgoing entry
+ * is still taken (a second reload before the first one's replacement
+ * was ready) has its replacement replaced the old way, stopped first:
+ * the outgoing consumer serves meanwhile.  A slot of an older generation
+ * waiting to be restarted is started with the new one, as its turn.
  */
 static void
 roll_next(struct master *m)
@@ -947,11 +1065,19 @@ roll_next(struct master *m)
 		if (p->cfg == m->cfg || p->state == PROC_DRAINING)
 			continue;
 		if (proc_alive(p)) {
-			log_info("reload: replacing consumer %d "
-			    "(pid %ld)", p->slot, (long)p->pid);
-			p->replace = 1;
-			ask_stop(p);
 			m->roll_slot = i;
+			if (proc_alive(outgoing(m, p))) {
+				log_info("reload: replacing consumer %d "
+				    "(pid %ld)", p->slot, (long)p->pid);
+				p->replace = 1;
+				ask_stop(p);
+				return;
+			}
+			log_info("reload: replacing consumer %d (pid %ld), "
+			    "which serves until its replacement is ready",
+			    p->slot, (long)p->pid);
+			proc_move(m->loop, outgoing(m, p), p);
+			spawn(m, p, m->cfg);
 			return;
 		}
 		if (p->state == PROC_BACKOFF || p->state == PROC_FAILED) {
@@ -984,7 +1110,7 @@ drain_timeout(const struct master *m)
 {
 	int i, t = m->cfg->drain_timeout;
 
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+	for (i = 0; i < NPROCS; i++)
 		if (proc_alive(&m->procs[i]) &&
 		    slot_cfg(m, &m->procs[i])->drain_timeout > t)
 			t = slot_cfg(m, &m->procs[i])->drain_timeout;
@@ -1022,7 +1148,7 @@ check_redis(struct master *m, uint64_t now)
 	char target[300];
 	int i, alive = 0, ok = 0;
 
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NPROCS; i++) {
 		p = &m->procs[i];
 		if (!proc_alive(p))
 			continue;
@@ -1074,7 +1200,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NPROCS; i++) {
 		p = &m->procs[i];
 		/* Each by the hang_timeout of the configuration it runs. */
 		if (!proc_alive(p) || now - p->last_msg_ms <=
@@ -1101,11 +1227,25 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	p = m->roll_slot != -1 ? &m->procs[m->roll_slot] : NULL;
 	if (p != NULL && p->state != PROC_DRAINING &&
 	    now - p->started_ms > hang) {
-		log_error("reload: consumer %d did not become ready "
-		    "within %ds; the remaining consumers keep the previous "
-		    "configuration", p->slot, m->cfg->hang_timeout);
 		m->roll_slot = -1;
 		m->notified_ready = 0;
+		if (serving_outgoing(m, p) == NULL)
+			log_error("reload: consumer %d did not become ready "
+			    "within %ds; the remaining consumers keep the "
+			    "previous configuration", p->slot,
+			    m->cfg->hang_timeout);
+		else {
+			log_error("reload: consumer %d did not become ready "
+			    "within %ds; it and the remaining consumers keep "
+			    "the previous configuration", p->slot,
+			    m->cfg->hang_timeout);
+			/* Stopped first, taken back when it is gone. */
+			if (proc_alive(p)) {
+				p->revert = 1;
+				ask_stop(p);
+			} else
+				(void)take_back(m, p);
+		}
 	}
 	announce(m);
 }
@@ -1120,7 +1260,7 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	log_warn("drain deadline of %ds passed; killing %d "
 	    "consumers", drain_timeout(m), alive_count(m));
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+	for (i = 0; i < NPROCS; i++)
 		if (proc_alive(&m->procs[i]))
 			(void)kill(m->procs[i].pid, SIGKILL);
 }
@@ -1131,7 +1271,7 @@ kill_now(struct master *m)
 	struct proc *p;
 	int i, status;
 
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NPROCS; i++) {
 		p = &m->procs[i];
 		if (!proc_alive(p))
 			continue;
@@ -1163,7 +1303,7 @@ start_drain(struct master *m, const char *why)
 	(void)notify_send("STOPPING=1\nSTATUS=draining");
 	log_info("%s: draining %d consumers (deadline %ds)", why,
 	    alive_count(m), drain_timeout(m));
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NPROCS; i++) {
 		p = &m->procs[i];
 		ev_timer_stop(m->loop, &p->restart);
 		if (proc_alive(p))
@@ -1255,6 +1395,20 @@ health_listen(struct master *m, const struct config *cfg)
 	return 0;
 }
 
+/* Stop p's process for good (a reload's smaller count). */
+static void
+retire(struct master *m, struct proc *p)
+{
+	ev_timer_stop(m->loop, &p->restart);
+	if (proc_alive(p)) {
+		p->retire = 1;
+		p->replace = p->revert = 0;
+		if (p->state != PROC_DRAINING)
+			ask_stop(p);
+	} else
+		p->state = PROC_EMPTY;
+}
+
 static void
 reload(struct master *m)
 {
@@ -1313,7 +1467,7 @@ reload(struct master *m)
 	g->id = ++m->generation;
 	m->cur = g;
 	m->cfg = &g->cfg;
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NSLOTS; i++) {
 		p = &m->procs[i];
 		backoff_init(&p->backoff, m->cfg->restart_backoff_min_ms,
 		    m->cfg->restart_backoff_max_ms);
@@ -1323,14 +1477,8 @@ reload(struct master *m)
 		 * count, replaced within it.
 		 */
 		if (i >= m->cfg->consumers) {
-			ev_timer_stop(m->loop, &p->restart);
-			if (proc_alive(p)) {
-				p->retire = 1;
-				p->replace = 0;
-				if (p->state != PROC_DRAINING)
-					ask_stop(p);
-			} else
-				p->state = PROC_EMPTY;
+			retire(m, p);
+			retire(m, outgoing(m, p));
 		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
 		    p->state == PROC_BACKOFF)
 			spawn(m, p, m->cfg);
@@ -1377,7 +1525,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 			    strerror(errno));
 		else
 			log_info("SIGUSR1: reopened %s", log_path());
-		for (i = 0; i < CONFIG_MAX_CONSUMERS; i++)
+		for (i = 0; i < NPROCS; i++)
 			if (proc_alive(&m->procs[i]))
 				(void)kill(m->procs[i].pid, SIGUSR1);
 		break;
@@ -1431,9 +1579,9 @@ master_run(struct config *cfg, const char *config_path)
 	/* Without Sentry the daemon runs on: the log has every report. */
 	if (sentry_start(m.loop, cfg, NULL, &m.sentry, err, sizeof(err)) == -1)
 		log_error("%s; nothing is reported to Sentry", err);
-	for (i = 0; i < CONFIG_MAX_CONSUMERS; i++) {
+	for (i = 0; i < NPROCS; i++) {
 		p = &m.procs[i];
-		p->slot = i + 1;
+		p->slot = i % NSLOTS + 1;
 		p->fd = -1;
 		p->owner = &m;
 		backoff_init(&p->backoff, cfg->restart_backoff_min_ms,

@@ -36,6 +36,56 @@ proc_alive(const struct proc *p)
 	return p->pid > 0;
 }
 
+void
+proc_move(struct ev_loop *loop, struct proc *dst, struct proc *src)
+{
+	int pending;
+
+	dst->pid = src->pid;
+	dst->state = src->state;
+	dst->fd = src->fd;
+	dst->cfg = src->cfg;
+	dst->replace = src->replace;
+	dst->retire = src->retire;
+	dst->revert = src->revert;
+	dst->started_ms = src->started_ms;
+	dst->first_ready_ms = src->first_ready_ms;
+	dst->last_msg_ms = src->last_msg_ms;
+	dst->status = src->status;
+	dst->metrics = src->metrics;
+	dst->have_metrics = src->have_metrics;
+	dst->hang_killed = src->hang_killed;
+	/* A started watcher cannot move: stop it, start dst's own. */
+	if (src->fd != -1) {
+		ev_io_stop(loop, &src->io);
+		ev_io_init(&dst->io, ev_cb(&src->io), src->fd, EV_READ);
+		dst->io.data = dst;
+		ev_io_start(loop, &dst->io);
+	}
+	if (src->pid > 0) {
+		pending = ev_clear_pending(loop, &src->child);
+		ev_child_stop(loop, &src->child);
+		ev_child_init(&dst->child, ev_cb(&src->child), src->pid, 0);
+		dst->child.data = dst;
+		ev_child_start(loop, &dst->child);
+		if (pending) {
+			/* libev reaped it: its status is in the watcher. */
+			dst->child.rpid = src->child.rpid;
+			dst->child.rstatus = src->child.rstatus;
+			ev_feed_event(loop, &dst->child, pending);
+		}
+	}
+	src->pid = 0;
+	src->state = PROC_EMPTY;
+	src->fd = -1;
+	src->replace = src->retire = src->revert = 0;
+	src->first_ready_ms = 0;
+	memset(&src->status, 0, sizeof(src->status));
+	memset(&src->metrics, 0, sizeof(src->metrics));
+	src->have_metrics = 0;
+	src->hang_killed = 0;
+}
+
 static void
 child_reset_signals(void)
 {

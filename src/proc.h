@@ -39,6 +39,7 @@ struct proc {
 	const struct config *cfg;
 	int		 replace;	/* stopping to be replaced (reload) */
 	int		 retire;	/* stopping for good (fewer consumers) */
+	int		 revert;	/* stopping: the outgoing one takes back */
 	uint64_t	 started_ms;	/* monotonic */
 	uint64_t	 first_ready_ms; /* monotonic, 0 until first ready */
 	uint64_t	 last_msg_ms;	/* monotonic time of the last message */
@@ -62,6 +63,14 @@ struct proc {
 	ev_timer	 restart;	/* backoff timer */
 	void		*owner;		/* the master */
 };
+
+/*
+ * Hand src's running process (pid, channel, state and last reports, with
+ * their watchers) to dst, which has none; src is left without one.  What
+ * belongs to the slot (its totals, restarts, backoff, last exit) stays.
+ * An exit already reaped but not yet dispatched goes with it.
+ */
+void	proc_move(struct ev_loop *loop, struct proc *dst, struct proc *src);
 
 /* What the child runs; it must not return (it calls _exit). */
 typedef void (*proc_child_fn)(void *arg, int slot, int fd);

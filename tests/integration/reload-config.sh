@@ -3,7 +3,10 @@
 # of its generation until the roll replaces it, so one that restarts
 # mid-roll (a crash, or a roll stopped by a replacement that never gets
 # ready, or one that timed out) comes back with the configuration it ran,
-# not the new one.  Also: /readyz and systemd's STATUS= say why the
+# not the new one.  The replacement starts first: the consumer it
+# replaces serves until it is ready, and takes its slot back when it
+# never is, so a reload that cannot work stops no consumption, not even
+# with one consumer.  Also: /readyz and systemd's STATUS= say why the
 # service is not ready.
 #
 # The Redis port comes from the file (the environment would override it),
@@ -16,13 +19,14 @@ BAD=$(free_port)	# reserved for this test, and nobody listens there
 start_notify
 
 CONF=$WORK/pcs.conf
-# conf REDIS-PORT [MORE SETTINGS]
+# [N=CONSUMERS] conf REDIS-PORT [MORE SETTINGS]
 conf() {
-    printf 'consumers = 2;\nredis_host = "127.0.0.1";\nredis_port = %s;\n' "$1" >"$CONF"
+    printf 'consumers = %s;\nredis_host = "127.0.0.1";\nredis_port = %s;\n' "${N:-2}" "$1" >"$CONF"
     printf 'drain_timeout = 5;\nwait_time = 1;\n%s' "${2:-}" >>"$CONF"
 }
-# The pid of consumer N (its process name is "pcs consumer N"), not
-# counting one killed that the master has not reaped yet.
+# The pids of consumer N (its process name is "pcs consumer N"; two
+# while a reload replaces it), not counting one killed that the master
+# has not reaped yet.
 slot_pid() {
     local p
     for p in $(consumers); do
@@ -76,16 +80,30 @@ since "$m" | grep -q "configuration 0: no consumer runs it; freed" \
     || fail "the previous configuration was not freed after the roll"
 
 # --- A configuration whose consumers never get ready stops the roll at
-# consumer 1.  Consumer 2 crashes meanwhile: it must come back with the
-# configuration it ran (the good Redis), as the log promises.
+# consumer 1, whose replacement keeps trying while the consumer it
+# replaces serves on.  Consumer 2 crashes meanwhile: it must come back
+# with the configuration it ran (the good Redis), as the log promises.
 m=$(mark)
 old1=$(slot_pid 1)
 old2=$(slot_pid 2)
 conf "$BAD"
 kill -HUP "$PCS_PID"
-new1() { p=$(slot_pid 1); [ -n "$p" ] && [ "$p" != "$old1" ]; }
-wait_for 20 new1 || die "consumer 1 not replaced"
-wait_for 10 ready_with 1 || die "not ready with consumer 2 alone: $(http GET /readyz)"
+# The replacement: slot 1's process that is not old1.
+new1() {
+    local p
+    for p in $(slot_pid 1); do [ "$p" != "$old1" ] && { echo "$p"; return 0; }; done
+    return 1
+}
+wait_for 20 new1 >/dev/null || die "consumer 1's replacement not started"
+rep1=$(new1)
+wait_for 10 eval 'since $m | grep -q "consumer 1\[$rep1\]: redis: connect to 127.0.0.1:$BAD"' \
+    || die "consumer 1's replacement did not try the new Redis"
+if kill -0 "$old1" 2>/dev/null && ! since "$m" | grep -q "consumer 1\[$old1\]: stopping"; then
+    ok "the consumer being replaced serves on while its replacement is not ready"
+else
+    fail "consumer 1 (pid $old1) was stopped before its replacement was ready"
+fi
+expect "both slots ready meanwhile" "$(http GET /readyz)" '200 {"status":"UP","consumers":2,"redis":"CONNECTED"}'
 kill -KILL "$old2"
 new2() { p=$(slot_pid 2); [ -n "$p" ] && [ "$p" != "$old2" ]; }
 wait_for 10 new2 || die "consumer 2 not restarted"
@@ -95,7 +113,7 @@ if wait_for 15 eval 'since $m | grep -q "consumer 2 (pid $pid2) is ready"'; then
 else
     fail "consumer 2 restarted mid-roll did not get ready (it runs the new configuration?)"
 fi
-wait_for 10 ready_with 1 && ok "/readyz UP with consumer 2 on the good Redis" \
+wait_for 10 ready_with 2 && ok "/readyz UP with consumer 2 on the good Redis" \
     || fail "after consumer 2's restart: $(http GET /readyz)"
 since "$m" | grep -q "restarting consumer 2 in .* on its previous configuration" \
     && ok "the restart names the previous configuration" || fail "restart line does not say which configuration"
@@ -103,18 +121,23 @@ since "$m" | grep -q "reload: replacing consumer 2" && fail "the roll went past 
     || ok "the roll stopped at consumer 1"
 
 # --- The roll times out (hang_timeout bounds a replacement's wait to get
-# ready): the remaining consumer keeps its configuration, restarts too.
+# ready): the replacement is stopped and the consumer it was to replace
+# takes its slot back; the remaining consumer keeps its configuration,
+# restarts too.
 m=$(mark)
-old1=$(slot_pid 1)
 old2=$(slot_pid 2)
 conf "$BAD" 'hang_timeout = 4;
 '
 kill -HUP "$PCS_PID"
-if wait_for 25 eval 'since $m | grep -q "reload: consumer 1 did not become ready within 4s; the remaining consumers keep the previous configuration"'; then
+if wait_for 25 eval 'since $m | grep -q "reload: consumer 1 did not become ready within 4s; it and the remaining consumers keep the previous configuration"'; then
     ok "roll timed out after hang_timeout"
 else
     die "no roll timeout within hang_timeout: $(since "$m" | grep reload)"
 fi
+wait_for 10 eval '[ "$(slot_pid 1)" = "$old1" ]' \
+    && since "$m" | grep -q "consumer 1 (pid $old1) keeps serving on its previous configuration" \
+    && ok "the consumer the roll was replacing took its slot back" \
+    || fail "slot 1 after the timed-out roll: $(slot_pid 1 | tr '\n' ' ') (was $old1)"
 expect "consumer 2 not replaced by the stopped roll" "$(slot_pid 2)" "$old2"
 kill -KILL "$old2"
 wait_for 10 new2 || die "consumer 2 not restarted after the timeout"
@@ -124,11 +147,11 @@ if wait_for 15 eval 'since $m | grep -q "consumer 2 (pid $pid2) is ready"'; then
 else
     fail "after a timed-out roll, consumer 2 did not get ready again"
 fi
-wait_for 10 ready_with 1 && ok "/readyz UP after the timed-out roll" \
+wait_for 10 ready_with 2 && ok "/readyz UP with both consumers after the timed-out roll" \
     || fail "after the timed-out roll: $(http GET /readyz)"
 since "$m" | grep -q "configuration 2: no consumer runs it; freed" \
     && ok "the configuration no consumer runs any more is freed" \
-    || fail "configuration 2 (replaced in consumer 1) not freed"
+    || fail "configuration 2 (consumer 1's first replacement) not freed"
 
 # --- A good reload again replaces both: every generation but the last
 # is freed (and the leak checker of a sanitizer build sees the rest freed
@@ -140,6 +163,29 @@ wait_for 30 eval 'since $m | grep -q "reload complete"' || die "last roll did no
 wait_for 10 ready_with 2 && ok "the last reload completed with 2 consumers" \
     || fail "after the last reload: $(http GET /readyz)"
 expect "older configurations freed" "$(since "$m" | grep -c 'no consumer runs it; freed')" 2
+
+# --- One consumer: a reload that cannot work does not stop consumption.
+m=$(mark)
+N=1 conf "$REDIS_PORT"
+kill -HUP "$PCS_PID"
+wait_for 30 eval 'since $m | grep -q "reload complete: 1 consumers"' || die "the reload to one consumer did not complete"
+wait_for 10 eval '[ "$(consumers | wc -l)" = 1 ]' || die "not down to one consumer: $(consumers | tr '\n' ' ')"
+only=$(slot_pid 1)
+m=$(mark)
+N=1 conf "$BAD" 'hang_timeout = 4;
+'
+kill -HUP "$PCS_PID"
+old1=$only
+wait_for 10 new1 >/dev/null || die "the only consumer's replacement not started"
+redis_cli FLUSHALL >/dev/null
+sqs send "$SQS_URL" "$PCS_SRCDIR/tests/data/examples/entitlements-updated.json" >/dev/null || die "cannot send"
+if wait_for 20 eval '[ -n "$(redis_cli GET production:c_acme#timestamp)" ]'; then
+    ok "with one consumer, a message sent during a reload that cannot work is applied"
+else
+    fail "with one consumer, nothing was applied during the reload"
+fi
+wait_for 15 eval '[ "$(slot_pid 1)" = "$only" ]' && ok "the only consumer keeps serving after the roll timed out" \
+    || fail "slot 1 after the timed-out roll: $(slot_pid 1 | tr '\n' ' ') (was $only)"
 kill -TERM "$PCS_PID"
 wait_for 20 pid_gone "$PCS_PID" || die "did not stop"
 wait "$PCS_PID"

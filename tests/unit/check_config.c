@@ -135,13 +135,13 @@ teardown(void)
 		unlink(tmp_paths[--ntmp]);
 }
 
-/* What "auto" is: one consumer per online CPU, 2 to 64. */
+/* What "auto" is: one consumer per two online CPUs, 1 to 64. */
 static int
 auto_consumers(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 
-	return n < 2 ? 2 : n > CONFIG_MAX_CONSUMERS ? CONFIG_MAX_CONSUMERS :
+	return n < 1 ? 1 : n > CONFIG_MAX_CONSUMERS ? CONFIG_MAX_CONSUMERS :
 	    (int)n;
 }
 
