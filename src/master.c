@@ -108,6 +108,8 @@ struct master {
 	int		 storm;
 
 	int		 roll_slot;	/* slot being replaced, -1: none */
+	uint64_t	 roll_since_ms;	/* when the roll came to it */
+	struct proc	*spawning;	/* the entry a fork fills (child_run) */
 
 	struct sentry	*sentry;	/* NULL: nothing is reported */
 	uint64_t	 redis_down_ms;	/* since when no consumer reaches it; 0 */
@@ -144,6 +146,19 @@ serving_outgoing(struct master *m, const struct proc *p)
 	struct proc *o = outgoing(m, p);
 
 	return proc_alive(o) && o->state != PROC_DRAINING ? o : NULL;
+}
+
+/*
+ * What the slot falls back to if its replacement fails: its outgoing
+ * process serving, or waiting to be restarted after a crash.
+ */
+static struct proc *
+fallback(struct master *m, const struct proc *p)
+{
+	struct proc *o = outgoing(m, p);
+
+	return serving_outgoing(m, p) != NULL || o->state == PROC_BACKOFF ?
+	    o : NULL;
 }
 
 /* Consumer processes alive, outgoing ones included. */
@@ -350,6 +365,9 @@ status_slot(struct master *m, const struct proc *p, uint64_t now)
 	json_add(o, "slot", json_object_new_int(p->slot));
 	json_add(o, "pid", proc_alive(p) ? json_object_new_int64(p->pid) :
 	    NULL);
+	/* The process a reload is replacing, serving or draining. */
+	json_add(o, "outgoing_pid", proc_alive(outgoing(m, p)) ?
+	    json_object_new_int64(outgoing(m, p)->pid) : NULL);
 	json_add(o, "state", json_object_new_string(state));
 	json_add(o, "uptime_seconds", proc_alive(p) ?
 	    json_seconds(now - p->started_ms) : NULL);
@@ -662,13 +680,18 @@ read_channel(struct master *m, struct proc *p, int exited)
 static void
 replaced(struct master *m, struct proc *p)
 {
-	struct proc *o = serving_outgoing(m, p);
+	struct proc *o = fallback(m, p);
 
-	if (o != NULL) {
+	if (o != NULL && proc_alive(o)) {
 		log_info("reload: consumer %d (pid %ld) replaced by pid %ld; "
 		    "stopping it", p->slot, (long)o->pid, (long)p->pid);
 		o->retire = 1;
 		ask_stop(o);
+	} else if (o != NULL) {
+		/* It crashed meanwhile: no restart is needed any more. */
+		ev_timer_stop(m->loop, &o->restart);
+		o->state = PROC_EMPTY;
+		collect(m);
 	}
 	if (m->roll_slot == p->slot - 1) {
 		m->roll_slot = -1;
@@ -678,21 +701,35 @@ replaced(struct master *m, struct proc *p)
 
 /*
  * Slot p's replacement failed (it timed out, or stopped on a
- * configuration error; p has no process now): its outgoing process,
- * still serving, takes the slot back with the configuration it runs.
- * 0 when there is none to.
+ * configuration error; p has no process now): its outgoing process takes
+ * the slot back with the configuration it runs, serving or, when it
+ * crashed meanwhile, as the restart it was waiting for.  0 when there is
+ * none to.
  */
 static int
 take_back(struct master *m, struct proc *p)
 {
-	struct proc *o = serving_outgoing(m, p);
+	struct proc *o = fallback(m, p);
+	ev_tstamp left;
 
 	if (o == NULL || proc_alive(p))
 		return 0;
 	ev_timer_stop(m->loop, &p->restart);
-	proc_move(m->loop, p, o);
-	log_info("consumer %d (pid %ld) keeps serving on its previous "
-	    "configuration", p->slot, (long)p->pid);
+	if (proc_alive(o)) {
+		proc_move(m->loop, p, o);
+		log_info("consumer %d (pid %ld) keeps serving on its previous "
+		    "configuration", p->slot, (long)p->pid);
+	} else {
+		left = ev_timer_remaining(m->loop, &o->restart);
+		ev_timer_stop(m->loop, &o->restart);
+		p->cfg = o->cfg;	/* before collect() sees o empty */
+		o->state = PROC_EMPTY;
+		p->state = PROC_BACKOFF;
+		ev_timer_set(&p->restart, left > 0 ? left : 0., 0.);
+		ev_timer_start(m->loop, &p->restart);
+		log_info("restarting consumer %d in %.2fs on its previous "
+		    "configuration", p->slot, left > 0 ? left : 0.);
+	}
 	collect(m);
 	announce(m);
 	return 1;
@@ -904,16 +941,43 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		report_exit(m, p, status, uptime);
 	p->pid = 0;
 
-	/* An outgoing process is never restarted: its slot has another. */
+	/*
+	 * An outgoing process that exits unasked while its replacement is
+	 * not ready yet is restarted on its configuration, in its entry, so
+	 * the slot still has it to fall back to; otherwise it is done.
+	 */
+	if (is_outgoing(m, p) && !m->draining && !p->retire &&
+	    p->state != PROC_DRAINING &&
+	    m->procs[p->slot - 1].state != PROC_READY) {
+		note_exit(m, now);
+		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
+		if (m->storm)
+			delay = m->cfg->restart_backoff_max_ms / 1000.0;
+		p->state = PROC_BACKOFF;
+		ev_timer_set(&p->restart, delay, 0.);
+		ev_timer_start(loop, &p->restart);
+		log_info("restarting consumer %d in %.2fs on its previous "
+		    "configuration, its replacement not being ready", p->slot,
+		    delay);
+		return;
+	}
 	if (m->draining || p->retire || is_outgoing(m, p)) {
 		p->state = PROC_EMPTY;
 		p->retire = p->replace = p->revert = 0;
 		collect(m);
 		finish_if_drained(m);
+		/* A roll waiting for this outgoing process to go goes on. */
+		if (is_outgoing(m, p) && m->roll_slot == p->slot - 1 &&
+		    !m->draining) {
+			m->roll_slot = -1;
+			roll_next(m);
+		}
 		announce(m);
 		return;
 	}
 	if (p->replace) {
+		if (m->roll_slot == p->slot - 1)
+			m->roll_since_ms = now;
 		spawn(m, p, m->cfg);
 		return;
 	}
@@ -925,9 +989,11 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG) {
 		p->state = PROC_EMPTY;
-		if (serving_outgoing(m, p) != NULL) {
+		if (fallback(m, p) != NULL) {
 			log_error("consumer %d stopped on a configuration "
-			    "error; the reload stops there", p->slot);
+			    "error; it keeps its previous configuration%s",
+			    p->slot, m->roll_slot == p->slot - 1 ?
+			    ", and the reload stops there" : "");
 			if (m->roll_slot == p->slot - 1) {
 				m->roll_slot = -1;
 				m->notified_ready = 0;
@@ -993,7 +1059,8 @@ child_run(void *arg, int slot, int fd)
 {
 	struct master *m = arg;
 
-	consumer_main(m->procs[slot - 1].cfg, slot, fd);
+	(void)slot;
+	consumer_main(m->spawning->cfg, m->spawning->slot, fd);
 }
 
 /* Start a consumer in slot p running cfg (the current or p's own). */
@@ -1005,13 +1072,14 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 
 	ev_timer_stop(m->loop, &p->restart);
 	p->cfg = cfg;
-	p->replace = p->retire = 0;
+	p->replace = p->retire = p->revert = 0;
 	p->first_ready_ms = 0;
 	/* Also on a failed fork: a roll's timeout counts from here. */
 	p->started_ms = p->last_msg_ms = now;
 	memset(&p->status, 0, sizeof(p->status));
 	settle_counters(p, p);
 	p->hang_killed = 0;
+	m->spawning = p;	/* what child_run runs, in the child */
 	if (proc_spawn(p, child_atfork, child_run, m, log_fd()) == -1) {
 		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
 		log_error("fork consumer %d: %s; retrying in %.2fs",
@@ -1055,38 +1123,51 @@ spawn(struct master *m, struct proc *p, const struct config *cfg)
 static void
 roll_next(struct master *m)
 {
-	struct proc *p;
+	struct proc *p, *o;
 	int i;
 
 	if (m->roll_slot != -1 || m->draining)
 		return;
 	for (i = 0; i < m->cfg->consumers; i++) {
 		p = &m->procs[i];
-		if (p->cfg == m->cfg || p->state == PROC_DRAINING)
+		o = outgoing(m, p);
+		/*
+		 * Replaced already, unless its replacement is not ready yet
+		 * and an outgoing process still stands in for it (a reload
+		 * started it, or it restarted): the roll waits for it.
+		 */
+		if (p->cfg == m->cfg && p->state != PROC_DRAINING &&
+		    (p->state == PROC_READY || fallback(m, p) == NULL))
 			continue;
+		m->roll_slot = i;
+		m->roll_since_ms = util_mono_ms();
+		if (p->cfg == m->cfg || p->state == PROC_DRAINING)
+			return;	/* to get ready, or stopping to be replaced */
+		if (proc_alive(p) && o->state == PROC_DRAINING)
+			return;	/* the outgoing one goes first (on_child) */
+		if (proc_alive(p) && fallback(m, p) != NULL) {
+			/* A replacement not ready: the outgoing one serves. */
+			log_info("reload: replacing consumer %d "
+			    "(pid %ld)", p->slot, (long)p->pid);
+			p->replace = 1;
+			ask_stop(p);
+			return;
+		}
 		if (proc_alive(p)) {
-			m->roll_slot = i;
-			if (proc_alive(outgoing(m, p))) {
-				log_info("reload: replacing consumer %d "
-				    "(pid %ld)", p->slot, (long)p->pid);
-				p->replace = 1;
-				ask_stop(p);
-				return;
-			}
 			log_info("reload: replacing consumer %d (pid %ld), "
 			    "which serves until its replacement is ready",
 			    p->slot, (long)p->pid);
-			proc_move(m->loop, outgoing(m, p), p);
+			proc_move(m->loop, o, p);
 			spawn(m, p, m->cfg);
 			return;
 		}
 		if (p->state == PROC_BACKOFF || p->state == PROC_FAILED) {
 			log_info("reload: starting consumer %d on the new "
 			    "configuration", p->slot);
-			m->roll_slot = i;
 			spawn(m, p, m->cfg);
 			return;
 		}
+		m->roll_slot = -1;	/* empty: the reload started it */
 	}
 	log_info("reload complete: %d consumers on the new "
 	    "configuration", m->cfg->consumers);
@@ -1225,11 +1306,11 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	 * does not resume by itself: the next reload starts a new one.
 	 */
 	p = m->roll_slot != -1 ? &m->procs[m->roll_slot] : NULL;
-	if (p != NULL && p->state != PROC_DRAINING &&
-	    now - p->started_ms > hang) {
+	if (p != NULL && p->cfg == m->cfg && p->state != PROC_DRAINING &&
+	    now - m->roll_since_ms > hang) {
 		m->roll_slot = -1;
 		m->notified_ready = 0;
-		if (serving_outgoing(m, p) == NULL)
+		if (fallback(m, p) == NULL)
 			log_error("reload: consumer %d did not become ready "
 			    "within %ds; the remaining consumers keep the "
 			    "previous configuration", p->slot,
@@ -1482,8 +1563,9 @@ reload(struct master *m)
 		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
 		    p->state == PROC_BACKOFF)
 			spawn(m, p, m->cfg);
-		else if (p->state == PROC_DRAINING && p->retire) {
-			p->retire = 0;
+		else if (p->state == PROC_DRAINING &&
+		    (p->retire || p->revert)) {
+			p->retire = p->revert = 0;
 			p->replace = 1;
 		}
 	}

@@ -104,6 +104,24 @@ else
     fail "consumer 1 (pid $old1) was stopped before its replacement was ready"
 fi
 expect "both slots ready meanwhile" "$(http GET /readyz)" '200 {"status":"UP","consumers":2,"redis":"CONNECTED"}'
+# slot_status N: "pid outgoing_pid state" of slot N in /status.
+slot_status() {
+    node -e 'const s = JSON.parse(process.argv[1].slice(4));
+const c = s.consumers.find(c => c.slot === +process.argv[2]);
+console.log(c.pid, c.outgoing_pid, c.state)' "$(http GET /status)" "$1"
+}
+expect "/status: the replacement, and the consumer it replaces" "$(slot_status 1)" "$rep1 $old1 starting"
+# The consumer being replaced crashes: it is restarted on its own
+# configuration, so the slot still has one that serves.
+m=$(mark)
+kill -KILL "$old1"
+if wait_for 15 eval 'since $m | grep -q "restarting consumer 1 in .* on its previous configuration, its replacement not being ready"' &&
+    wait_for 15 eval 'since $m | grep -q "consumer 1 (pid [0-9]*) is ready"'; then
+    old1=$(since "$m" | sed -n 's/.*consumer 1 (pid \([0-9]*\)) is ready.*/\1/p' | head -n 1)
+    ok "the consumer being replaced, killed, restarts on its previous configuration"
+else
+    fail "the consumer being replaced was not restarted: $(since "$m" | grep 'consumer 1' | tail -n 3)"
+fi
 kill -KILL "$old2"
 new2() { p=$(slot_pid 2); [ -n "$p" ] && [ "$p" != "$old2" ]; }
 wait_for 10 new2 || die "consumer 2 not restarted"
@@ -186,6 +204,26 @@ else
 fi
 wait_for 15 eval '[ "$(slot_pid 1)" = "$only" ]' && ok "the only consumer keeps serving after the roll timed out" \
     || fail "slot 1 after the timed-out roll: $(slot_pid 1 | tr '\n' ' ') (was $only)"
+
+# --- A reload while the consumer a replacement replaced still drains
+# (SIGSTOP holds it there) waits for it to go, and keeps the ready
+# replacement serving: it is not stopped before its own replacement.
+m=$(mark)
+N=1 conf "$REDIS_PORT"
+kill -HUP "$PCS_PID"
+kill -STOP "$only"
+wait_for 20 eval 'since $m | grep -q "reload: consumer 1 (pid $only) replaced by pid [0-9]*; stopping it"' \
+    || { kill -CONT "$only"; die "no replacement of the held consumer: $(since "$m" | grep reload)"; }
+ready=$(since "$m" | sed -n "s/.*reload: consumer 1 (pid $only) replaced by pid \([0-9]*\).*/\1/p")
+kill -HUP "$PCS_PID"
+wait_for 10 eval '[ "$(since $m | grep -c "reload: configuration read")" = 2 ]' || { kill -CONT "$only"; die "second reload not seen"; }
+expect "a reload during the drain keeps the ready replacement serving" "$(slot_status 1)" "$ready $only ready"
+kill -CONT "$only"
+wait_for 20 eval 'since $m | grep -q "reload: replacing consumer 1 (pid $ready), which serves until its replacement is ready"' \
+    && ok "the roll goes on once the held consumer is gone" \
+    || fail "the roll did not go on after the drain: $(since "$m" | grep reload | tail -n 3)"
+wait_for 20 eval 'since $m | grep -q "reload complete: 1 consumers"' && wait_for 10 ready_with 1 \
+    && ok "both reloads completed with one consumer" || fail "after the reloads: $(http GET /readyz)"
 kill -TERM "$PCS_PID"
 wait_for 20 pid_gone "$PCS_PID" || die "did not stop"
 wait "$PCS_PID"
