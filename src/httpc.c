@@ -3,12 +3,14 @@
  * It owns the multi handle (and with it the keep-alive connection pool
  * and the DNS cache), a share handle for TLS sessions, one ev_io per
  * socket curl asks us to watch, the single ev_timer curl asks for, and one
- * easy handle per call in flight.
+ * easy handle per call in flight.  A finished call's easy handle is reset
+ * and kept for the next call (as many as the pool has connections), not
+ * freed: creating one costs more allocations than a request's own work.
  *
  * Completions are delivered in two steps so that callbacks may start,
  * cancel and free freely: first every finished transfer is taken out of
  * curl (curl_multi_info_read, then curl_multi_remove_handle and
- * curl_easy_cleanup at once, so curl holds nothing of it any more) and
+ * curl_easy_reset at once, so curl holds nothing of it any more) and
  * moved to the done list; then the done list is drained one call at a
  * time.  A callback that cancels a call still on the done list just frees
  * it; one that frees the client leaves the last free() to the loop that
@@ -120,6 +122,9 @@ struct httpc {
 	struct httpc_calls	 done;
 	LIST_HEAD(, httpc_sock)	 socks;
 	char			*ca_bundle;	/* NULL: the system's store */
+	CURL			**idle;		/* reset easy handles to reuse */
+	int			 nidle;
+	int			 idle_max;	/* the pool's connections */
 };
 
 static void
@@ -140,14 +145,24 @@ call_free(struct httpc_call *c)
 	free(c);
 }
 
-/* Take a call's easy handle out of curl; it keeps only its own buffers. */
+/*
+ * Take a call's easy handle out of curl, reset (every option, the
+ * credentials and the call's pointers gone) and kept for the next call,
+ * or freed when enough are kept; the call keeps only its own buffers.
+ */
 static void
 call_detach(struct httpc_call *c)
 {
+	struct httpc *h = c->h;
+
 	if (c->easy == NULL)
 		return;
-	curl_multi_remove_handle(c->h->multi, c->easy);
-	curl_easy_cleanup(c->easy);
+	curl_multi_remove_handle(h->multi, c->easy);
+	if (h->nidle < h->idle_max) {
+		curl_easy_reset(c->easy);
+		h->idle[h->nidle++] = c->easy;
+	} else
+		curl_easy_cleanup(c->easy);
 	c->easy = NULL;
 	curl_slist_free_all(c->headers);
 	c->headers = NULL;
@@ -503,6 +518,14 @@ httpc_new(struct ev_loop *loop, int max_connections)
 		return NULL;
 	}
 	h->loop = loop;
+	h->idle_max = max_connections;
+	if ((h->idle = calloc((size_t)max_connections,
+	    sizeof(*h->idle))) == NULL) {
+		free(before);
+		free(h);
+		curl_global_cleanup();
+		return NULL;
+	}
 	h->curl_signs = curl_version_info(CURLVERSION_NOW)->version_num >=
 	    HTTPC_CURL_SIGV4_DATE;
 	TAILQ_INIT(&h->running);
@@ -546,6 +569,7 @@ fail:
 		curl_multi_cleanup(h->multi);
 	if (h->share != NULL)
 		curl_share_cleanup(h->share);
+	free(h->idle);
 	free(h);
 	curl_global_cleanup();
 	errno = ENOMEM;
@@ -569,6 +593,11 @@ httpc_free(struct httpc *h)
 	while ((s = LIST_FIRST(&h->socks)) != NULL)
 		sock_free(h, s);
 	ev_timer_stop(h->loop, &h->timer);
+	/* Before the share: a handle still attached keeps it in use. */
+	while (h->nidle > 0)
+		curl_easy_cleanup(h->idle[--h->nidle]);
+	free(h->idle);
+	h->idle = NULL;
 	curl_share_cleanup(h->share);
 	h->share = NULL;
 	curl_global_cleanup();
@@ -778,7 +807,8 @@ httpc_start(struct httpc *h, const struct httpc_request *req,
 	c->curl_signs = req->sigv4_region != NULL && h->curl_signs &&
 	    !req->own_signer;
 	errno = ENOMEM;
-	if ((c->easy = curl_easy_init()) == NULL ||
+	c->easy = h->nidle > 0 ? h->idle[--h->nidle] : curl_easy_init();
+	if (c->easy == NULL ||
 	    add_headers(c, req->headers) == -1 ||
 	    (req->sigv4_region != NULL && sign(c, req) == -1) ||
 	    setup(h, c, req) == -1) {
