@@ -744,6 +744,68 @@ hash_canonical(const char *method, const char *path, const char *query,
 }
 
 /*
+ * The last signing key derived, and what it was derived from: a SHA-256
+ * of the scope and the secret, not the secret itself.  Every request of
+ * a day signs with the same key, and deriving it takes four HMACs, most
+ * of a small request's signing (the AWS SDKs cache it too).  One process,
+ * one thread: a static is enough.
+ */
+static struct {
+	int		 valid;
+	unsigned char	 id[SIGV4_SHA256_LEN];
+	unsigned char	 key[SIGV4_SHA256_LEN];
+} signing_key;
+
+/*
+ * The key of secret for the scope's day (date's first 8 characters),
+ * region and service, in key: 0 or -1.  The scope's parts hold no line
+ * feed (check_request), so the id's input is unambiguous.
+ */
+static int
+derive_key(const char *secret, const char *date, const char *region,
+    const char *service, unsigned char key[SIGV4_SHA256_LEN])
+{
+	unsigned char k[SIGV4_SHA256_LEN], id[SIGV4_SHA256_LEN];
+	char *scope, *ksecret, day[9];
+	size_t len = strlen(secret) + 5;
+	int n, rc = -1;
+
+	snprintf(day, sizeof(day), "%.8s", date);
+	if ((n = asprintf(&scope, "%s\n%s\n%s\n", day, region,
+	    service)) == -1)
+		return -1;
+	if ((ksecret = malloc(len)) == NULL) {
+		free(scope);
+		return -1;
+	}
+	snprintf(ksecret, len, "AWS4%s", secret);
+	if (digest2(scope, (size_t)n, ksecret, len - 1, id) == -1)
+		goto done;
+	if (signing_key.valid && memcmp(id, signing_key.id, sizeof(id)) == 0) {
+		memcpy(key, signing_key.key, SIGV4_SHA256_LEN);
+		rc = 0;
+		goto done;
+	}
+	signing_key.valid = 0;
+	if (hmac((unsigned char *)ksecret, len - 1, day, key) == 0 &&
+	    hmac(key, SIGV4_SHA256_LEN, region, k) == 0 &&
+	    hmac(k, sizeof(k), service, key) == 0 &&
+	    hmac(key, SIGV4_SHA256_LEN, "aws4_request", k) == 0) {
+		memcpy(key, k, sizeof(k));
+		memcpy(signing_key.id, id, sizeof(id));
+		memcpy(signing_key.key, k, sizeof(k));
+		signing_key.valid = 1;
+		rc = 0;
+	}
+done:
+	OPENSSL_cleanse(ksecret, len);
+	OPENSSL_cleanse(k, sizeof(k));
+	free(ksecret);
+	free(scope);
+	return rc;
+}
+
+/*
  * The signature of string_to_sign with the key of secret for the scope's
  * day (date's first 8 characters), region and service, in hex.  0 or -1.
  */
@@ -751,27 +813,16 @@ static int
 signature(const char *secret, const char *date, const char *region,
     const char *service, const char *string_to_sign, char out[SIGV4_HEX_SIZE])
 {
-	unsigned char k[SIGV4_SHA256_LEN], k2[SIGV4_SHA256_LEN];
-	char *ksecret, day[9];
-	size_t len = strlen(secret) + 5;
+	unsigned char key[SIGV4_SHA256_LEN], k[SIGV4_SHA256_LEN];
 	int rc = -1;
 
-	if ((ksecret = malloc(len)) == NULL)
-		return -1;
-	snprintf(ksecret, len, "AWS4%s", secret);
-	snprintf(day, sizeof(day), "%.8s", date);
-	if (hmac((unsigned char *)ksecret, len - 1, day, k) == 0 &&
-	    hmac(k, sizeof(k), region, k2) == 0 &&
-	    hmac(k2, sizeof(k2), service, k) == 0 &&
-	    hmac(k, sizeof(k), "aws4_request", k2) == 0 &&
-	    hmac(k2, sizeof(k2), string_to_sign, k) == 0) {
+	if (derive_key(secret, date, region, service, key) == 0 &&
+	    hmac(key, sizeof(key), string_to_sign, k) == 0) {
 		to_hex(k, sizeof(k), out);
 		rc = 0;
 	}
-	OPENSSL_cleanse(ksecret, len);
+	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(k2, sizeof(k2));
-	free(ksecret);
 	return rc;
 }
 

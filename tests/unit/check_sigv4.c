@@ -83,9 +83,13 @@ auth_line(const struct sigv4_signature *sig)
 	return NULL;
 }
 
-/* get-vanilla signed with secret: the Signature= of its Authorization. */
+/*
+ * get-vanilla signed with secret, for region and service, at when: the
+ * Signature= of its Authorization.
+ */
 static void
-vanilla_with_secret(const char *secret, const char *want)
+vanilla_signed(const char *secret, const char *region, const char *service,
+    time_t when, const char *want)
 {
 	struct sigv4_request r = suite_request("GET",
 	    "https://example.amazonaws.com/", NULL);
@@ -94,11 +98,20 @@ vanilla_with_secret(const char *secret, const char *want)
 	char err[256];
 
 	r.secret_key = secret;
+	r.region = region;
+	r.service = service;
+	r.when = when;
 	ck_assert_int_eq(sigv4_sign(&r, &sig, err, sizeof(err)), 0);
 	ck_assert_ptr_nonnull(a = auth_line(&sig));
 	ck_assert_ptr_nonnull(a = strstr(a, "Signature="));
 	ck_assert_str_eq(a + 10, want);
 	sigv4_signature_free(&sig);
+}
+
+static void
+vanilla_with_secret(const char *secret, const char *want)
+{
+	vanilla_signed(secret, "us-east-1", "service", EX_WHEN, want);
 }
 
 START_TEST(kat_long_secrets)
@@ -115,6 +128,33 @@ START_TEST(kat_long_secrets)
 	    "ca1e8d6b0fd8e67696079c532967fccc");
 	vanilla_with_secret(EX_SECRET EX_SECRET "0123456789",
 	    "3f3c02c1484437e65448f8d05170289fb0f101a0e0e97806fe87c3757bb3f519");
+}
+END_TEST
+
+/*
+ * The signing key is derived once and kept: a change of any part it is
+ * derived from (secret, day, region, service) derives another, and going
+ * back gives the first signature again.  Known answers from Python's
+ * hmac and hashlib.
+ */
+#define VANILLA		"5fa00fa31553b73ebf1942676e86291e" \
+			"8372ff2a2260956d9b8aae1d763fbf31"
+START_TEST(signing_key_kept)
+{
+	vanilla_with_secret(EX_SECRET, VANILLA);
+	vanilla_with_secret(EX_SECRET, VANILLA);
+	vanilla_signed(EX_SECRET, "us-west-2", "service", EX_WHEN,
+	    "bdc5c4e5ade41573206e0b8decfdf406ba72a2187cba71a9488254716bfbd450");
+	vanilla_with_secret(EX_SECRET, VANILLA);
+	vanilla_signed(EX_SECRET, "us-east-1", "other", EX_WHEN,
+	    "c6de6e4ec743dc53b900218097a0a2fa36dc76db87621894b435e7cbe56b7ceb");
+	vanilla_with_secret(EX_SECRET, VANILLA);
+	vanilla_signed(EX_SECRET, "us-east-1", "service", EX_WHEN + 86400,
+	    "8ee981eae6d3816099c3fb309bb535f5b04e5aa038249a65e93d0605bae99986");
+	vanilla_with_secret(EX_SECRET, VANILLA);
+	vanilla_with_secret(EX_SECRET "x", "5330ad3e01b4b54d31a56c6576cbb592"
+	    "df9020c79644f9ed5dd6b6958111dd05");
+	vanilla_with_secret(EX_SECRET, VANILLA);
 }
 END_TEST
 
@@ -614,6 +654,7 @@ sigv4_suite(void)
 
 	tcase_add_test(tc, kat_get_vanilla);
 	tcase_add_test(tc, kat_long_secrets);
+	tcase_add_test(tc, signing_key_kept);
 	tcase_add_test(tc, kat_suite);
 	tcase_add_test(tc, kat_session_token);
 	tcase_add_test(tc, kat_sqs_json);
