@@ -931,29 +931,39 @@ send_some(struct rconn *c)
 		c->olen = c->ooff = 0;
 }
 
-static int
-enqueue(struct rconn *c, rconn_reply_fn fn, void *arg, const char *cmd,
-    size_t len, int sticky)
+/*
+ * A command of len bytes about to be queued: its callback's record, and
+ * room at the end of the output buffer.  NULL when either cannot be had
+ * (and nothing changed).
+ */
+static struct rcb *
+reserve(struct rconn *c, size_t len)
 {
 	struct rcb *cb;
 	size_t need;
 	char *p;
 
 	if ((cb = malloc(sizeof(*cb))) == NULL)
-		return -1;
+		return NULL;
 	if (c->ooff > 0 && c->ooff == c->olen)
 		c->olen = c->ooff = 0;
 	need = c->olen + len;
 	if (need > c->ocap) {
 		if ((p = realloc(c->obuf, need + 4096)) == NULL) {
 			free(cb);
-			return -1;
+			return NULL;
 		}
 		c->obuf = p;
 		c->ocap = need + 4096;
 	}
-	memcpy(c->obuf + c->olen, cmd, len);
-	c->olen += len;
+	return cb;
+}
+
+/* The command just written at the end of the output buffer, queued. */
+static int
+queue(struct rconn *c, struct rcb *cb, rconn_reply_fn fn, void *arg,
+    int sticky)
+{
 	cb->fn = fn;
 	cb->arg = arg;
 	cb->sticky = sticky;
@@ -969,6 +979,48 @@ enqueue(struct rconn *c, rconn_reply_fn fn, void *arg, const char *cmd,
 	    c->olen - c->ooff >= RCONN_EAGER_BYTES)
 		send_some(c);
 	return 0;
+}
+
+static int
+enqueue(struct rconn *c, rconn_reply_fn fn, void *arg, const char *cmd,
+    size_t len, int sticky)
+{
+	struct rcb *cb;
+
+	if ((cb = reserve(c, len)) == NULL)
+		return -1;
+	memcpy(c->obuf + c->olen, cmd, len);
+	c->olen += len;
+	return queue(c, cb, fn, arg, sticky);
+}
+
+/* The decimal digits of n. */
+static size_t
+digits(size_t n)
+{
+	size_t d = 1;
+
+	while (n >= 10) {
+		n /= 10;
+		d++;
+	}
+	return d;
+}
+
+/* prefix, n in decimal and CRLF at p: the bytes written. */
+static size_t
+put_count(char *p, char prefix, size_t n)
+{
+	size_t d = digits(n), i;
+
+	p[0] = prefix;
+	for (i = d; i > 0; i--) {
+		p[i] = (char)('0' + n % 10);
+		n /= 10;
+	}
+	p[d + 1] = '\r';
+	p[d + 2] = '\n';
+	return d + 3;
 }
 
 static int
@@ -998,20 +1050,52 @@ rconn_command(struct rconn *c, rconn_reply_fn fn, void *arg,
 	return rc;
 }
 
+size_t
+rconn_format_argv(char *dst, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	size_t len, n;
+	char *p = dst;
+	int i;
+
+	len = digits((size_t)argc) + 3;
+	if (p != NULL)
+		p += put_count(p, '*', (size_t)argc);
+	for (i = 0; i < argc; i++) {
+		n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+		len += digits(n) + 3 + n + 2;
+		if (p == NULL)
+			continue;
+		p += put_count(p, '$', n);
+		if (n > 0)
+			memcpy(p, argv[i], n);
+		p += n;
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	return len;
+}
+
 int
 rconn_command_argv(struct rconn *c, rconn_reply_fn fn, void *arg, int argc,
     const char **argv, const size_t *argvlen)
 {
-	char *cmd;
-	int len, rc;
+	struct rcb *cb;
+	size_t len;
 
-	if (!can_send(c))
+	if (!can_send(c) || argc < 1)
 		return -1;
-	if ((len = redisFormatCommandArgv(&cmd, argc, argv, argvlen)) < 0)
+	/*
+	 * Written straight into the output buffer: hiredis'
+	 * redisFormatCommandArgv takes a sprintf per argument and a copy,
+	 * a tenth of a consumer's time at full speed.
+	 */
+	len = rconn_format_argv(NULL, argc, argv, argvlen);
+	if ((cb = reserve(c, len)) == NULL)
 		return -1;
-	rc = enqueue(c, fn, arg, cmd, (size_t)len, 0);
-	redisFreeCommand(cmd);
-	return rc;
+	(void)rconn_format_argv(c->obuf + c->olen, argc, argv, argvlen);
+	c->olen += len;
+	return queue(c, cb, fn, arg, 0);
 }
 
 int

@@ -89,6 +89,13 @@ const char *rconn_errstr(const struct rconn *);
 int	rconn_command(struct rconn *, rconn_reply_fn fn, void *arg,
 	    const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
+/*
+ * The command of argc arguments (argvlen[i] bytes each, or strlen when
+ * argvlen is NULL; argc >= 1) in RESP, as redisFormatCommandArgv makes
+ * it, at dst unless NULL: its length.
+ */
+size_t	rconn_format_argv(char *dst, int argc, const char **argv,
+	    const size_t *argvlen);
 int	rconn_command_argv(struct rconn *, rconn_reply_fn fn, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
 int	rconn_subscribe(struct rconn *, rconn_reply_fn fn, void *arg,

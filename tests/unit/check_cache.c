@@ -25,9 +25,58 @@
 
 #include "testutil.h"
 #include "cache.h"
+#include "rconn.h"
 
 static pid_t		 redis_pid;
 static redisContext	*rc;
+
+/*
+ * rconn writes the writer's commands itself: byte for byte what hiredis'
+ * redisFormatCommandArgv makes, for empty, binary and long arguments and
+ * counts of every width.
+ */
+START_TEST(resp_format)
+{
+	static char big[12345];
+	const char *argv[130];
+	size_t lens[130], n, want_n;
+	char *want, *got;
+	int argc, i;
+
+	memset(big, 'x', sizeof(big));
+	big[7] = '\r';
+	big[8] = '\n';
+	big[9] = '\0';
+	for (argc = 1; argc <= 130; argc += 43) {
+		for (i = 0; i < argc; i++) {
+			argv[i] = big + (i % 11);
+			lens[i] = (size_t)(i * 97) % sizeof(big) - (i % 11) *
+			    (i * 97 % sizeof(big) >= 11);
+		}
+		lens[0] = 0;
+		want_n = (size_t)redisFormatCommandArgv(&want, argc, argv,
+		    lens);
+		n = rconn_format_argv(NULL, argc, argv, lens);
+		ck_assert_uint_eq(n, want_n);
+		ck_assert_ptr_nonnull(got = malloc(n));
+		ck_assert_uint_eq(rconn_format_argv(got, argc, argv, lens), n);
+		ck_assert(memcmp(got, want, n) == 0);
+		free(got);
+		redisFreeCommand(want);
+	}
+	/* Without lengths: each argument's strlen. */
+	argv[0] = "EVALSHA";
+	argv[1] = "";
+	argv[2] = "0123456789";
+	want_n = (size_t)redisFormatCommandArgv(&want, 3, argv, NULL);
+	ck_assert_uint_eq(rconn_format_argv(NULL, 3, argv, NULL), want_n);
+	ck_assert_ptr_nonnull(got = malloc(want_n));
+	(void)rconn_format_argv(got, 3, argv, NULL);
+	ck_assert(memcmp(got, want, want_n) == 0);
+	free(got);
+	redisFreeCommand(want);
+}
+END_TEST
 
 START_TEST(key_building)
 {
@@ -660,6 +709,7 @@ cache_suite(void)
 	TCase *pure = tcase_create("pure");
 	TCase *script = tcase_create("script");
 
+	tcase_add_test(pure, resp_format);
 	tcase_add_test(pure, key_building);
 	tcase_add_test(pure, glob_escaping);
 	tcase_add_test(pure, refusing_errors);
