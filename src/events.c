@@ -23,6 +23,7 @@
 
 #include "events.h"
 #include "jdoc.h"
+#include "jw.h"
 #include "util.h"
 
 /* Longest piece of a value quoted back in an error message. */
@@ -664,145 +665,17 @@ get_ids(struct pctx *p, const struct jnode *root, int top_id,
 }
 
 /*
- * The cache JSON is written straight into a growing buffer, as the bytes
- * json-c's printer (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+ * The cache JSON is written with jw (jw.h), as the bytes json-c's printer
  * gave when the values were built as a second json-c tree only to be
  * printed: the SDK reads these bytes, and tests/unit/check_render pins
- * them.  A failed allocation is remembered (nomem) and every later write
- * is a no-op, so that the renderer checks once, at the end.
+ * them.
  */
-struct jw {
-	char	*s;
-	size_t	 len;
-	size_t	 cap;
-	int	 nomem;
-};
-
-
-/* Room for n more bytes and the NUL. */
-static int
-jw_room(struct jw *w, size_t n)
-{
-	size_t cap;
-	char *s;
-
-	if (w->nomem)
-		return -1;
-	if (w->cap - w->len > n)
-		return 0;
-	cap = w->cap == 0 ? 128 : w->cap;
-	while (cap - w->len <= n) {
-		if (cap > SIZE_MAX / 2) {
-			w->nomem = 1;
-			return -1;
-		}
-		cap *= 2;
-	}
-	if ((s = realloc(w->s, cap)) == NULL) {
-		w->nomem = 1;
-		return -1;
-	}
-	w->s = s;
-	w->cap = cap;
-	return 0;
-}
-
-static void
-jw_raw(struct jw *w, const char *s, size_t n)
-{
-	if (jw_room(w, n) == -1)
-		return;
-	memcpy(w->s + w->len, s, n);
-	w->len += n;
-}
-
-#define jw_lit(w, lit)	jw_raw((w), (lit), sizeof(lit) - 1)
-
-/*
- * A JSON string of the n bytes at s, escaped as json-c escapes it: the
- * two-character forms of \b \n \r \t \f \" \\, \u00xx (lower-case hex)
- * for the other bytes below 0x20, NUL included; '/', DEL and UTF-8 as
- * they are.  upper: ASCII letters in upper case (resetPeriod).
- */
-static void
-jw_str(struct jw *w, const char *s, size_t n, int upper)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char c;
-	size_t i;
-	char *o;
-
-	/* At worst six bytes out for one in, and the quotes. */
-	if (n > (SIZE_MAX - 2) / 6) {
-		w->nomem = 1;
-		return;
-	}
-	if (jw_room(w, n * 6 + 2) == -1)
-		return;
-	o = w->s + w->len;
-	*o++ = '"';
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*o++ = upper && c >= 'a' && c <= 'z' ?
-			    (char)(c - 'a' + 'A') : (char)c;
-			continue;
-		}
-		*o++ = '\\';
-		switch (c) {
-		case '\b':
-			*o++ = 'b';
-			break;
-		case '\n':
-			*o++ = 'n';
-			break;
-		case '\r':
-			*o++ = 'r';
-			break;
-		case '\t':
-			*o++ = 't';
-			break;
-		case '\f':
-			*o++ = 'f';
-			break;
-		case '"':
-		case '\\':
-			*o++ = (char)c;
-			break;
-		default:
-			*o++ = 'u';
-			*o++ = '0';
-			*o++ = '0';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 0xf];
-			break;
-		}
-	}
-	*o++ = '"';
-	w->len = (size_t)(o - w->s);
-}
 
 /* A JSON string member's value, its bytes as they are. */
 static void
 jw_jstr(struct jw *w, const struct jnode *v)
 {
 	jw_str(w, v->s, v->len, 0);
-}
-
-/* An int64 in decimal, as json-c prints one ("%" PRId64). */
-static void
-jw_int(struct jw *w, int64_t v)
-{
-	char buf[24], *o = buf + sizeof(buf);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		*--o = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (v < 0)
-		*--o = '-';
-	jw_raw(w, o, (size_t)(buf + sizeof(buf) - o));
 }
 
 /*
@@ -928,35 +801,6 @@ jw_date(struct jw *w, int found, int64_t ms)
 		jw_lit(w, "null");
 }
 
-/*
- * The text written, NUL-terminated, now the caller's; NULL: out of memory.
- * Cut to its length: a message in hand keeps it until the write is
- * answered, and the doubling leaves up to half of it unused.
- */
-static char *
-jw_take(struct jw *w)
-{
-	char *s;
-
-	if (jw_room(w, 0) == -1) {
-		free(w->s);
-		memset(w, 0, sizeof(*w));
-		return NULL;
-	}
-	w->s[w->len] = '\0';
-	s = w->s;
-	if (w->cap - w->len > 64 && (s = realloc(w->s, w->len + 1)) == NULL)
-		s = w->s;
-	memset(w, 0, sizeof(*w));
-	return s;
-}
-
-static void
-jw_free(struct jw *w)
-{
-	free(w->s);
-	memset(w, 0, sizeof(*w));
-}
 
 /*
  * The usage JSON of one feature: {"currentUsage":N,"usagePeriodStart":
@@ -966,7 +810,7 @@ static char *
 usage_text(struct pctx *p, const struct jnode *cur, int has_start,
     int64_t start, int has_end, int64_t end)
 {
-	struct jw w = { NULL, 0, 0, 0 };
+	struct jw w = JW_INIT;
 	char *s;
 
 	jw_lit(&w, "{\"currentUsage\":");
@@ -1527,7 +1371,7 @@ render(struct pctx *p, const struct jnode *container, const char *where,
 {
 	const struct jnode *reason, *e, *fid = NULL;
 	struct spans sp = { NULL, 0, NULL, 0 };
-	struct jw w = { NULL, 0, 0, 0 }, m = { NULL, 0, 0, 0 };
+	struct jw w = JW_INIT, m = JW_INIT;
 	const char *resource, *key;
 	size_t i, n, size, *slot;
 	char ew[64], *usage;

@@ -52,6 +52,7 @@
 #include "creds.h"
 #include "httpc.h"
 #include "jdoc.h"
+#include "jw.h"
 #include "log.h"
 #include "sigv4.h"
 #include "sqs.h"
@@ -844,55 +845,19 @@ on_http_done(void *arg, const struct httpc_result *r)
 		destroy(s);
 }
 
-/* json-c helpers: each takes ownership of val, even on failure. */
-static int
-add(struct json_object *obj, const char *key, struct json_object *val)
-{
-	if (val == NULL)
-		return -1;
-	if (json_object_object_add(obj, key, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-append(struct json_object *arr, struct json_object *val)
-{
-	if (val == NULL)
-		return -1;
-	if (json_object_array_add(arr, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
-static struct json_object *
-attribute_names(void)
-{
-	struct json_object *a;
-
-	if ((a = json_object_new_array()) == NULL)
-		return NULL;
-	if (append(a, json_object_new_string("SentTimestamp")) == -1 ||
-	    append(a, json_object_new_string("ApproximateReceiveCount")) ==
-	    -1) {
-		json_object_put(a);
-		return NULL;
-	}
-	return a;
-}
-
+/*
+ * Start action with the request body in req (jw: written directly, not
+ * built as a json-c tree to be printed; freed here either way).
+ */
 static struct sqs_call *
-start(struct sqs *s, enum sqs_action action, struct json_object *req,
+start(struct sqs *s, enum sqs_action action, struct jw *req,
     long timeout_ms, size_t max_body, char *err, size_t errlen)
 {
 	struct httpc_request hr;
 	struct sqs_call *c;
 	const struct creds_value *v = NULL;
-	const char *headers[3], *body;
+	const char *headers[3];
+	char *body = NULL;
 
 	/*
 	 * Signed with what the provider has now; without, not at all (and
@@ -903,15 +868,17 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 		creds_invalidate(s->creds);
 		util_set_err(err, errlen, "sqs: %s: no AWS credentials to sign "
 		    "with: %s", action_names[action], creds_reason(s->creds));
+		jw_free(req);
 		return NULL;
 	}
-	if ((body = json_object_to_json_string_ext(req,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL ||
-	    (c = calloc(1, sizeof(*c))) == NULL) {
+	if (jw_room(req, 0) == -1 || (c = calloc(1, sizeof(*c))) == NULL) {
 		util_set_err(err, errlen, "sqs: %s: out of memory",
 		    action_names[action]);
+		jw_free(req);
 		return NULL;
 	}
+	body = req->s;		/* httpc copies it; freed below */
+	body[req->len] = '\0';
 	headers[0] = "Content-Type: application/x-amz-json-1.0";
 	headers[1] = target_headers[action];
 	headers[2] = NULL;
@@ -920,7 +887,7 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	hr.url = s->endpoint;
 	hr.headers = headers;
 	hr.body = body;
-	hr.body_len = strlen(body);
+	hr.body_len = req->len;
 	hr.timeout_ms = timeout_ms;
 	hr.max_body = max_body;
 	c->s = s;
@@ -939,10 +906,13 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 			util_set_err(err, errlen, "sqs: %s: out of memory",
 			    action_names[action]);
 			call_free(c);
+			jw_free(req);
 			return NULL;
 		}
 	}
-	if ((c->hc = httpc_start(s->hc, &hr, on_http_done, c)) == NULL) {
+	c->hc = httpc_start(s->hc, &hr, on_http_done, c);
+	jw_free(req);
+	if (c->hc == NULL) {
 		util_set_err(err, errlen, "sqs: %s: cannot start the request: %s",
 		    action_names[action], strerror(errno));
 		call_free(c);
@@ -952,13 +922,21 @@ start(struct sqs *s, enum sqs_action action, struct json_object *req,
 	return c;
 }
 
+/* {"QueueUrl":"<the queue>", to go on with. */
+static void
+open_request(const struct sqs *s, struct jw *w)
+{
+	jw_lit(w, "{\"QueueUrl\":");
+	jw_str(w, s->queue_url, strlen(s->queue_url), 0);
+}
+
 struct sqs_call *
 sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
     int visibility_timeout, sqs_receive_fn fn, void *arg, char *err,
     size_t errlen)
 {
-	struct json_object *req;
-	struct sqs_call *c = NULL;
+	struct jw req = JW_INIT;
+	struct sqs_call *c;
 
 	if (s == NULL || util_dying(&s->re) || fn == NULL) {
 		util_set_err(err, errlen, "sqs: ReceiveMessage: no client");
@@ -972,25 +950,24 @@ sqs_receive(struct sqs *s, int max_messages, int wait_seconds,
 		    wait_seconds, visibility_timeout);
 		return NULL;
 	}
-	if ((req = json_object_new_object()) == NULL ||
-	    add(req, "QueueUrl", json_object_new_string(s->queue_url)) == -1 ||
-	    add(req, "MaxNumberOfMessages",
-	    json_object_new_int(max_messages)) == -1 ||
-	    add(req, "WaitTimeSeconds",
-	    json_object_new_int(wait_seconds)) == -1 ||
-	    add(req, "VisibilityTimeout",
-	    json_object_new_int(visibility_timeout)) == -1 ||
-	    add(req, "MessageSystemAttributeNames", attribute_names()) == -1 ||
-	    add(req, "AttributeNames", attribute_names()) == -1)
-		util_set_err(err, errlen, "sqs: ReceiveMessage: out of memory");
-	else if ((c = start(s, SQS_RECEIVE, req,
+	open_request(s, &req);
+	jw_lit(&req, ",\"MaxNumberOfMessages\":");
+	jw_int(&req, max_messages);
+	jw_lit(&req, ",\"WaitTimeSeconds\":");
+	jw_int(&req, wait_seconds);
+	jw_lit(&req, ",\"VisibilityTimeout\":");
+	jw_int(&req, visibility_timeout);
+	/* Both names: the newer one, and the one emulators know. */
+	jw_lit(&req, ",\"MessageSystemAttributeNames\":[\"SentTimestamp\","
+	    "\"ApproximateReceiveCount\"],\"AttributeNames\":"
+	    "[\"SentTimestamp\",\"ApproximateReceiveCount\"]}");
+	if ((c = start(s, SQS_RECEIVE, &req,
 	    wait_seconds * 1000L + SQS_POLL_SLACK_MS,
 	    (size_t)max_messages * SQS_RECEIVE_BODY_PER_MSG, err,
 	    errlen)) != NULL) {
 		c->rfn = fn;
 		c->arg = arg;
 	}
-	json_object_put(req);
 	return c;
 }
 
@@ -999,9 +976,8 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
     size_t n, sqs_batch_fn fn, void *arg, char *err, size_t errlen)
 {
 	const char *name = action_names[action];
-	struct json_object *req = NULL, *entries, *entry;
-	struct sqs_call *c = NULL;
-	char id[24];
+	struct jw req = JW_INIT;
+	struct sqs_call *c;
 	size_t i;
 
 	if (s == NULL || util_dying(&s->re) || fn == NULL) {
@@ -1028,36 +1004,31 @@ batch(struct sqs *s, enum sqs_action action, const struct sqs_entry *e,
 			return NULL;
 		}
 	}
-	if ((req = json_object_new_object()) == NULL ||
-	    add(req, "QueueUrl", json_object_new_string(s->queue_url)) == -1 ||
-	    (entries = json_object_new_array()) == NULL ||
-	    add(req, "Entries", entries) == -1)
-		goto nomem;
+	open_request(s, &req);
+	jw_lit(&req, ",\"Entries\":[");
 	for (i = 0; i < n; i++) {
-		snprintf(id, sizeof(id), "%zu", i);
-		if ((entry = json_object_new_object()) == NULL ||
-		    append(entries, entry) == -1 ||
-		    add(entry, "Id", json_object_new_string(id)) == -1 ||
-		    add(entry, "ReceiptHandle",
-		    json_object_new_string(e[i].receipt_handle)) == -1)
-			goto nomem;
-		if (action == SQS_CHANGE && add(entry, "VisibilityTimeout",
-		    json_object_new_int(e[i].visibility_timeout)) == -1)
-			goto nomem;
+		/* The entry's index is its Id (parse_id reads it back). */
+		jw_lit(&req, "{\"Id\":\"");
+		jw_int(&req, (int64_t)i);
+		jw_lit(&req, "\",\"ReceiptHandle\":");
+		jw_str(&req, e[i].receipt_handle,
+		    strlen(e[i].receipt_handle), 0);
+		if (action == SQS_CHANGE) {
+			jw_lit(&req, ",\"VisibilityTimeout\":");
+			jw_int(&req, e[i].visibility_timeout);
+		}
+		if (i + 1 < n)
+			jw_lit(&req, "},");
+		else
+			jw_lit(&req, "}]}");
 	}
-	if ((c = start(s, action, req, SQS_BATCH_TIMEOUT_MS, 0, err,
+	if ((c = start(s, action, &req, SQS_BATCH_TIMEOUT_MS, 0, err,
 	    errlen)) != NULL) {
 		c->bfn = fn;
 		c->arg = arg;
 		c->n = n;
 	}
-	json_object_put(req);
 	return c;
-
-nomem:
-	json_object_put(req);
-	util_set_err(err, errlen, "sqs: %s: out of memory", name);
-	return NULL;
 }
 
 struct sqs_call *
