@@ -159,21 +159,23 @@ static const unsigned char stop[256] = {
 #define HIGHS	UINT64_C(0x8080808080808080)
 
 /*
- * Whether none of the 8 bytes in w is one the plain loop stops at (the
- * bit tricks of "Bit Twiddling Hacks": a byte below n, a zero byte).
+ * The high bit of each of the 8 bytes in w the plain loop stops at (the
+ * bit tricks of "Bit Twiddling Hacks": a byte below n, a zero byte): 0
+ * when there is none.  A borrow can mark bytes after the first one it
+ * finds, never before it, so the lowest bit set is exact.
  */
-static int
-plain8(uint64_t w)
+static uint64_t
+stops8(uint64_t w)
 {
 	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
 
-	return ((w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b)) & HIGHS) == 0;
+	return (w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b)) & HIGHS;
 }
 
 /*
  * The string at t[i] ('"'), as a new JT_STRING node.  The plain bytes
- * are copied eight at a time while they last, then one by one, in a loop
+ * are copied eight at a time up to the first stop, then one by one, in a loop
  * of locals: a store through a char pointer may alias p's members, which
  * the compiler would then reload at each byte.
  */
@@ -191,12 +193,28 @@ string(struct jp *p)
 		return JDOC_NOMEM;
 	for (;;) {
 		while (len - i >= 8) {
-			uint64_t w;
+			uint64_t w, m;
 
 			memcpy(&w, t + i, 8);
-			if (!plain8(w))
+			m = stops8(w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/*
+			 * The bytes before the first stop, copied with the
+			 * word (the output is never ahead of the input, and
+			 * its buffer is 2 bytes longer, so 8 fit).
+			 */
+			memcpy(o, &w, 8);
+			if (m != 0) {
+				n = (size_t)__builtin_ctzll(m) >> 3;
+				o += n;
+				i += n;
+				break;
+			}
+#else
+			if (m != 0)
 				break;
 			memcpy(o, &w, 8);
+#endif
 			o += 8;
 			i += 8;
 		}
