@@ -345,14 +345,17 @@ struct op {
 	struct op	*next;		/* in the completion queue */
 
 	/*
-	 * OP_WRITE, OP_PURGE: the call's arguments, kept for the EVAL retry;
-	 * the first nowned are copies, the rest the event's own values
-	 * (cache_apply: the event outlives the operation).
+	 * OP_WRITE, OP_PURGE: the call's arguments, kept for the EVAL retry:
+	 * literals, copies in args, and the event's own values (cache_apply:
+	 * the event outlives the operation).  argv, argvlen and args are one
+	 * allocation (build_script), freed with argv.
 	 */
 	int		 argc;
-	int		 nowned;
-	char		**argv;
+	const char	**argv;
 	size_t		*argvlen;
+	char		*args;		/* the copies, each NUL-terminated */
+	size_t		 args_len;
+	size_t		 args_cap;
 	int		 retried;
 	uint64_t	 sent_us;	/* monotonic: the script's last send */
 	/*
@@ -494,12 +497,7 @@ error_text(char *buf, size_t size, const redisReply *r)
 static void
 op_free(struct op *op)
 {
-	int i;
-
-	for (i = 0; i < op->nowned; i++)
-		free(op->argv[i]);
 	free(op->argv);
-	free(op->argvlen);
 	free(op->match);
 	free(op);
 }
@@ -1425,18 +1423,14 @@ op_send_script(struct op *op, int eval)
 		return -1;
 	/* argv[0..1] are the command and the script or its SHA. */
 	if (eval) {
-		free(op->argv[0]);
-		free(op->argv[1]);
-		op->argv[0] = strdup("EVAL");
-		op->argv[1] = strdup(cache_script);
-		if (op->argv[0] == NULL || op->argv[1] == NULL)
-			return -1;
+		op->argv[0] = "EVAL";
+		op->argv[1] = cache_script;
 		op->argvlen[0] = 4;
 		op->argvlen[1] = strlen(cache_script);
 	}
 	op->sent_us = util_mono_us();
-	if (rconn_command_argv(c->ac, on_script, op, op->argc,
-	    (const char **)op->argv, op->argvlen) != 0)
+	if (rconn_command_argv(c->ac, on_script, op, op->argc, op->argv,
+	    op->argvlen) != 0)
 		return -1;
 	if (c->sentinel == NULL)
 		return 0;
@@ -1450,53 +1444,58 @@ op_send_script(struct op *op, int eval)
 	return 0;
 }
 
-/* Append a copy of s (len bytes) to op's argument vector. */
-static int
-arg_add(struct op *op, const char *s, size_t len)
-{
-	char *copy;
-
-	/* The copies come first: op_free frees the first nowned. */
-	if (op->nowned != op->argc || (copy = malloc(len + 1)) == NULL)
-		return -1;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	op->argv[op->argc] = copy;
-	op->argvlen[op->argc++] = len;
-	op->nowned = op->argc;
-	return 0;
-}
-
 /*
- * Append s itself, the event's value, not a copy: the values are most of
- * a write's bytes, and the event lives until the operation's done.
+ * Append the concatenation of up to three strings (NULL: none) to op's
+ * arguments, copied into op->args: -1 when it does not fit, which
+ * build_script's sizing rules out.
  */
-static void
-arg_ref(struct op *op, const char *s)
+static int
+arg_cat(struct op *op, const char *a, const char *b, const char *c)
 {
-	op->argv[op->argc] = (char *)(uintptr_t)s;
-	op->argvlen[op->argc++] = strlen(s);
+	const char *parts[3] = { a, b, c };
+	size_t n, i, start = op->args_len;
+	char *o = op->args + op->args_len;
+
+	for (i = 0; i < 3; i++) {
+		if (parts[i] == NULL)
+			continue;
+		n = strlen(parts[i]);
+		if (n >= op->args_cap - (size_t)(o - op->args))
+			return -1;
+		memcpy(o, parts[i], n);
+		o += n;
+	}
+	*o++ = '\0';
+	op->argv[op->argc] = op->args + start;
+	op->argvlen[op->argc++] = (size_t)(o - op->args) - start - 1;
+	op->args_len = (size_t)(o - op->args);
+	return 0;
 }
 
 static int
 arg_str(struct op *op, const char *s)
 {
-	return arg_add(op, s, strlen(s));
+	return arg_cat(op, s, NULL, NULL);
 }
 
-/* Append the key base+suffix. */
+/* Append the key base+suffix+name. */
 static int
 arg_key(struct op *op, const char *base, const char *suffix,
     const char *name)
 {
-	char *k = concat(base, suffix, name, NULL, NULL);
-	int r;
+	return arg_cat(op, base, suffix, name);
+}
 
-	if (k == NULL)
-		return -1;
-	r = arg_str(op, k);
-	free(k);
-	return r;
+/*
+ * Append s itself, a literal or the event's value, not a copy: the
+ * values are most of a write's bytes, and the event lives until the
+ * operation's done.
+ */
+static void
+arg_ref(struct op *op, const char *s)
+{
+	op->argv[op->argc] = s;
+	op->argvlen[op->argc++] = strlen(s);
 }
 
 /*
@@ -1511,8 +1510,8 @@ build_script(struct op *op, const struct event *ev, const char *base,
     const char *customer)
 {
 	struct cache *c = op->c;
-	size_t nwrite, i;
-	char num[32];
+	size_t nwrite, nargs, cap, i, lb = strlen(base);
+	char num[32], *block;
 	int mode;
 
 	if (ev->kind == EVENT_PURGE)
@@ -1523,13 +1522,31 @@ build_script(struct op *op, const struct event *ev, const char *base,
 		nwrite = 1;
 	mode = ev->kind == EVENT_USAGE || c->cfg->cache_update_policy ==
 	    CONFIG_POLICY_UPDATE_IF_EXISTS;
-	op->argv = calloc(9 + 2 * nwrite + 1, sizeof(*op->argv));
-	op->argvlen = calloc(9 + 2 * nwrite + 1, sizeof(*op->argvlen));
-	if (op->argv == NULL || op->argvlen == NULL)
+	/*
+	 * One block: the vector, the lengths, and room for the copies: the
+	 * SHA, two numbers, the keys (base, customer, and base with a
+	 * suffix, each with its NUL) and the short literals.
+	 */
+	nargs = 9 + 2 * nwrite;
+	cap = strlen(c->sha) + 1 + 2 * sizeof(num) + 2 * (lb + 1) +
+	    strlen(customer) + 1 + lb + sizeof(":metadata");
+	if (ev->kind == EVENT_ENTITLEMENTS)
+		for (i = 0; i < ev->nusage; i++)
+			cap += lb + 3 + strlen(ev->usage[i].feature_id) + 1;
+	else if (ev->kind == EVENT_USAGE)
+		cap += lb + 3 + strlen(ev->feature_id) + 1;
+	if ((block = malloc(nargs * (sizeof(*op->argv) +
+	    sizeof(*op->argvlen)) + cap)) == NULL)
 		return -1;
+	op->argv = (const char **)(void *)block;
+	op->argvlen = (size_t *)(void *)(block + nargs * sizeof(*op->argv));
+	op->args = block + nargs * (sizeof(*op->argv) + sizeof(*op->argvlen));
+	op->args_cap = cap;
+	op->args_len = 0;
 	snprintf(num, sizeof(num), "%zu", nwrite + 2);
-	if (arg_str(op, "EVALSHA") || arg_str(op, c->sha) ||
-	    arg_str(op, num) || arg_str(op, base) || arg_str(op, customer))
+	arg_ref(op, "EVALSHA");
+	if (arg_str(op, c->sha) || arg_str(op, num) || arg_str(op, base) ||
+	    arg_str(op, customer))
 		return -1;
 	if (ev->kind == EVENT_ENTITLEMENTS) {
 		if (arg_str(op, base) || arg_key(op, base, ":metadata", NULL))
@@ -1541,12 +1558,18 @@ build_script(struct op *op, const struct event *ev, const char *base,
 	    arg_key(op, base, ":f_", ev->feature_id))
 		return -1;
 	snprintf(num, sizeof(num), "%lld", (long long)ev->version_ms);
-	if (ev->kind == EVENT_PURGE)
-		return arg_str(op, "P") || arg_str(op, num) ||
-		    arg_str(op, CACHE_PURGED_TTL) ? -1 : 0;
-	if (arg_str(op, "W") || arg_str(op, num) || arg_str(op, c->ttl) ||
-	    arg_str(op, mode ? "1" : "0"))
+	if (ev->kind == EVENT_PURGE) {
+		arg_ref(op, "P");
+		if (arg_str(op, num))
+			return -1;
+		arg_ref(op, CACHE_PURGED_TTL);
+		return 0;
+	}
+	arg_ref(op, "W");
+	if (arg_str(op, num))
 		return -1;
+	arg_ref(op, c->ttl);
+	arg_ref(op, mode ? "1" : "0");
 	if (ev->kind == EVENT_ENTITLEMENTS) {
 		arg_ref(op, ev->entitlements_json);
 		arg_ref(op, ev->metadata_json);
