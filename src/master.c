@@ -125,6 +125,8 @@ static void	roll_next(struct master *);
 static void	collect(struct master *);
 static void	announce(struct master *);
 static void	replaced(struct master *, struct proc *);
+static void	roll_stop(struct master *);
+static void	hand_restart(struct master *, struct proc *);
 
 /* The outgoing process of p's slot. */
 static struct proc *
@@ -801,7 +803,19 @@ none_can_run(const struct master *m)
 	for (i = 0; i < m->cfg->consumers; i++)
 		if (m->procs[i].state != PROC_FAILED)
 			return 0;
-	return 1;
+	/* An outgoing process still draining goes first, unkilled. */
+	return alive_count(m) == 0;
+}
+
+/* Every slot failed on a configuration error: the master gives up. */
+static void
+check_none_can_run(struct master *m)
+{
+	if (m->draining || !none_can_run(m))
+		return;
+	log_error("no consumer can run with this configuration; exiting");
+	m->exit_status = MASTER_EXIT_CONFIG;
+	ev_break(m->loop, EVBREAK_ALL);
 }
 
 /*
@@ -948,7 +962,12 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	 */
 	if (is_outgoing(m, p) && !m->draining && !p->retire &&
 	    p->state != PROC_DRAINING &&
-	    m->procs[p->slot - 1].state != PROC_READY) {
+	    m->procs[p->slot - 1].state != PROC_READY &&
+	    !(WIFEXITED(status) &&
+	    WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG)) {
+		if (p->first_ready_ms != 0 &&
+		    now - p->first_ready_ms >= STABLE_MS)
+			backoff_reset(&p->backoff);
 		note_exit(m, now);
 		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
 		if (m->storm)
@@ -966,6 +985,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		p->retire = p->replace = p->revert = 0;
 		collect(m);
 		finish_if_drained(m);
+		check_none_can_run(m);
 		/* A roll waiting for this outgoing process to go goes on. */
 		if (is_outgoing(m, p) && m->roll_slot == p->slot - 1 &&
 		    !m->draining) {
@@ -994,23 +1014,18 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 			    "error; it keeps its previous configuration%s",
 			    p->slot, m->roll_slot == p->slot - 1 ?
 			    ", and the reload stops there" : "");
-			if (m->roll_slot == p->slot - 1) {
-				m->roll_slot = -1;
-				m->notified_ready = 0;
-			}
 			(void)take_back(m, p);
+			if (m->roll_slot == p->slot - 1)
+				roll_stop(m);
 			return;
 		}
 		p->state = PROC_FAILED;
 		collect(m);
 		log_error("consumer %d stopped on a configuration "
 		    "error; not restarting it", p->slot);
-		if (none_can_run(m)) {
-			log_error("no consumer can run with this "
-			    "configuration; exiting");
-			m->exit_status = MASTER_EXIT_CONFIG;
-			ev_break(loop, EVBREAK_ALL);
-		}
+		if (m->roll_slot == p->slot - 1)
+			roll_stop(m);
+		check_none_can_run(m);
 		return;
 	}
 	if (p->first_ready_ms != 0 && now - p->first_ready_ms >= STABLE_MS)
@@ -1164,6 +1179,8 @@ roll_next(struct master *m)
 		if (p->state == PROC_BACKOFF || p->state == PROC_FAILED) {
 			log_info("reload: starting consumer %d on the new "
 			    "configuration", p->slot);
+			if (p->state == PROC_BACKOFF && o->state == PROC_EMPTY)
+				hand_restart(m, p);
 			spawn(m, p, m->cfg);
 			return;
 		}
@@ -1173,6 +1190,56 @@ roll_next(struct master *m)
 	    "configuration", m->cfg->consumers);
 	m->notified_ready = 0;	/* READY=1 again closes the RELOADING=1 */
 	announce(m);
+}
+
+/*
+ * Hand slot p's pending restart (BACKOFF, on an older configuration) to
+ * its outgoing entry, so that the slot falls back to it while its
+ * replacement starts: the restart keeps its time, its configuration and
+ * its backoff.
+ */
+static void
+hand_restart(struct master *m, struct proc *p)
+{
+	struct proc *o = outgoing(m, p);
+	ev_tstamp left = ev_timer_remaining(m->loop, &p->restart);
+
+	ev_timer_stop(m->loop, &p->restart);
+	o->cfg = p->cfg;
+	o->backoff = p->backoff;
+	o->state = PROC_BACKOFF;
+	ev_timer_set(&o->restart, left > 0 ? left : 0., 0.);
+	ev_timer_start(m->loop, &o->restart);
+	p->state = PROC_EMPTY;
+}
+
+/*
+ * The roll stops (its slot's replacement timed out or cannot run): every
+ * slot whose replacement on this configuration is not ready and that has
+ * something to fall back to falls back, the roll's own and any started
+ * outside it (a slot restarted by the reload); the others keep what they
+ * run until the next reload.
+ */
+static void
+roll_stop(struct master *m)
+{
+	struct proc *p;
+	int i;
+
+	m->roll_slot = -1;
+	m->notified_ready = 0;
+	for (i = 0; i < m->cfg->consumers; i++) {
+		p = &m->procs[i];
+		if (p->cfg != m->cfg || p->state == PROC_READY ||
+		    p->state == PROC_DRAINING || fallback(m, p) == NULL)
+			continue;
+		/* Stopped first, taken back when it is gone. */
+		if (proc_alive(p)) {
+			p->revert = 1;
+			ask_stop(p);
+		} else
+			(void)take_back(m, p);
+	}
 }
 
 /* The configuration a slot's consumer runs (the current one if none). */
@@ -1308,25 +1375,17 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	p = m->roll_slot != -1 ? &m->procs[m->roll_slot] : NULL;
 	if (p != NULL && p->cfg == m->cfg && p->state != PROC_DRAINING &&
 	    now - m->roll_since_ms > hang) {
-		m->roll_slot = -1;
-		m->notified_ready = 0;
 		if (fallback(m, p) == NULL)
 			log_error("reload: consumer %d did not become ready "
 			    "within %ds; the remaining consumers keep the "
 			    "previous configuration", p->slot,
 			    m->cfg->hang_timeout);
-		else {
+		else
 			log_error("reload: consumer %d did not become ready "
 			    "within %ds; it and the remaining consumers keep "
 			    "the previous configuration", p->slot,
 			    m->cfg->hang_timeout);
-			/* Stopped first, taken back when it is gone. */
-			if (proc_alive(p)) {
-				p->revert = 1;
-				ask_stop(p);
-			} else
-				(void)take_back(m, p);
-		}
+		roll_stop(m);
 	}
 	announce(m);
 }
@@ -1548,10 +1607,12 @@ reload(struct master *m)
 	g->id = ++m->generation;
 	m->cur = g;
 	m->cfg = &g->cfg;
+	for (i = 0; i < NPROCS; i++)
+		backoff_init(&m->procs[i].backoff,
+		    m->cfg->restart_backoff_min_ms,
+		    m->cfg->restart_backoff_max_ms);
 	for (i = 0; i < NSLOTS; i++) {
 		p = &m->procs[i];
-		backoff_init(&p->backoff, m->cfg->restart_backoff_min_ms,
-		    m->cfg->restart_backoff_max_ms);
 		/*
 		 * A slot already draining (from an earlier reload) gets the
 		 * fate this configuration gives it: retired beyond the new
@@ -1561,8 +1622,14 @@ reload(struct master *m)
 			retire(m, p);
 			retire(m, outgoing(m, p));
 		} else if (p->state == PROC_EMPTY || p->state == PROC_FAILED ||
-		    p->state == PROC_BACKOFF)
+		    p->state == PROC_BACKOFF) {
+			/* A pending restart stays as the slot's fallback. */
+			if (p->state == PROC_BACKOFF && p->cfg != NULL &&
+			    p->cfg != m->cfg &&
+			    outgoing(m, p)->state == PROC_EMPTY)
+				hand_restart(m, p);
 			spawn(m, p, m->cfg);
+		}
 		else if (p->state == PROC_DRAINING &&
 		    (p->retire || p->revert)) {
 			p->retire = p->revert = 0;

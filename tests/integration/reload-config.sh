@@ -224,6 +224,35 @@ wait_for 20 eval 'since $m | grep -q "reload: replacing consumer 1 (pid $ready),
     || fail "the roll did not go on after the drain: $(since "$m" | grep reload | tail -n 3)"
 wait_for 20 eval 'since $m | grep -q "reload complete: 1 consumers"' && wait_for 10 ready_with 1 \
     && ok "both reloads completed with one consumer" || fail "after the reloads: $(http GET /readyz)"
+
+# --- A reload that cannot work, while the only consumer waits to be
+# restarted after a crash: the restart still comes, on the configuration
+# it ran, and serves beside the replacement that never gets ready.
+m=$(mark)
+N=1 conf "$REDIS_PORT" 'restart_backoff_min_ms = 2000;
+restart_backoff_max_ms = 2000;
+'
+kill -HUP "$PCS_PID"
+wait_for 20 eval 'since $m | grep -q "reload complete: 1 consumers"' || die "no reload to the longer backoff"
+wait_for 10 ready_with 1 || die "not ready: $(http GET /readyz)"
+m=$(mark)
+kill -KILL "$(slot_pid 1)"
+wait_for 10 eval 'since $m | grep -q "restarting consumer 1 in"' || die "the crash was not seen"
+N=1 conf "$BAD" 'hang_timeout = 4;
+restart_backoff_min_ms = 2000;
+restart_backoff_max_ms = 2000;
+'
+kill -HUP "$PCS_PID"
+redis_cli FLUSHALL >/dev/null
+sqs send "$SQS_URL" "$PCS_SRCDIR/tests/data/examples/entitlements-updated.json" >/dev/null || die "cannot send"
+if wait_for 20 eval '[ -n "$(redis_cli GET production:c_acme#timestamp)" ]'; then
+    ok "a reload during a restart's backoff keeps the restart, which serves"
+else
+    fail "nothing applied after a reload during the only consumer's backoff: $(since "$m" | grep 'consumer 1' | tail -n 4)"
+fi
+wait_for 20 eval 'since $m | grep -q "did not become ready within 4s"' && wait_for 10 ready_with 1 \
+    && ok "after the roll timed out, the restarted consumer keeps the slot" \
+    || fail "after the timed-out roll: $(http GET /readyz)"
 kill -TERM "$PCS_PID"
 wait_for 20 pid_gone "$PCS_PID" || die "did not stop"
 wait "$PCS_PID"
