@@ -914,6 +914,28 @@ report_exit(struct master *m, const struct proc *p, int status,
 	sentry_capture(m->sentry, &ev);
 }
 
+/*
+ * An unexpected exit of p's process, counted for the storm: its restart
+ * after the backoff (which starts over after a stable run), or the
+ * backoff's ceiling in a storm.  The delay, in seconds.
+ */
+static double
+schedule_restart(struct master *m, struct proc *p, uint64_t now)
+{
+	double delay;
+
+	if (p->first_ready_ms != 0 && now - p->first_ready_ms >= STABLE_MS)
+		backoff_reset(&p->backoff);
+	note_exit(m, now);
+	delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
+	if (m->storm)
+		delay = m->cfg->restart_backoff_max_ms / 1000.0;
+	p->state = PROC_BACKOFF;
+	ev_timer_set(&p->restart, delay, 0.);
+	ev_timer_start(m->loop, &p->restart);
+	return delay;
+}
+
 static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
@@ -965,16 +987,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	    m->procs[p->slot - 1].state != PROC_READY &&
 	    !(WIFEXITED(status) &&
 	    WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG)) {
-		if (p->first_ready_ms != 0 &&
-		    now - p->first_ready_ms >= STABLE_MS)
-			backoff_reset(&p->backoff);
-		note_exit(m, now);
-		delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
-		if (m->storm)
-			delay = m->cfg->restart_backoff_max_ms / 1000.0;
-		p->state = PROC_BACKOFF;
-		ev_timer_set(&p->restart, delay, 0.);
-		ev_timer_start(loop, &p->restart);
+		delay = schedule_restart(m, p, now);
 		log_info("restarting consumer %d in %.2fs on its previous "
 		    "configuration, its replacement not being ready", p->slot,
 		    delay);
@@ -1028,15 +1041,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		check_none_can_run(m);
 		return;
 	}
-	if (p->first_ready_ms != 0 && now - p->first_ready_ms >= STABLE_MS)
-		backoff_reset(&p->backoff);
-	note_exit(m, now);
-	delay = backoff_next(&p->backoff, backoff_random()) / 1000.0;
-	if (m->storm)
-		delay = m->cfg->restart_backoff_max_ms / 1000.0;
-	p->state = PROC_BACKOFF;
-	ev_timer_set(&p->restart, delay, 0.);
-	ev_timer_start(loop, &p->restart);
+	delay = schedule_restart(m, p, now);
 	log_info("restarting consumer %d in %.2fs%s", p->slot, delay,
 	    p->cfg != m->cfg ? " on its previous configuration" : "");
 }

@@ -379,6 +379,15 @@ json_eq() {
 
 # The queue is settled: nothing visible and nothing in flight.
 queue_is() { [ "$(sqs count "$SQS_URL")" = "$1" ]; }
+# applied_within SECS: Redis flushed, the example entitlements.updated
+# sent, and its key written within SECS (0), or not (1; a send that fails
+# dies).
+applied_within() {
+    redis_cli FLUSHALL >/dev/null
+    sqs send "$SQS_URL" "$PCS_SRCDIR/tests/data/examples/entitlements-updated.json" >/dev/null \
+        || die "cannot send the example message"
+    wait_for "$1" eval '[ -n "$(redis_cli GET production:c_acme#timestamp)" ]'
+}
 
 # start_notify: a stand-in for systemd's notification socket at $SOCK
 # (set NOTIFY_SOCKET=$SOCK for the daemon); msgs prints what it got, the
