@@ -16,15 +16,18 @@ scripts/build.sh
 # (make distcheck runs them in a tree without node_modules/).
 PCS_NODE_MODULES=$top/node_modules
 export PCS_NODE_MODULES
-cd _build
-status=0
-make -j2 check || status=$?
-if [ "$status" != 0 ]; then
-	for f in $(grep -l -E '^:test-result: (FAIL|ERROR)' tests/*/*.trs 2>/dev/null); do
+# The logs of the tests that failed under build directory $1: CI keeps
+# only what this prints.
+show_failed() {
+	for f in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*/*.trs 2>/dev/null); do
 		echo "==== ${f%.trs}.log"
 		cat "${f%.trs}.log"
 	done
-fi
+}
+cd _build
+status=0
+make -j2 check || status=$?
+[ "$status" = 0 ] || show_failed .
 if [ "$status" = 0 ] && [ "${PCS_SKIP_FUZZ-}" != 1 ]; then
 	if PCS_FUZZ_JOBS=2 "$top/scripts/fuzz.sh" 20 >fuzz.log 2>&1; then
 		grep '^fuzz: [a-z]*: ' fuzz.log || true
@@ -50,7 +53,7 @@ if [ "$status" = 0 ] && [ "${PCS_SKIP_SANITIZERS-}" != 1 ]; then
 		ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
 		UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan" \
 			make -s -j2 check >"$san/check.log" 2>&1
-	) || { echo "sanitizer build: tests failed"; tail -n 40 "$san/check.log"; status=1; }
+	) || { echo "sanitizer build: tests failed"; tail -n 40 "$san/check.log"; show_failed "$san"; status=1; }
 	if [ -n "$(ls -A "$reports")" ]; then
 		echo "sanitizer reports:"
 		cat "$reports"/*
@@ -61,7 +64,14 @@ if [ "$status" = 0 ] && [ "${PCS_SKIP_SANITIZERS-}" != 1 ]; then
 fi
 if [ "$status" = 0 ] && [ "${PCS_SKIP_DISTCHECK-}" != 1 ]; then
 	PCS_SKIP_LONG=1 make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
-		>distcheck.log 2>&1 || { tail -n 60 distcheck.log; status=1; }
+		>distcheck.log 2>&1 || {
+		tail -n 60 distcheck.log
+		# The tree make distcheck left: its build directory is _build/sub.
+		for d in persistent-cache-service-*/_build/sub; do
+			[ -d "$d" ] && show_failed "$d"
+		done
+		status=1
+	}
 	[ "$status" = 0 ] && echo "distcheck: OK"
 fi
 pass=$(cat tests/*/*.trs 2>/dev/null | grep -c '^:test-result: PASS' || true)
