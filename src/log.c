@@ -16,7 +16,8 @@
  * 10 s, not one line per try.  The text must be the same, not only the
  * format: a line that differs (another pid, another reason, another
  * delay) says something new, and the count line's text is then true of
- * every line it counts.  The module has
+ * every line it counts.  Lines that answer an operator's action
+ * (log_always: a reload's outcome) are never collapsed.  The module has
  * no timer: a count is written by the first line after its window, or by
  * log_flush (at exit) and log_reopen.  Lines about a message (log_msg) are
  * never collapsed, and neither are info and debug lines.
@@ -475,9 +476,10 @@ log_flush(void)
 	flush_repeats(util_mono_ms(), 1);
 }
 
+/* collapse: a warning or error may be counted instead of written. */
 static void
 log_emit(enum config_log_level level, const struct log_ids *ids,
-    const char *fmt, va_list ap)
+    int collapse, const char *fmt, va_list ap)
 {
 	static char text[LOG_TEXT_MAX];
 	uint64_t now = util_mono_ms();
@@ -490,7 +492,7 @@ log_emit(enum config_log_level level, const struct log_ids *ids,
 	for (i = 0; text[i] != '\0'; i++)
 		if (text[i] == '\n' || text[i] == '\r')
 			text[i] = ' ';
-	if (ids == NULL && level <= CONFIG_LOG_WARN &&
+	if (collapse && level <= CONFIG_LOG_WARN &&
 	    !log_repeat_admit(&log_reps, log_repeat_key((int)level, fmt, text),
 	    (int)level, text, now))
 		return;
@@ -504,7 +506,17 @@ log_msg(enum config_log_level level, const struct log_ids *ids,
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(level, ids, fmt, ap);
+	log_emit(level, ids, ids == NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_always(enum config_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -515,7 +527,7 @@ name(const char *fmt, ...)					\
 	va_list ap;						\
 								\
 	va_start(ap, fmt);					\
-	log_emit(level, NULL, fmt, ap);				\
+	log_emit(level, NULL, 1, fmt, ap);			\
 	va_end(ap);						\
 }
 

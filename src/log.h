@@ -32,6 +32,13 @@ void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A line that answers an operator's action (the outcome of a reload, of
+ * a log reopen): written every time, never collapsed however soon it
+ * repeats, since each one is the news the operator is waiting for.
+ */
+void	log_always(enum config_log_level level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /*
  * What a line about one message names, each NULL or "" when unknown: the

@@ -1381,14 +1381,14 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	if (p != NULL && p->cfg == m->cfg && p->state != PROC_DRAINING &&
 	    now - m->roll_since_ms > hang) {
 		if (fallback(m, p) == NULL)
-			log_error("reload: consumer %d did not become ready "
-			    "within %ds; the remaining consumers keep the "
-			    "previous configuration", p->slot,
+			log_always(CONFIG_LOG_ERROR, "reload: consumer %d did "
+			    "not become ready within %ds; the remaining "
+			    "consumers keep the previous configuration", p->slot,
 			    m->cfg->hang_timeout);
 		else
-			log_error("reload: consumer %d did not become ready "
-			    "within %ds; it and the remaining consumers keep "
-			    "the previous configuration", p->slot,
+			log_always(CONFIG_LOG_ERROR, "reload: consumer %d did "
+			    "not become ready within %ds; it and the remaining "
+			    "consumers keep the previous configuration", p->slot,
 			    m->cfg->hang_timeout);
 		roll_stop(m);
 	}
@@ -1519,13 +1519,13 @@ health_listen(struct master *m, const struct config *cfg)
 			    m->health_port, health_status, m, err2,
 			    sizeof(err2));
 			if (m->health == NULL)
-				log_error("%s", err2);
+				log_always(CONFIG_LOG_ERROR, "%s", err2);
 			else
 				health_set_pages(m->health, pages);
 		}
 	}
 	if (h == NULL) {
-		log_error("%s%s", err, m->health != NULL ?
+		log_always(CONFIG_LOG_ERROR, "%s%s", err, m->health != NULL ?
 		    "; the health endpoint stays where it was" : "");
 		free(addr);
 		return -1;
@@ -1564,13 +1564,13 @@ reload(struct master *m)
 	int i, old_n;
 
 	if (m->draining) {
-		log_warn("SIGHUP while draining: ignored");
+		log_always(CONFIG_LOG_WARN, "SIGHUP while draining: ignored");
 		return;
 	}
 	(void)notify_send("RELOADING=1\nSTATUS=reloading");
 	if (load_config(&next, m->config_path, err, sizeof(err), desc,
 	    sizeof(desc)) == -1) {
-		log_error("reload: %s; keeping the current "
+		log_always(CONFIG_LOG_ERROR, "reload: %s; keeping the current "
 		    "configuration", err);
 		m->mm.reload_failures++;
 		/* The old configuration runs on: the reload is over. */
@@ -1580,8 +1580,8 @@ reload(struct master *m)
 		return;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		log_error("reload: out of memory; keeping the current "
-		    "configuration");
+		log_always(CONFIG_LOG_ERROR, "reload: out of memory; keeping "
+		    "the current configuration");
 		m->mm.reload_failures++;
 		config_free(&next);
 		m->notified_ready = 0;
@@ -1600,7 +1600,8 @@ reload(struct master *m)
 	if (next.log_file == NULL ? log_path() != NULL :
 	    log_path() == NULL || strcmp(next.log_file, log_path()) != 0)
 		if (log_open(next.log_file) == -1)
-			log_error("reload: log_file: cannot open %s: %s; "
+			log_always(CONFIG_LOG_ERROR, "reload: log_file: cannot open "
+			    "%s: %s; "
 			    "logging stays where it was", next.log_file,
 			    strerror(errno));
 	/* A new address that cannot be bound leaves the old one serving. */
@@ -1646,7 +1647,8 @@ reload(struct master *m)
 		    m->cfg->consumers);
 	if (sentry_start(m->loop, m->cfg, m->sentry, &m->sentry, err,
 	    sizeof(err)) == -1)
-		log_error("reload: %s; nothing is reported to Sentry", err);
+		log_always(CONFIG_LOG_ERROR, "reload: %s; nothing is reported "
+		    "to Sentry", err);
 	m->roll_slot = -1;
 	collect(m);
 	roll_next(m);
@@ -1675,7 +1677,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 			log_info("SIGUSR1: logging to stderr, nothing to "
 			    "reopen");
 		else if (log_reopen() == -1)
-			log_error("SIGUSR1: reopen %s: %s", log_path(),
+			log_always(CONFIG_LOG_ERROR, "SIGUSR1: reopen %s: %s",
+			    log_path(),
 			    strerror(errno));
 		else
 			log_info("SIGUSR1: reopened %s", log_path());

@@ -202,6 +202,11 @@ else
 fi
 wait_for 15 eval '[ "$(slot_pid 1)" = "$only" ]' && ok "the only consumer keeps serving after the roll timed out" \
     || fail "slot 1 after the timed-out roll: $(slot_pid 1 | tr '\n' ' ') (was $only)"
+# Seconds after the last one, this timeout is an answer to another
+# reload: written, not counted as a repeat.
+wait_for 5 eval 'since $m | grep -q "reload: consumer 1 did not become ready within 4s; it and the remaining consumers keep the previous configuration$"' \
+    && ok "a second timed-out reload within 10 s is logged too" \
+    || fail "the second timed-out reload was not logged: $(since "$m" | grep reload | tail -n 3)"
 
 # --- A reload while the consumer a replacement replaced still drains
 # (SIGSTOP holds it there) waits for it to go, and keeps the ready

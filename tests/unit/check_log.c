@@ -2,7 +2,8 @@
  * Unit tests for log: the JSON escaping of a line's text (controls, valid
  * and invalid UTF-8, cuts that never split an escape; each result read
  * back by json-c), the collapsing of repeated warnings (the window, the
- * key that ignores numbers, the count line, the slots running out), and
+ * key that ignores numbers, the count line, the slots running out; the
+ * lines never collapsed: about a message, info, log_always), and
  * whole lines written to a file in both formats.
  */
 #include "autoconf.h"
@@ -342,6 +343,8 @@ START_TEST(lines_collapsed)
 		log_msg(CONFIG_LOG_WARN, &(struct log_ids){
 		    .sqs_message_id = "s" }, "not written");
 		log_info("tick");
+		/* Nor are the answers to an operator's action. */
+		log_always(CONFIG_LOG_ERROR, "reload: %s", "syntax error");
 	}
 	log_flush();
 	text = slurp(path);
@@ -365,6 +368,30 @@ START_TEST(lines_collapsed)
 	for (char *p = text; (p = strstr(p, ": tick\n")) != NULL; p++)
 		i++;
 	ck_assert_int_eq(i, 50);
+	i = 0;
+	for (char *p = text; (p = strstr(p, "]: reload: syntax error\n")) !=
+	    NULL; p++)
+		i++;
+	ck_assert_int_eq(i, 50);
+	ck_assert_ptr_null(strstr(text, "syntax error (repeated"));
+	/* In JSON the count line is an object of the line's level. */
+	log_set_format(CONFIG_LOG_JSON);
+	log_error("sqs: %s", "down");
+	log_error("sqs: %s", "down");
+	log_flush();
+	text = slurp(path);
+	{
+		struct json_object *o;
+		char *nl = strchr(text, '\n');
+
+		ck_assert_ptr_nonnull(nl);
+		o = json_line(nl + 1);
+		ck_assert_str_eq(member(o, "level"), "error");
+		ck_assert_str_eq(member(o, "msg"),
+		    "sqs: down (repeated 1 time in 1s)");
+		json_object_put(o);
+	}
+	log_set_format(CONFIG_LOG_TEXT);
 	/* A new process (a forked consumer) does not inherit the counts. */
 	log_warn("same %d", 1);
 	log_warn("same %d", 2);
