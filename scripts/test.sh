@@ -21,7 +21,7 @@ export PCS_NODE_MODULES
 show_failed() {
 	for f in $(grep -l -E '^:test-result: (FAIL|ERROR)' "$1"/tests/*/*.trs 2>/dev/null); do
 		echo "==== ${f%.trs}.log"
-		cat "${f%.trs}.log"
+		cat "${f%.trs}.log" || true
 	done
 }
 cd _build

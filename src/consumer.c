@@ -1262,7 +1262,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (w->signum == SIGUSR1) {
 		if (log_reopen() == -1)
-			log_error("log: reopen: %s", strerror(errno));
+			log_always(CONFIG_LOG_ERROR, "log: reopen: %s",
+			    strerror(errno));
 		return;
 	}
 	consumer_stop(c, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");

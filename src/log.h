@@ -34,8 +34,8 @@ void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * A line that answers an operator's action (the outcome of a reload, of
- * a log reopen): written every time, never collapsed however soon it
- * repeats, since each one is the news the operator is waiting for.
+ * a log reopen): never collapsed however soon it repeats, since each one
+ * is the news the operator is waiting for (log_level still applies).
  */
 void	log_always(enum config_log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -1023,8 +1023,9 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_CONFIG) {
 		p->state = PROC_EMPTY;
 		if (fallback(m, p) != NULL) {
-			log_error("consumer %d stopped on a configuration "
-			    "error; it keeps its previous configuration%s",
+			log_always(CONFIG_LOG_ERROR, "consumer %d stopped on a "
+			    "configuration error; it keeps its previous "
+			    "configuration%s",
 			    p->slot, m->roll_slot == p->slot - 1 ?
 			    ", and the reload stops there" : "");
 			(void)take_back(m, p);
@@ -1034,8 +1035,8 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		}
 		p->state = PROC_FAILED;
 		collect(m);
-		log_error("consumer %d stopped on a configuration "
-		    "error; not restarting it", p->slot);
+		log_always(CONFIG_LOG_ERROR, "consumer %d stopped on a "
+		    "configuration error; not restarting it", p->slot);
 		if (m->roll_slot == p->slot - 1)
 			roll_stop(m);
 		check_none_can_run(m);
@@ -1504,7 +1505,7 @@ health_listen(struct master *m, const struct config *cfg)
 	    strcmp(m->health_addr, cfg->listen_address) == 0)
 		return 0;
 	if ((addr = strdup(cfg->listen_address)) == NULL) {
-		log_error("out of memory");
+		log_always(CONFIG_LOG_ERROR, "out of memory");
 		return -1;
 	}
 	h = health_start(m->loop, cfg->listen_address, cfg->port,
