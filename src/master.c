@@ -1025,8 +1025,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		if (fallback(m, p) != NULL) {
 			log_always(CONFIG_LOG_ERROR, "consumer %d stopped on a "
 			    "configuration error; it keeps its previous "
-			    "configuration%s",
-			    p->slot, m->roll_slot == p->slot - 1 ?
+			    "configuration%s", p->slot, m->roll_slot == p->slot - 1 ?
 			    ", and the reload stops there" : "");
 			(void)take_back(m, p);
 			if (m->roll_slot == p->slot - 1)
@@ -1601,10 +1600,9 @@ reload(struct master *m)
 	if (next.log_file == NULL ? log_path() != NULL :
 	    log_path() == NULL || strcmp(next.log_file, log_path()) != 0)
 		if (log_open(next.log_file) == -1)
-			log_always(CONFIG_LOG_ERROR, "reload: log_file: cannot open "
-			    "%s: %s; "
-			    "logging stays where it was", next.log_file,
-			    strerror(errno));
+			log_always(CONFIG_LOG_ERROR, "reload: log_file: cannot "
+			    "open %s: %s; logging stays where it was",
+			    next.log_file, strerror(errno));
 	/* A new address that cannot be bound leaves the old one serving. */
 	(void)health_listen(m, &g->cfg);
 
@@ -1679,8 +1677,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 			    "reopen");
 		else if (log_reopen() == -1)
 			log_always(CONFIG_LOG_ERROR, "SIGUSR1: reopen %s: %s",
-			    log_path(),
-			    strerror(errno));
+			    log_path(), strerror(errno));
 		else
 			log_info("SIGUSR1: reopened %s", log_path());
 		for (i = 0; i < NPROCS; i++)

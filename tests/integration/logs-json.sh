@@ -2,9 +2,9 @@
 # Logs for pipelines and for Stigg: with log_format json every line of a
 # real run (startup, messages applied, rejected messages, a reload, a
 # broken reload again and again, shutdown) is one JSON object with time,
-# level, process, pid and msg, whatever the text holds; a line about a message
-# carries its SQS message id and Stigg's messageId and traceId, a rejected
-# message's too.  The answer to each reload is written, however often it
+# level, process, pid and msg, whatever the text holds; a line about a
+# message carries its SQS message id and Stigg's messageId and traceId, a
+# rejected message's too.  The answer to each reload is written, however often it
 # repeats (check_log tests the collapsing of other repeated errors).
 # In text format a rejected message's line names messageId and traceId;
 # under the journal a JSON line follows the "<N>" prefix.

@@ -324,6 +324,17 @@ START_TEST(lines_in_both_formats)
 }
 END_TEST
 
+/* How many times needle occurs in text. */
+static int
+occurrences(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
 START_TEST(lines_collapsed)
 {
 	char path[] = "/tmp/check_log.XXXXXX";
@@ -355,24 +366,10 @@ START_TEST(lines_collapsed)
 	ck_assert_ptr_nonnull(strstr(text, "retrying in 0.5s\n"));
 	ck_assert_ptr_nonnull(strstr(text, "retrying in 49.5s\n"));
 	/* The line and its count line, nothing more. */
-	i = 0;
-	for (char *p = text; (p = strstr(p, "retrying in 1.6s")) != NULL; p++)
-		i++;
-	ck_assert_int_eq(i, 2);
-	i = 0;
-	for (char *p = text; (p = strstr(p, "message s: not written")) != NULL;
-	    p++)
-		i++;
-	ck_assert_int_eq(i, 50);
-	i = 0;
-	for (char *p = text; (p = strstr(p, ": tick\n")) != NULL; p++)
-		i++;
-	ck_assert_int_eq(i, 50);
-	i = 0;
-	for (char *p = text; (p = strstr(p, "]: reload: syntax error\n")) !=
-	    NULL; p++)
-		i++;
-	ck_assert_int_eq(i, 50);
+	ck_assert_int_eq(occurrences(text, "retrying in 1.6s"), 2);
+	ck_assert_int_eq(occurrences(text, "message s: not written"), 50);
+	ck_assert_int_eq(occurrences(text, ": tick\n"), 50);
+	ck_assert_int_eq(occurrences(text, "]: reload: syntax error\n"), 50);
 	ck_assert_ptr_null(strstr(text, "syntax error (repeated"));
 	/* In JSON the count line is an object of the line's level. */
 	log_set_format(CONFIG_LOG_JSON);
